@@ -1,0 +1,80 @@
+// swift-tools-version: 6.0
+// scep-agent: two build modes from one source tree.
+//   swift build / swift test                        normal Swift (development, tests)
+//   SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release
+//                                                   Embedded Swift for the host (the shipped binary)
+import PackageDescription
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+let embedded: Bool = {
+    guard let value = getenv("SCEP_EMBEDDED") else { return false }
+    return String(cString: value) == "1"
+}()
+
+/// The toolchain's Embedded runtime directory for the host triple, derived from the `swift` on PATH
+/// (the toolchain that runs this manifest), never a fixed machine path.
+func embeddedLibraryDirectory() -> String {
+    var candidates: [String] = []
+    if let path = getenv("PATH") {
+        for dir in String(cString: path).split(separator: ":") {
+            candidates.append(String(dir))
+        }
+    }
+    for dir in candidates {
+        let swiftc = dir + "/swiftc"
+        if access(swiftc, X_OK) == 0 {
+            var buffer = [CChar](repeating: 0, count: 4096)
+            if realpath(swiftc, &buffer) != nil {
+                let resolved = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                // .../usr/bin/swiftc -> .../usr/lib/swift/embedded/x86_64-unknown-linux-gnu
+                let usr = resolved.split(separator: "/").dropLast(2).joined(separator: "/")
+                return "/" + usr + "/lib/swift/embedded/x86_64-unknown-linux-gnu"
+            }
+        }
+    }
+    return "/usr/lib/swift/embedded/x86_64-unknown-linux-gnu"
+}
+
+let productSwiftSettings: [SwiftSetting] = embedded
+    ? [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize"])]
+    : []
+
+let executableLinkerSettings: [LinkerSetting] = embedded
+    ? [.unsafeFlags(["-L", embeddedLibraryDirectory()]), .linkedLibrary("swiftUnicodeDataTables"), .linkedLibrary("m")]
+    : []
+
+var targets: [Target] = [
+    .target(
+        name: "CSCEPShim",
+        linkerSettings: [.linkedLibrary("mbedtls"), .linkedLibrary("mbedx509"), .linkedLibrary("mbedcrypto"), .linkedLibrary("dl")]
+    ),
+    .target(name: "DER", swiftSettings: productSwiftSettings),
+    .target(name: "SCEPCrypto", dependencies: ["CSCEPShim", "DER"], swiftSettings: productSwiftSettings),
+    .target(name: "SCEPMessages", dependencies: ["DER", "SCEPCrypto"], swiftSettings: productSwiftSettings),
+    .target(name: "SCEPClient", dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages"], swiftSettings: productSwiftSettings),
+    .target(name: "SCEPAgent", dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient"], swiftSettings: productSwiftSettings),
+    .executableTarget(
+        name: "scep-agent",
+        dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPAgent"],
+        swiftSettings: productSwiftSettings,
+        linkerSettings: executableLinkerSettings
+    ),
+]
+
+if !embedded {
+    targets += [
+        .testTarget(name: "DERTests", dependencies: ["DER"], path: "Tests/DERTests"),
+    ]
+}
+
+let package = Package(
+    name: "scep-agent",
+    products: [
+        .executable(name: "scep-agent", targets: ["scep-agent"]),
+        .library(name: "SCEPAgentKit", targets: ["DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPAgent"]),
+    ],
+    targets: targets
+)
