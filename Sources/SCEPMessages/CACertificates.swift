@@ -1,0 +1,135 @@
+import DER
+import SCEPCrypto
+
+/// GetCACert replies (RFC 8894 §4.2.1): one DER certificate (`application/x-x509-ca-cert`), or a
+/// degenerate certs-only SignedData with the CA and its RA certificates (`application/x-x509-ca-ra-cert`).
+public enum CACertificates {
+    /// The DER certificates in a GetCACert body, recognised by structure rather than content type.
+    /// - Throws: `messageMalformed` when the body is neither a certificate nor a certs-only SignedData.
+    public static func parse(_ body: [UInt8]) throws(SCEPError) -> [[UInt8]] {
+        let node = try DERNode(parsing: body)
+        guard let first = node.children.first, node.identifier == DER.Tag.sequence else {
+            throw SCEPError(.messageMalformed, "GetCACert reply is not a certificate or a PKCS#7 chain")
+        }
+        if first.identifier == DER.Tag.objectIdentifier {
+            let certificates = try SignedData(parsing: body).certificates
+            guard !certificates.isEmpty else {
+                throw SCEPError(.messageMalformed, "GetCACert PKCS#7 reply holds no certificates")
+            }
+            return certificates
+        }
+        return [body]
+    }
+}
+
+/// The roles of the certificates a GetCACert returned, chosen as RFC 8894 §2.2 says: with RA
+/// certificates present, encrypt to the one with keyEncipherment and expect replies signed by the
+/// one with digitalSignature; otherwise the CA does both. The CA itself needs no keyUsage.
+public struct CARoles {
+    public let ca: Certificate
+    public let encryption: Certificate
+    /// Certificates whose signature on a CertRep is accepted.
+    public let signers: [Certificate]
+    public let raCertificates: [Certificate]
+
+    /// - Parameter pinnedCA: the certificate that matched the pinned fingerprint.
+    public init(pinnedCA: Certificate, all: [Certificate]) {
+        ca = pinnedCA
+        var ras: [Certificate] = []
+        for certificate in all where certificate.der != pinnedCA.der && certificate.issuerDER == pinnedCA.subjectDER {
+            ras.append(certificate)
+        }
+        raCertificates = ras
+        func allows(_ certificate: Certificate, _ usage: KeyUsage) -> Bool {
+            guard let keyUsage = certificate.keyUsage else { return true }
+            return keyUsage.contains(usage)
+        }
+        encryption = ras.first { allows($0, .keyEncipherment) && $0.publicKey.keyType.isRSA } ?? pinnedCA
+        signers = ras.filter { allows($0, .digitalSignature) } + [pinnedCA]
+    }
+}
+
+/// GetCACaps (RFC 8894 §3.5.2): one keyword per line, case-insensitive; unknown keywords ignored.
+public struct Capabilities: CustomStringConvertible, Equatable {
+    /// "AES": AES-128-CBC (RFC 8894 Table 7).
+    public var aes = false
+    /// "AES256" or "AES-256": not in RFC 8894, sent by some servers to offer AES-256-CBC.
+    public var aes256 = false
+    public var des3 = false
+    public var getNextCACert = false
+    public var postPKIOperation = false
+    public var renewal = false
+    public var sha1 = false
+    public var sha256 = false
+    public var sha512 = false
+    public var scepStandard = false
+    public var update = false
+    /// The keywords as the server sent them (for display).
+    public var keywords: [String] = []
+
+    public init() {}
+
+    public init(parsing body: [UInt8]) {
+        var lines: [String] = []
+        var current: [UInt8] = []
+        for byte in body + [UInt8(ascii: "\n")] {
+            if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+                let line = Self.trim(current)
+                if !line.isEmpty { lines.append(line) }
+                current = []
+            } else {
+                current.append(byte)
+            }
+        }
+        for line in lines {
+            keywords.append(line)
+            switch ASCIIUpper.uppercase(line) {
+            case "AES": aes = true
+            case "AES256", "AES-256": aes256 = true
+            case "DES3": des3 = true
+            case "GETNEXTCACERT": getNextCACert = true
+            case "POSTPKIOPERATION": postPKIOperation = true
+            case "RENEWAL": renewal = true
+            case "SHA-1": sha1 = true
+            case "SHA-256": sha256 = true
+            case "SHA-512": sha512 = true
+            case "SCEPSTANDARD": scepStandard = true
+            case "UPDATE": update = true
+            default: break
+            }
+        }
+        // RFC 8894 §3.5.2: SCEPStandard implies AES, POSTPKIOperation and SHA-256.
+        if scepStandard {
+            aes = true
+            postPKIOperation = true
+            sha256 = true
+        }
+    }
+
+    private static func trim(_ bytes: [UInt8]) -> String {
+        var slice = bytes[...]
+        while let first = slice.first, first == 32 || first == 9 { slice = slice.dropFirst() }
+        while let last = slice.last, last == 32 || last == 9 { slice = slice.dropLast() }
+        return String(decoding: slice, as: UTF8.self)
+    }
+
+    /// Strongest content cipher offered: AES-256 > AES-128 > 3DES. RFC 8894 defines "AES" as
+    /// AES-128-CBC, so AES-256 is chosen only when the server names it explicitly.
+    public var contentCipher: ContentCipher {
+        if aes256 { return .aes256CBC }
+        if aes { return .aes128CBC }
+        return .tripleDESCBC
+    }
+
+    /// Strongest digest offered: SHA-512 > SHA-256 > SHA-1 (SHA-1 only when nothing else is offered).
+    public var digest: DigestAlgorithm {
+        if sha512 { return .sha512 }
+        if sha256 { return .sha256 }
+        return .sha1
+    }
+
+    /// True when nothing was offered: a legacy server (3DES + SHA-1 then, with a warning).
+    public var isEmpty: Bool { keywords.isEmpty }
+
+    public var description: String { keywords.joined(separator: " ") }
+}

@@ -1,0 +1,122 @@
+import DER
+
+/// messageType (RFC 8894 §3.2.1.2): "The messageType attribute specifies the type of operation
+/// performed by the transaction. This attribute MUST be included in all PKI messages."
+public enum MessageType: String, CustomStringConvertible, Sendable {
+    case certRep = "3"
+    case renewalReq = "17"
+    case pkcsReq = "19"
+    case certPoll = "20"
+    case getCert = "21"
+    case getCRL = "22"
+
+    public var description: String {
+        switch self {
+        case .certRep: "CertRep"
+        case .renewalReq: "RenewalReq"
+        case .pkcsReq: "PKCSReq"
+        case .certPoll: "CertPoll"
+        case .getCert: "GetCert"
+        case .getCRL: "GetCRL"
+        }
+    }
+}
+
+/// pkiStatus (RFC 8894 §3.2.1.3): "All response messages MUST include transaction status
+/// information, which is defined as a pkiStatus attribute."
+public enum PKIStatus: String, CustomStringConvertible, Sendable {
+    case success = "0"
+    case failure = "2"
+    case pending = "3"
+
+    public var description: String {
+        switch self {
+        case .success: "SUCCESS"
+        case .failure: "FAILURE"
+        case .pending: "PENDING"
+        }
+    }
+}
+
+/// failInfo (RFC 8894 §3.2.1.4): "The failInfo attribute MUST contain one of the following failure
+/// reasons" when pkiStatus is FAILURE.
+public enum FailInfo: String, CustomStringConvertible, Sendable {
+    case badAlg = "0"
+    case badMessageCheck = "1"
+    case badRequest = "2"
+    case badTime = "3"
+    case badCertId = "4"
+
+    public var description: String {
+        switch self {
+        case .badAlg: "badAlg (unrecognized or unsupported algorithm)"
+        case .badMessageCheck: "badMessageCheck (integrity check failed)"
+        case .badRequest: "badRequest (transaction not permitted or supported)"
+        case .badTime: "badTime (signingTime not close enough to system time)"
+        case .badCertId: "badCertId (no certificate could be identified)"
+        }
+    }
+}
+
+/// transactionID (RFC 8894 §3.2.1.1): "The transactionID MUST be unique, but not necessarily
+/// randomly generated"; it stays the same for every message of one enrollment, polls included.
+public struct TransactionID: Equatable, CustomStringConvertible, Sendable {
+    public let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { value }
+}
+
+/// senderNonce / recipientNonce (RFC 8894 §3.2.1.5): 16 random bytes; "the recipient MUST copy the
+/// senderNonce into the recipientNonce of the reply as a proof of liveness."
+public struct Nonce: Equatable, CustomStringConvertible, Sendable {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var description: String { Hex.encode(bytes) }
+}
+
+/// Lowercase hex, and parsing of hex with optional colons (fingerprints).
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    public static func encode(_ bytes: [UInt8], separator: String = "") -> String {
+        var out = ""
+        for (index, byte) in bytes.enumerated() {
+            if index > 0 { out += separator }
+            out += String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]], as: UTF8.self)
+        }
+        return out
+    }
+
+    public static func encodeUpper(_ bytes: [UInt8]) -> String {
+        ASCIIUpper.uppercase(encode(bytes))
+    }
+
+    /// Parses hex digits, ignoring colons and blanks; nil on any other character or an odd count.
+    public static func decode(_ text: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        var high: UInt8? = nil
+        for byte in text.utf8 {
+            let value: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): value = byte - UInt8(ascii: "A") + 10
+            case UInt8(ascii: ":"), UInt8(ascii: " "): continue
+            default: return nil
+            }
+            if let first = high {
+                out.append(first << 4 | value)
+                high = nil
+            } else {
+                high = value
+            }
+        }
+        return high == nil ? out : nil
+    }
+}
+
+enum ASCIIUpper {
+    static func uppercase(_ text: String) -> String {
+        String(decoding: text.utf8.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }, as: UTF8.self)
+    }
+}

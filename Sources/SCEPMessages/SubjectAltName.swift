@@ -1,0 +1,125 @@
+import DER
+
+/// One subjectAltName entry as the command line writes it: `dns:NAME`, `ip:ADDR`, `email:ADDR`, `uri:URI`.
+///
+///     GeneralName ::= CHOICE {
+///         rfc822Name                 [1] IA5String,
+///         dNSName                    [2] IA5String,
+///         uniformResourceIdentifier  [6] IA5String,
+///         iPAddress                  [7] OCTET STRING }
+public enum SubjectAltName: Equatable, CustomStringConvertible {
+    case dns(String)
+    case ip([UInt8])
+    case email(String)
+    case uri(String)
+
+    /// - Throws: `usage` for an unknown type, an empty value or a malformed IP address.
+    public init(parsing text: String) throws(SCEPError) {
+        guard let colon = text.utf8.firstIndex(of: UInt8(ascii: ":")) else {
+            throw SCEPError(.usage, "SAN '" + text + "' has no type: write dns:NAME, ip:ADDR, email:ADDR or uri:URI")
+        }
+        let type = ASCIIUpper.uppercase(String(text[..<colon]))
+        let value = String(text[text.utf8.index(after: colon)...])
+        guard !value.isEmpty else { throw SCEPError(.usage, "SAN '" + text + "' has an empty value") }
+        switch type {
+        case "DNS": self = .dns(value)
+        case "EMAIL": self = .email(value)
+        case "URI": self = .uri(value)
+        case "IP":
+            guard let address = IPAddress.parse(value) else {
+                throw SCEPError(.usage, "SAN '" + text + "': '" + value + "' is not an IPv4 or IPv6 address")
+            }
+            self = .ip(address)
+        default:
+            throw SCEPError(.usage, "SAN type '" + type + "' in '" + text + "' is unknown: use dns, ip, email or uri")
+        }
+    }
+
+    public var der: [UInt8] {
+        switch self {
+        case .email(let value): DER.tlv(DER.Tag.contextPrimitive(1), Array(value.utf8))
+        case .dns(let value): DER.tlv(DER.Tag.contextPrimitive(2), Array(value.utf8))
+        case .uri(let value): DER.tlv(DER.Tag.contextPrimitive(6), Array(value.utf8))
+        case .ip(let bytes): DER.tlv(DER.Tag.contextPrimitive(7), bytes)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .dns(let value): "dns:" + value
+        case .email(let value): "email:" + value
+        case .uri(let value): "uri:" + value
+        case .ip(let bytes): "ip:" + IPAddress.format(bytes)
+        }
+    }
+}
+
+/// IPv4 and IPv6 text forms without libc (this module does not import the C shim).
+public enum IPAddress {
+    public static func parse(_ text: String) -> [UInt8]? {
+        text.utf8.contains(UInt8(ascii: ":")) ? parseIPv6(text) : parseIPv4(text)
+    }
+
+    static func parseIPv4(_ text: String) -> [UInt8]? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4 else { return nil }
+        var out: [UInt8] = []
+        for part in parts {
+            guard !part.isEmpty, part.utf8.count <= 3, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                let value = Int(part), value <= 255, part.utf8.count == 1 || part.utf8.first != UInt8(ascii: "0")
+            else { return nil }
+            out.append(UInt8(value))
+        }
+        return out
+    }
+
+    static func parseIPv6(_ text: String) -> [UInt8]? {
+        let halves = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        var head: [UInt16] = []
+        var tail: [UInt16] = []
+        var seenGap = false
+        var index = 0
+        var groups = halves
+        // A trailing dotted IPv4 (::ffff:1.2.3.4) counts as two groups.
+        if let last = groups.last, last.utf8.contains(UInt8(ascii: ".")) {
+            guard let v4 = parseIPv4(last) else { return nil }
+            groups.removeLast()
+            groups.append(String(UInt16(v4[0]) << 8 | UInt16(v4[1]), radix: 16))
+            groups.append(String(UInt16(v4[2]) << 8 | UInt16(v4[3]), radix: 16))
+        }
+        while index < groups.count {
+            let group = groups[index]
+            if group.isEmpty {
+                // "::" shows up as one or two empty groups (two at the start or end).
+                if seenGap {
+                    let atEdge = (index == 1 && groups[0].isEmpty) || index == groups.count - 1
+                    guard atEdge, head.isEmpty || index == groups.count - 1 else { return nil }
+                    index += 1
+                    continue
+                }
+                seenGap = true
+                if index == 0 { guard groups.count > 1, groups[1].isEmpty else { return nil } }
+                index += 1
+                continue
+            }
+            guard group.utf8.count <= 4, let value = UInt16(group, radix: 16) else { return nil }
+            if seenGap { tail.append(value) } else { head.append(value) }
+            index += 1
+        }
+        let total = head.count + tail.count
+        guard seenGap ? total < 8 : total == 8 else { return nil }
+        let words = head + Array(repeating: 0, count: 8 - total) + tail
+        return words.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+    }
+
+    public static func format(_ bytes: [UInt8]) -> String {
+        if bytes.count == 4 { return bytes.map { String($0) }.joined(separator: ".") }
+        var groups: [String] = []
+        var index = 0
+        while index + 1 < bytes.count {
+            groups.append(String(UInt16(bytes[index]) << 8 | UInt16(bytes[index + 1]), radix: 16))
+            index += 2
+        }
+        return groups.joined(separator: ":")
+    }
+}
