@@ -18,3 +18,5 @@ public struct URL: CustomStringConvertible, Equatable {
         return scheme + "://" + hostPart + ":" + String(port) + path + (query.map { "?" + $0 } ?? "")
     }
 }
+
+public func percentEncodeQueryValue(_ s: String) -> String { fatalError("unimplemented: percentEncodeQueryValue") }

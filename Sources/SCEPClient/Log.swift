@@ -1,0 +1,48 @@
+/// Where diagnostics go. The executable decides (stderr, syslog, systemd priority prefixes); libraries
+/// only call it. Secrets (challenge passwords, keys) are never passed here.
+public final class Log {
+    public enum Level: Int, CustomStringConvertible, Comparable, Sendable {
+        case error = 3, warning = 4, notice = 5, info = 6, debug = 7
+        public var description: String {
+            switch self {
+            case .error: "error"
+            case .warning: "warning"
+            case .notice: "notice"
+            case .info: "info"
+            case .debug: "debug"
+            }
+        }
+        public static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
+    public var threshold: Level
+    private let sink: (Level, String) -> Void
+
+    public init(threshold: Level = .notice, sink: @escaping (Level, String) -> Void) {
+        self.threshold = threshold
+        self.sink = sink
+    }
+
+    /// A log that drops everything (tests, benchmarks).
+    public static func discarding() -> Log { Log(threshold: .error) { _, _ in } }
+
+    public func log(_ level: Level, _ message: @autoclosure () -> String) {
+        if level <= threshold { sink(level, message()) }
+    }
+    public func error(_ message: @autoclosure () -> String) { log(.error, message()) }
+    public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }
+    public func notice(_ message: @autoclosure () -> String) { log(.notice, message()) }
+    public func info(_ message: @autoclosure () -> String) { log(.info, message()) }
+    public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
+}
+
+/// Time as the agent sees it. The real clock is `SystemClock`; tests drive a twin, since time is the
+/// one thing that cannot be driven for real.
+public protocol Clock: AnyObject {
+    /// Seconds since the Unix epoch.
+    func now() -> Int64
+    /// Milliseconds from a monotonic source, for timings.
+    func monotonicMilliseconds() -> Int64
+    /// Waits `milliseconds`; returns early (false) when interrupted by a signal the caller cares about.
+    func sleep(milliseconds: Int64) -> Bool
+}

@@ -1,0 +1,95 @@
+import DER
+import SCEPCrypto
+import SCEPMessages
+
+/// The SCEP operations on the wire (RFC 8894 §4): GetCACaps, GetCACert, GetNextCACert and
+/// PKIOperation over GET or POST. No policy here: negotiation and checks live in `Enrollment`.
+public final class SCEPService {
+    public let url: URL
+    let transport: Transport
+    let log: Log
+
+    /// Largest GET URL we send; longer PKIOperation messages need POST (servers cap request lines).
+    public static let maxGETMessageBytes = 8 * 1024
+
+    public init(url: URL, transport: Transport, log: Log) {
+        self.url = url
+        self.transport = transport
+        self.log = log
+    }
+
+    func operationURL(_ operation: String, message: String? = nil) -> URL {
+        var target = url
+        var query = (url.query.map { $0 + "&" } ?? "") + "operation=" + operation
+        if let message { query += "&message=" + message }
+        target.query = query
+        return target
+    }
+
+    /// GetCACaps. An HTTP error or an empty body yields empty capabilities (a legacy server);
+    /// transport failures are thrown, since every later request would fail the same way.
+    public func getCACaps() throws(SCEPError) -> Capabilities {
+        let response = try transport.send(HTTPRequest(method: .get, url: operationURL("GetCACaps")))
+        guard response.status == 200 else {
+            log.warning("GetCACaps answered HTTP " + String(response.status) + ": treating " + url.description + " as a legacy server")
+            return Capabilities()
+        }
+        return Capabilities(parsing: response.body)
+    }
+
+    /// GetCACert: the CA certificate, or the CA and its RA certificates.
+    public func getCACert() throws(SCEPError) -> [Certificate] {
+        try certificates(operation: "GetCACert")
+    }
+
+    /// GetNextCACert (§3.6): the CA certificate that will succeed the current one, in a SignedData
+    /// signed by the current CA. Returns the SignedData bytes for the caller to verify.
+    public func getNextCACert() throws(SCEPError) -> [UInt8] {
+        let response = try transport.send(HTTPRequest(method: .get, url: operationURL("GetNextCACert")))
+        try Self.requireSuccess(response, operation: "GetNextCACert", url: url)
+        return response.body
+    }
+
+    func certificates(operation: String) throws(SCEPError) -> [Certificate] {
+        let response = try transport.send(HTTPRequest(method: .get, url: operationURL(operation)))
+        try Self.requireSuccess(response, operation: operation, url: url)
+        var parsed: [Certificate] = []
+        for der in try CACertificates.parse(response.body) {
+            parsed.append(try Certificate(der: der))
+        }
+        return parsed
+    }
+
+    /// PKIOperation: POST the DER when the server allows it, else GET with base64 then percent-encoding.
+    /// - Returns: the CertRep bytes.
+    public func pkiOperation(_ message: [UInt8], usePOST: Bool) throws(SCEPError) -> [UInt8] {
+        let request: HTTPRequest
+        if usePOST {
+            request = HTTPRequest(method: .post, url: operationURL("PKIOperation"),
+                                  headers: [(name: "Content-Type", value: "application/x-pki-message")], body: message)
+        } else {
+            let encoded = percentEncodeQueryValue(Base64.encode(message))
+            if encoded.utf8.count > Self.maxGETMessageBytes {
+                log.warning("PKIOperation message is " + String(encoded.utf8.count) + " bytes in a GET URL; the server may refuse it")
+            }
+            request = HTTPRequest(method: .get, url: operationURL("PKIOperation", message: encoded))
+        }
+        let response = try transport.send(request)
+        try Self.requireSuccess(response, operation: "PKIOperation", url: url)
+        if let type = response.contentType, type != "application/x-pki-message" {
+            log.warning("PKIOperation reply has Content-Type " + type + ", expected application/x-pki-message")
+        }
+        return response.body
+    }
+
+    static func requireSuccess(_ response: HTTPResponse, operation: String, url: URL) throws(SCEPError) {
+        guard response.status == 200 else {
+            let text = String(decoding: response.body.prefix(200), as: UTF8.self)
+            throw SCEPError(.transportHTTPStatus, operation + " at " + url.description + " answered HTTP " + String(response.status) + " " + response.reason
+                + (text.isEmpty ? "" : ": " + ASCII.trimmed(text)), detail: Int32(response.status))
+        }
+        guard !response.body.isEmpty else {
+            throw SCEPError(.transportProtocol, operation + " at " + url.description + " answered with an empty body")
+        }
+    }
+}
