@@ -16,8 +16,9 @@ Example of adding the Swift client later:
 
 Runs alternate between clients (the order rotates every round) against one scepserver started with
 `-allowrenew 0`; each run gets a fresh directory (scepclient writes csr.pem next to its key and reuses a
-stale one) and its own CN. Per run: wall time, CPU time (user+sys) and peak RSS of the client process
-and its children, from os.wait4's rusage. A run counts when the command exits 0 and {cert} exists (if
+stale one) and its own CN. Per run: wall time and CPU time (user+sys) of the client process and its
+children from os.wait4's rusage, and peak RSS from GNU time's %M (install Debian's `time`; without it
+the RSS column would be Python's own, see GNU_TIME below). A run counts when the command exits 0 and {cert} exists (if
 the template names it). The table shows medians and ratios to the first client. The server's own cost
 is not included. Only 127.0.0.1 is used.
 """
@@ -40,6 +41,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "Tests", "integration"))
 
 from scepca import ScepCA  # noqa: E402
 
+# Peak RSS: the rusage of a child spawned from Python reports Python's own peak (the forked or
+# vfork-shared memory counts before exec), so the client runs under GNU time, a small C program, and
+# its %M (the client's own peak RSS) is used. Wall and CPU come from wait4 on the `time` process: CPU
+# includes the launcher's fork/exec (measured with /bin/true and printed as "launcher").
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
 DEFAULT_CLIENTS = [
     ("scepclient", "scepclient -private-key {key} -certificate {cert} -server-url {url} "
                    "-challenge {challenge} -cn {cn}"),
@@ -54,6 +61,9 @@ def run_once(name, template, ca, keys, workdir, cn, timeout=60.0):
               "cert": os.path.join(workdir, "cert.pem"), "cn": cn, "workdir": workdir,
               "ca_pem": ca.ca_cert_pem_path, "fingerprint": ca.ca_fingerprint_sha256}
     argv = [word.format(**values) for word in shlex.split(template)]
+    rss_file = os.path.join(workdir, "time.out")
+    if GNU_TIME:
+        argv = [GNU_TIME, "-f", "%M", "-o", rss_file, *argv]
     log = open(os.path.join(workdir, "output.log"), "wb")
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
@@ -66,10 +76,17 @@ def run_once(name, template, ca, keys, workdir, cn, timeout=60.0):
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # keep Popen from waiting again
     log.close()
+    maxrss_kb = ru.ru_maxrss
+    if GNU_TIME:
+        try:
+            with open(rss_file) as f:
+                maxrss_kb = int(f.read().split()[-1])
+        except (OSError, ValueError, IndexError):
+            maxrss_kb = 0
     ok = proc.returncode == 0 and ("{cert}" not in template or os.path.exists(values["cert"]))
     return {"client": name, "cn": cn, "ok": ok, "exit": proc.returncode, "wall_s": wall,
             "cpu_s": ru.ru_utime + ru.ru_stime, "user_s": ru.ru_utime, "sys_s": ru.ru_stime,
-            "maxrss_kb": ru.ru_maxrss, "log": os.path.join(workdir, "output.log")}
+            "maxrss_kb": maxrss_kb, "log": os.path.join(workdir, "output.log")}
 
 
 def summarize(results, names):
@@ -158,14 +175,25 @@ def main(argv=None):
                               file=sys.stderr)
                     if rnd >= a.warmup:
                         results.append(r)
+        launcher = []
+        for i in range(5):
+            r = run_once("launcher", "/bin/true", ca, keys, os.path.join(work, f"launcher-{i}"), "none")
+            launcher.append(r)
         rows = summarize(results, [c[0] for c in clients])
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
         print(f"{a.runs} runs per client (+{a.warmup} warmup), RSA-2048 key, scepserver 2.1.0 on 127.0.0.1; "
               f"{platform.machine()}, {os.cpu_count()} CPUs, {cpu}")
+        if not GNU_TIME:
+            print("warning: /usr/bin/time missing (apt-get install time): RSS column is the Python parent's",
+                  file=sys.stderr)
         print_table(rows)
+        print(f"launcher (/bin/true through the same path): wall "
+              f"{statistics.median(r['wall_s'] for r in launcher) * 1000:.1f} ms, cpu "
+              f"{statistics.median(r['cpu_s'] for r in launcher) * 1000:.1f} ms, RSS "
+              f"{statistics.median(r['maxrss_kb'] for r in launcher) / 1024:.1f} MB")
         if a.json:
             with open(a.json, "w") as f:
-                json.dump({"clients": dict(clients), "summary": rows, "runs": results}, f, indent=2)
+                json.dump({"clients": dict(clients), "summary": rows, "runs": results, "launcher": launcher}, f, indent=2)
         return 0 if all(r["ok"] == r["runs"] for r in rows) else 1
     finally:
         if a.keep:
