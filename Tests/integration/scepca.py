@@ -112,6 +112,17 @@ def terminate_pid(pid, timeout=5.0):
         pass
 
 
+def die_with_parent():
+    """preexec_fn: SIGTERM the child when the process that started it dies (Linux prctl), so a killed
+    test run does not leave servers behind. Not used for detached (CLI) servers."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _cmdline(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -228,7 +239,8 @@ class ScepCA:
         try:
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, cwd=self.workdir,
-                                         start_new_session=True, close_fds=True)
+                                         start_new_session=True, close_fds=True,
+                                         preexec_fn=None if detach else die_with_parent)
         finally:
             log.close()
         self._pid = self.proc.pid

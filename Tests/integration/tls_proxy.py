@@ -29,7 +29,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from scepca import _cmdline, _tail, free_port, pid_alive, terminate_pid  # noqa: E402
+from scepca import _cmdline, _tail, die_with_parent, free_port, pid_alive, terminate_pid  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
 _LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -188,7 +188,8 @@ class TLSProxy:
         cmd = [NGINX, "-p", self.prefix + "/", "-c", self.conf_path, "-e", self.error_log_path]
         with open(self.stdout_log_path, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         cwd=self.prefix, start_new_session=True, close_fds=True)
+                                         cwd=self.prefix, start_new_session=True, close_fds=True,
+                                         preexec_fn=None if detach else die_with_parent)
         self._pid = self.proc.pid
         deadline = time.monotonic() + self.start_timeout
         ctx = self.client_context()
