@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -68,6 +69,9 @@ static inline void CSCEPShim_set_errno(int value) { errno = value; }
 static inline int CSCEPShim_open(const char *path, int flags, mode_t mode) { return open(path, flags, mode); }
 /// fcntl(2) with an int argument: the libc function is variadic.
 static inline int CSCEPShim_fcntl(int fd, int cmd, int arg) { return fcntl(fd, cmd, arg); }
+
+/// flock(2): Swift resolves the name `flock` to the struct of the same name.
+static inline int CSCEPShim_flock(int fd, int operation) { return flock(fd, operation); }
 
 /// argc as glibc handed it to the constructor in shim.c.
 int CSCEPShim_argc(void);

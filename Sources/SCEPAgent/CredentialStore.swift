@@ -1,0 +1,111 @@
+import CSCEPShim
+import DER
+
+/// One output of an install: where it goes, what it holds, and its mode.
+public struct CredentialFile {
+    public var path: String
+    public var contents: [UInt8]
+    public var mode: mode_t
+
+    public init(path: String, contents: [UInt8], mode: mode_t) {
+        self.path = path
+        self.contents = contents
+        self.mode = mode
+    }
+}
+
+/// Installs key, certificate and chain as one set that survives any failure, kill or power cut.
+///
+/// 1. Each new file is written beside its target under a fixed temporary name, fsynced.
+/// 2. The current targets get a second name `<target>.prev` (hard links: the previous set, for rollback).
+/// 3. A journal naming every (temporary, target) pair is written and renamed into place: the commit point.
+/// 4. The temporaries are renamed over the targets, the directories fsynced, the journal removed.
+///
+/// A crash before step 3 leaves the old set in place (stray temporaries are removed next time); a crash
+/// after it is rolled forward by `recover()`, so the next run always finds one complete set, never a new
+/// key without its certificate.
+public struct CredentialStore {
+    /// The journal lives beside the certificate, the one file every set has.
+    public let journalPath: String
+    let lockPath: String
+
+    public init(certificatePath: String) {
+        let directory = FileSystem.directory(of: certificatePath)
+        let base = FileSystem.baseName(of: certificatePath)
+        journalPath = directory + "/." + base + ".scep-install"
+        lockPath = directory + "/." + base + ".scep-lock"
+    }
+
+    static func temporaryPath(for target: String) -> String {
+        FileSystem.directory(of: target) + "/." + FileSystem.baseName(of: target) + ".scep-new"
+    }
+
+    public static func previousPath(for target: String) -> String { target + ".prev" }
+
+    /// Holds an exclusive lock on the set while `body` runs, so two agents never install at once.
+    public func withLock<T>(_ body: () throws(SCEPError) -> T) throws(SCEPError) -> T {
+        let fd = try FileSystem.open(lockPath, O_RDWR | O_CREAT, 0o600)
+        defer { _ = close(fd) }
+        if CSCEPShim_flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            throw SCEPError(.fileIO, "another scep-agent is installing " + lockPath + "; try again when it has finished", detail: CSCEPShim_errno())
+        }
+        return try body()
+    }
+
+    /// Finishes an install that a crash interrupted after its commit point, and removes temporaries
+    /// of one that was interrupted before it. Returns true when it rolled a set forward.
+    @discardableResult
+    public func recover(targets: [String]) throws(SCEPError) -> Bool {
+        guard FileSystem.exists(journalPath) else {
+            for target in targets { try FileSystem.remove(Self.temporaryPath(for: target)) }
+            try FileSystem.remove(journalPath + ".new")
+            return false
+        }
+        let journal = try FileSystem.read(journalPath)
+        var directories: [String] = []
+        for line in journal.split(separator: UInt8(ascii: "\n")) {
+            guard let tab = line.firstIndex(of: UInt8(ascii: "\t")) else {
+                throw SCEPError(.fileFormat, "install journal " + journalPath + " is damaged; remove it after checking the files it names")
+            }
+            let temporary = String(decoding: line[line.startIndex..<tab], as: UTF8.self)
+            let target = String(decoding: line[(tab + 1)...], as: UTF8.self)
+            if FileSystem.exists(temporary) { try FileSystem.rename(temporary, target) }
+            let directory = FileSystem.directory(of: target)
+            if !directories.contains(directory) { directories.append(directory) }
+        }
+        for directory in directories { try FileSystem.syncDirectory(directory) }
+        try FileSystem.remove(journalPath)
+        try FileSystem.syncDirectory(FileSystem.directory(of: journalPath))
+        return true
+    }
+
+    /// Installs `files` as one set (see the type's documentation).
+    public func install(_ files: [CredentialFile]) throws(SCEPError) {
+        try recover(targets: files.map { $0.path })
+        var written: [String] = []
+        do throws(SCEPError) {
+            for file in files {
+                let temporary = Self.temporaryPath(for: file.path)
+                try FileSystem.createFile(temporary, file.contents, mode: file.mode)
+                written.append(temporary)
+            }
+            for file in files where FileSystem.exists(file.path) {
+                let previous = Self.previousPath(for: file.path)
+                try FileSystem.remove(previous)
+                try FileSystem.link(file.path, previous)
+            }
+            var journal: [UInt8] = []
+            for file in files { journal += Array((Self.temporaryPath(for: file.path) + "\t" + file.path + "\n").utf8) }
+            try FileSystem.remove(journalPath + ".new")
+            try FileSystem.createFile(journalPath + ".new", journal, mode: 0o600)
+            try FileSystem.rename(journalPath + ".new", journalPath)
+            try FileSystem.syncDirectory(FileSystem.directory(of: journalPath))
+        } catch {
+            // Before the commit point: the old set is untouched; drop what we wrote.
+            for temporary in written { try? FileSystem.remove(temporary) }
+            try? FileSystem.remove(journalPath + ".new")
+            throw error
+        }
+        try recover(targets: files.map { $0.path })
+    }
+}

@@ -1,0 +1,130 @@
+import CSCEPShim
+import DER
+
+/// Thin wrappers over the file syscalls: EINTR retried, errno and the call's name in every error.
+public enum FileSystem {
+    /// Mode of a private key from the moment it exists.
+    public static let privateKeyMode: mode_t = 0o600
+    /// Mode of certificates and chains.
+    public static let publicFileMode: mode_t = 0o644
+    /// Largest file we read (keys, certificates, challenges, configs are all far smaller).
+    public static let maxReadBytes = 4 << 20
+
+    static func failure(_ call: String, _ path: String, _ hint: String = "") -> SCEPError {
+        let code = CSCEPShim_errno()
+        let text = String(cString: strerror(code))
+        return SCEPError(.fileIO, call + " " + path + ": " + text + (hint.isEmpty ? "" : "; " + hint), detail: code)
+    }
+
+    /// open(2) retrying EINTR.
+    static func open(_ path: String, _ flags: Int32, _ mode: mode_t = 0) throws(SCEPError) -> Int32 {
+        while true {
+            let fd = CSCEPShim_open(path, flags | O_CLOEXEC, mode)
+            if fd >= 0 { return fd }
+            if CSCEPShim_errno() != EINTR { throw failure("open", path) }
+        }
+    }
+
+    /// Reads a whole file (read(2) until EOF), refusing files over `limit` bytes.
+    public static func read(_ path: String, limit: Int = maxReadBytes) throws(SCEPError) -> [UInt8] {
+        let fd = try Self.open(path, O_RDONLY)
+        defer { _ = close(fd) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { CSCEPShim.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if CSCEPShim_errno() == EINTR { continue }
+                throw failure("read", path)
+            }
+            if count == 0 { return out }
+            out += buffer[0..<count]
+            guard out.count <= limit else {
+                throw SCEPError(.fileFormat, path + " is larger than " + String(limit) + " bytes: not a key, certificate or config")
+            }
+        }
+    }
+
+    /// Writes all of `bytes` to `fd`, retrying EINTR and short writes.
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(SCEPError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if CSCEPShim_errno() == EINTR { continue }
+                throw failure("write", path)
+            }
+            offset += written
+        }
+    }
+
+    /// Creates `path` exclusively with `mode` (O_EXCL: never follows or reuses an existing file),
+    /// writes `bytes`, fsyncs and closes. The mode is set at creation, so a key is never readable by others.
+    public static func createFile(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(SCEPError) {
+        let fd = try open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode)
+        do throws(SCEPError) {
+            // The umask may have masked bits off; fchmod gives exactly the mode asked for.
+            if fchmod(fd, mode) != 0 { throw failure("fchmod", path) }
+            try writeAll(fd, bytes, path: path)
+            if fsync(fd) != 0 { throw failure("fsync", path) }
+        } catch {
+            _ = close(fd)
+            _ = unlink(path)
+            throw error
+        }
+        if close(fd) != 0 {
+            _ = unlink(path)
+            throw failure("close", path)
+        }
+    }
+
+    /// rename(2): atomic replacement of `to` by `from` within one file system.
+    public static func rename(_ from: String, _ to: String) throws(SCEPError) {
+        if CSCEPShim.rename(from, to) != 0 { throw failure("rename", from + " -> " + to) }
+    }
+
+    /// link(2): a second name for the same file (keeps the previous set for rollback without copying).
+    public static func link(_ from: String, _ to: String) throws(SCEPError) {
+        if CSCEPShim.link(from, to) != 0 { throw failure("link", from + " -> " + to) }
+    }
+
+    /// unlink(2); a missing file is not an error.
+    public static func remove(_ path: String) throws(SCEPError) {
+        if unlink(path) != 0 && CSCEPShim_errno() != ENOENT { throw failure("unlink", path) }
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    /// fsync of a directory, so renames and creations in it survive a power cut.
+    public static func syncDirectory(_ path: String) throws(SCEPError) {
+        let fd = try open(path, O_RDONLY | O_DIRECTORY)
+        defer { _ = close(fd) }
+        if fsync(fd) != 0 { throw failure("fsync", path) }
+    }
+
+    /// The directory part of a path ("." when there is none).
+    public static func directory(of path: String) -> String {
+        let bytes = Array(path.utf8)
+        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return "." }
+        if slash == 0 { return "/" }
+        return String(decoding: bytes[..<slash], as: UTF8.self)
+    }
+
+    /// The last component of a path.
+    public static func baseName(of path: String) -> String {
+        let bytes = Array(path.utf8)
+        guard let slash = bytes.lastIndex(of: UInt8(ascii: "/")) else { return path }
+        return String(decoding: bytes[(slash + 1)...], as: UTF8.self)
+    }
+
+    /// Checks that a directory exists and is writable before any network work starts.
+    public static func requireWritableDirectory(for path: String) throws(SCEPError) {
+        let directory = directory(of: path)
+        if access(directory, W_OK) != 0 {
+            throw failure("access", directory, "the directory for " + path + " must exist and be writable")
+        }
+    }
+}
