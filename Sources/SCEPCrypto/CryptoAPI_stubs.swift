@@ -3,54 +3,6 @@ import DER
 
 func unimplemented(_ what: String) -> Never { fatalError("unimplemented: " + what) }
 
-/// CTR-DRBG seeded from the OS entropy source. One per operation or process; not shared globally.
-public final class RandomGenerator {
-    public init() throws(SCEPError) { unimplemented("RandomGenerator") }
-    /// `count` random bytes.
-    public func bytes(_ count: Int) throws(SCEPError) -> [UInt8] { unimplemented("bytes") }
-}
-
-public enum Digest {
-    /// One-shot digest.
-    public static func hash(_ algorithm: DigestAlgorithm, _ data: [UInt8]) -> [UInt8] { unimplemented("hash") }
-}
-
-public enum SHA256 {
-    public static func hash(_ data: [UInt8]) -> [UInt8] { Digest.hash(.sha256, data) }
-}
-public enum SHA384 {
-    public static func hash(_ data: [UInt8]) -> [UInt8] { Digest.hash(.sha384, data) }
-}
-public enum SHA512 {
-    public static func hash(_ data: [UInt8]) -> [UInt8] { Digest.hash(.sha512, data) }
-}
-
-/// Algorithms used only when a peer leaves no choice.
-public enum Insecure {
-    public enum SHA1 {
-        public static func hash(_ data: [UInt8]) -> [UInt8] { Digest.hash(.sha1, data) }
-    }
-    public enum DES {
-        /// Single-DES-CBC decryption with PKCS#7 padding removed (scepserver's CertRep).
-        public static func decrypt(key: [UInt8], iv: [UInt8], ciphertext: [UInt8]) throws(SCEPError) -> [UInt8] {
-            unimplemented("DES")
-        }
-    }
-}
-
-/// CBC encryption with PKCS#7 padding for AES-128, AES-256 and 3DES.
-public enum BlockCipher {
-    /// - Throws: `cryptoUnsupported` for `.desCBC` (we never encrypt with DES); `cryptoBadInput` for
-    ///   a key or IV of the wrong size.
-    public static func encrypt(_ cipher: ContentCipher, key: [UInt8], iv: [UInt8], plaintext: [UInt8]) throws(SCEPError) -> [UInt8] {
-        unimplemented("encrypt")
-    }
-    /// Decrypts and checks and strips PKCS#7 padding (`cryptoDecryptFailed` when wrong). Accepts `.desCBC`.
-    public static func decrypt(_ cipher: ContentCipher, key: [UInt8], iv: [UInt8], ciphertext: [UInt8]) throws(SCEPError) -> [UInt8] {
-        unimplemented("decrypt")
-    }
-}
-
 /// A private key held in process memory (mbedTLS pk context); zeroed when freed.
 public final class SoftwarePrivateKey: PrivateKey {
     /// Generates a new key. RSA public exponent 65537.
@@ -117,10 +69,3 @@ public final class Certificate {
     public func isSigned(by issuer: Certificate) -> Bool { unimplemented("isSigned") }
 }
 
-/// PEM armour (RFC 7468).
-public enum PEM {
-    /// Every `-----BEGIN label-----` block in `text`, in order, as (label, DER).
-    public static func decode(_ text: String) throws(SCEPError) -> [(label: String, der: [UInt8])] { unimplemented("pem decode") }
-    /// One block with 64-column lines and a trailing newline.
-    public static func encode(label: String, der: [UInt8]) -> String { unimplemented("pem encode") }
-}
