@@ -3,37 +3,6 @@ import DER
 
 func unimplemented(_ what: String) -> Never { fatalError("unimplemented: " + what) }
 
-/// A private key held in process memory (mbedTLS pk context); zeroed when freed.
-public final class SoftwarePrivateKey: PrivateKey {
-    /// Generates a new key. RSA public exponent 65537.
-    public static func generate(_ type: KeyType, random: RandomGenerator) throws(SCEPError) -> SoftwarePrivateKey {
-        unimplemented("generate")
-    }
-    /// Imports PKCS#8, PKCS#1 (RSA) or SEC1 (EC), PEM or DER. Encrypted keys are refused (`cryptoBadKey`).
-    public init(importing bytes: [UInt8]) throws(SCEPError) { unimplemented("import") }
-
-    public var publicKeyInfo: [UInt8] { unimplemented("publicKeyInfo") }
-    public var keyType: KeyType { unimplemented("keyType") }
-    public func sign(digest: [UInt8], algorithm: DigestAlgorithm) throws(SCEPError) -> [UInt8] { unimplemented("sign") }
-    public func decrypt(_ ciphertext: [UInt8]) throws(SCEPError) -> [UInt8] { unimplemented("decrypt") }
-    /// PEM text of the private key (PKCS#1 `RSA PRIVATE KEY` or SEC1 `EC PRIVATE KEY`, as mbedTLS 2.28 writes).
-    public func pem() throws(SCEPError) -> String { unimplemented("pem") }
-}
-
-/// A public key from a SubjectPublicKeyInfo.
-public final class PublicKey {
-    public init(subjectPublicKeyInfo: [UInt8]) throws(SCEPError) { unimplemented("PublicKey") }
-    public var subjectPublicKeyInfo: [UInt8] { unimplemented("spki") }
-    public var keyType: KeyType { unimplemented("keyType") }
-    /// RSA PKCS#1 v1.5 over DigestInfo, or ECDSA (DER signature). False on a bad signature; throws only
-    /// for unusable input (a digest of the wrong length).
-    public func verify(signature: [UInt8], digest: [UInt8], algorithm: DigestAlgorithm) throws(SCEPError) -> Bool {
-        unimplemented("verify")
-    }
-    /// RSA PKCS#1 v1.5 encryption (`cryptoUnsupported` for EC keys).
-    public func encrypt(_ plaintext: [UInt8], random: RandomGenerator) throws(SCEPError) -> [UInt8] { unimplemented("encrypt") }
-}
-
 /// An X.509 certificate parsed by mbedTLS; the DER stays available byte for byte.
 public final class Certificate {
     public init(der: [UInt8]) throws(SCEPError) { unimplemented("Certificate") }
