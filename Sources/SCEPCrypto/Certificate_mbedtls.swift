@@ -96,9 +96,9 @@ public final class Certificate {
         Certificate.text(of: &parsed.context.pointee.issuer)
     }
 
-    /// `mbedtls_x509_dn_gets`; mbedTLS truncates very long names rather than failing.
+    /// `mbedtls_x509_dn_gets`; empty for a name longer than the buffer (far beyond any real DN).
     private static func text(of name: UnsafePointer<mbedtls_x509_name>) -> String {
-        var buffer = [CChar](repeating: 0, count: 1_024)
+        var buffer = [CChar](repeating: 0, count: 4_096)
         let written = buffer.withUnsafeMutableBufferPointer { out in
             mbedtls_x509_dn_gets(out.baseAddress, out.count, name)
         }

@@ -23,13 +23,20 @@ final class PKContext {
     convenience init(parsingPrivateKey bytes: [UInt8]) throws(SCEPError) {
         self.init()
         // mbedTLS takes PEM only when the buffer is NUL-terminated and the length counts the NUL.
-        var input = bytes
         let isPEM = PKContext.looksLikePEM(bytes)
-        if isPEM && input.last != 0 { input.append(0) }
-        let result = input.withUnsafeBufferPointer { key in
-            mbedtls_pk_parse_key(context, key.baseAddress, key.count, nil, 0)
+        let result: Int32
+        if isPEM && bytes.last != 0 {
+            var terminated = bytes + [0]
+            result = terminated.withUnsafeBufferPointer { key in
+                mbedtls_pk_parse_key(context, key.baseAddress, key.count, nil, 0)
+            }
+            // Our copy holds the secret too; the caller's bytes are the caller's to wipe.
+            terminated.withUnsafeMutableBytes { mbedtls_platform_zeroize($0.baseAddress, $0.count) }
+        } else {
+            result = bytes.withUnsafeBufferPointer { key in
+                mbedtls_pk_parse_key(context, key.baseAddress, key.count, nil, 0)
+            }
         }
-        input.withUnsafeMutableBytes { mbedtls_platform_zeroize($0.baseAddress, $0.count) }
         if result == MBEDTLS_ERR_PK_PASSWORD_REQUIRED || result == MBEDTLS_ERR_PK_PASSWORD_MISMATCH
             || result == MBEDTLS_ERR_PEM_PASSWORD_REQUIRED
         {

@@ -18,6 +18,8 @@ struct TestPKI: Sendable {
     let otherLeaf: [UInt8]
     let longLived: [UInt8]
     let longLivedNotAfter: Int64
+    /// Valid from 2020-01-01 to 2021-01-01 (UTC), under `root`.
+    let expired: [UInt8]
 
     static let shared: TestPKI = try! TestPKI()
 
@@ -81,6 +83,20 @@ struct TestPKI: Sendable {
             "-set_serial", "5", "-days", "40000", "-out", path("long.pem"),
         ])
 
+        // `openssl ca` is the CLI that takes explicit dates.
+        _ = try scratch.write("index.txt", "")
+        _ = try scratch.write("serial.txt", "1000\n")
+        _ = try scratch.write(
+            "ca.cnf",
+            "[ca]\ndefault_ca = test\n[test]\ndatabase = " + path("index.txt") + "\nserial = " + path("serial.txt")
+                + "\nnew_certs_dir = " + scratch.url.path + "\ndefault_md = sha256\npolicy = anything\nunique_subject = no\n"
+                + "[anything]\ncommonName = supplied\n")
+        try OpenSSL.run([
+            "ca", "-batch", "-config", path("ca.cnf"), "-cert", path("root.pem"), "-keyfile", path("root.key"),
+            "-in", path("leaf.csr"), "-out", path("expired.pem"), "-startdate", "20200101000000Z",
+            "-enddate", "20210101000000Z", "-notext",
+        ])
+
         root = try der("root.pem")
         leaf = try der("leaf.pem")
         leafSPKI = try OpenSSL.run(["pkey", "-in", path("leaf.key"), "-pubout", "-outform", "DER"])
@@ -95,6 +111,7 @@ struct TestPKI: Sendable {
         otherLeaf = try der("otherleaf.pem")
         longLived = try der("long.pem")
         longLivedNotAfter = try date("long.pem", "enddate")
+        expired = try der("expired.pem")
     }
 }
 
@@ -158,6 +175,23 @@ struct TestPKI: Sendable {
             leaf: Certificate(der: pki.leaf), intermediates: [],
             trusted: [Certificate(der: pki.otherCA), Certificate(der: pki.root)])
         try Certificate.verifyChain(leaf: Certificate(der: pki.otherLeaf), intermediates: [], trusted: [Certificate(der: pki.otherCA)])
+    }
+
+    @Test func explicitValidityDates() throws {
+        let certificate = try Certificate(der: pki.expired)
+        #expect(certificate.notBefore == 1_577_836_800)  // 2020-01-01T00:00:00Z
+        #expect(certificate.notAfter == 1_609_459_200)  // 2021-01-01T00:00:00Z
+        #expect(certificate.serial == [0x10, 0x00])
+    }
+
+    @Test func verifyChainRejectsAnExpiredLeaf() throws {
+        let error = #expect(throws: SCEPError.self) {
+            try Certificate.verifyChain(leaf: Certificate(der: pki.expired), intermediates: [], trusted: [Certificate(der: pki.root)])
+        }
+        #expect(error?.code == .verifyChain)
+        #expect(error?.reason.contains("expired") == true)
+        // The signature itself is fine: isSigned(by:) does not look at dates.
+        #expect(try Certificate(der: pki.expired).isSigned(by: Certificate(der: pki.root)))
     }
 
     @Test func verifyChainAcceptsThroughIntermediate() throws {

@@ -194,3 +194,22 @@ import Testing
         #expect(error?.code == .cryptoBadKey)
     }
 }
+
+@Suite struct KeyDripFeedTests {
+    /// Every truncated prefix of a valid PKCS#8 DER key throws `cryptoBadKey`, never traps.
+    @Test func everyTruncatedPrefixOfAKeyIsRejected() throws {
+        let scratch = try ScratchDirectory()
+        let path = scratch.path("key.der")
+        try OpenSSL.run(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-outform", "DER", "-out", path])
+        let der = try scratch.read("key.der")
+        _ = try SoftwarePrivateKey(importing: der)
+        for length in 0..<der.count {
+            do {
+                _ = try SoftwarePrivateKey(importing: Array(der.prefix(length)))
+                Issue.record("prefix of \(length) bytes imported")
+            } catch {
+                #expect(error.code == .cryptoBadKey)
+            }
+        }
+    }
+}
