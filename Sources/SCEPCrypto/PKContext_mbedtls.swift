@@ -7,7 +7,7 @@ import DER
 final class PKContext {
     let context: UnsafeMutablePointer<mbedtls_pk_context>
 
-    /// An empty context (`mbedtls_pk_init`); every public entry point below fills it before use.
+    /// An empty context (`mbedtls_pk_init`); every initialiser below fills it before use.
     private init() {
         context = UnsafeMutablePointer<mbedtls_pk_context>.allocate(capacity: 1)
         mbedtls_pk_init(context)
