@@ -67,6 +67,7 @@ var targets: [Target] = [
 if !embedded {
     targets += [
         .testTarget(name: "DERTests", dependencies: ["DER"], path: "Tests/DERTests"),
+        .testTarget(name: "SCEPCryptoTests", dependencies: ["SCEPCrypto", "DER"], path: "Tests/SCEPCryptoTests"),
     ]
 }
 

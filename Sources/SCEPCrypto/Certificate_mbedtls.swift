@@ -1,0 +1,210 @@
+// X.509 certificates parsed by mbedTLS; chain verification with mbedtls_x509_crt_verify.
+import CSCEPShim
+import DER
+
+/// Owner of one mbedtls_x509_crt list (a single certificate, or a chain built with `append`).
+final class X509CertificateList {
+    let context: UnsafeMutablePointer<mbedtls_x509_crt>
+
+    init() {
+        context = UnsafeMutablePointer<mbedtls_x509_crt>.allocate(capacity: 1)
+        mbedtls_x509_crt_init(context)
+    }
+
+    deinit {
+        mbedtls_x509_crt_free(context)
+        context.deallocate()
+    }
+
+    /// Parses one DER certificate onto the end of the list (`mbedtls_x509_crt_parse_der`).
+    /// - Throws: `cryptoBadCertificate` for anything mbedTLS refuses.
+    func append(der: [UInt8]) throws(SCEPError) {
+        let result = der.withUnsafeBufferPointer { bytes in
+            mbedtls_x509_crt_parse_der(context, bytes.baseAddress, bytes.count)
+        }
+        try checkMbedTLS(
+            result, .cryptoBadCertificate, "cannot parse the X.509 certificate (" + String(der.count) + " bytes of DER)",
+            function: "mbedtls_x509_crt_parse_der")
+    }
+}
+
+/// The bytes an mbedtls_x509_buf points at.
+private func bytes(of buffer: mbedtls_x509_buf) -> [UInt8] {
+    guard let start = buffer.p, buffer.len > 0 else { return [] }
+    return Array(UnsafeBufferPointer(start: start, count: buffer.len))
+}
+
+/// Seconds since the Unix epoch for a UTC calendar time, by days-from-civil (H. Hinnant's algorithm),
+/// so no timegm and no time zone state are involved. Valid for any proleptic Gregorian date.
+func unixTime(year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64) -> Int64 {
+    let shiftedYear = year - (month <= 2 ? 1 : 0)  // years start in March, so the leap day comes last
+    let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
+    let yearOfEra = shiftedYear - era * 400
+    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    let days = era * 146_097 + dayOfEra - 719_468
+    return days * 86_400 + hour * 3_600 + minute * 60 + second
+}
+
+/// `unixTime` of an mbedTLS certificate time (UTCTime and GeneralizedTime are both UTC).
+func unixTime(_ time: mbedtls_x509_time) -> Int64 {
+    unixTime(
+        year: Int64(time.year), month: Int64(time.mon), day: Int64(time.day), hour: Int64(time.hour),
+        minute: Int64(time.min), second: Int64(time.sec))
+}
+
+/// An X.509 certificate parsed by mbedTLS; the DER stays available byte for byte.
+public final class Certificate {
+    private let parsed: X509CertificateList
+    public let der: [UInt8]
+    public let publicKey: PublicKey
+
+    /// - Parameter der: exactly one DER certificate, nothing after it.
+    /// - Throws: `cryptoBadCertificate` for DER mbedTLS refuses, trailing bytes, or a public key this
+    ///   module cannot use.
+    public init(der: [UInt8]) throws(SCEPError) {
+        parsed = X509CertificateList()
+        try parsed.append(der: der)
+        // mbedTLS reads the outer SEQUENCE and ignores what follows it; a certificate field must not
+        // carry anything else.
+        let parsedLength = parsed.context.pointee.raw.len
+        if parsedLength != der.count {
+            throw SCEPError(
+                .cryptoBadCertificate,
+                "certificate DER has " + String(der.count - parsedLength) + " bytes after the certificate")
+        }
+        self.der = der
+        do {
+            publicKey = try PublicKey(subjectPublicKeyInfo: bytes(of: parsed.context.pointee.pk_raw))
+        } catch {
+            throw SCEPError(.cryptoBadCertificate, "certificate public key: " + error.reason, detail: error.detail)
+        }
+    }
+
+    private var certificate: mbedtls_x509_crt { parsed.context.pointee }
+
+    /// Raw DER of the subject Name (for IssuerAndSerialNumber, IssuerAndSubject).
+    public var subjectDER: [UInt8] { bytes(of: certificate.subject_raw) }
+    /// Raw DER of the issuer Name.
+    public var issuerDER: [UInt8] { bytes(of: certificate.issuer_raw) }
+
+    /// Subject as text, e.g. `CN=gw-0042, O=Example` (mbedTLS's rendering).
+    public var subjectText: String {
+        Certificate.text(of: &parsed.context.pointee.subject)
+    }
+    public var issuerText: String {
+        Certificate.text(of: &parsed.context.pointee.issuer)
+    }
+
+    /// `mbedtls_x509_dn_gets`; empty for a name longer than the buffer (far beyond any real DN).
+    private static func text(of name: UnsafePointer<mbedtls_x509_name>) -> String {
+        var buffer = [CChar](repeating: 0, count: 4_096)
+        let written = buffer.withUnsafeMutableBufferPointer { out in
+            mbedtls_x509_dn_gets(out.baseAddress, out.count, name)
+        }
+        guard written >= 0 else { return "" }
+        let end = buffer.firstIndex(of: 0) ?? buffer.count
+        return String(decoding: buffer[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Serial number content octets (big-endian, as encoded, possibly with a leading 0x00).
+    public var serial: [UInt8] { bytes(of: certificate.serial) }
+
+    /// Validity as seconds since the Unix epoch (UTC).
+    public var notBefore: Int64 { unixTime(certificate.valid_from) }
+    public var notAfter: Int64 { unixTime(certificate.valid_to) }
+
+    /// The keyUsage extension, or nil when absent.
+    public var keyUsage: KeyUsage? {
+        guard certificate.ext_types & Int32(MBEDTLS_X509_EXT_KEY_USAGE) != 0 else { return nil }
+        return KeyUsage(rawValue: UInt32(certificate.key_usage))
+    }
+
+    /// Dotted OIDs of extKeyUsage (empty when absent).
+    public var extendedKeyUsage: [String] {
+        guard certificate.ext_types & Int32(MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE) != 0 else { return [] }
+        var oids: [String] = []
+        var node = certificate.ext_key_usage
+        while true {
+            var oid = node.buf
+            var text = [CChar](repeating: 0, count: 128)
+            let written = text.withUnsafeMutableBufferPointer { out in
+                mbedtls_oid_get_numeric_string(out.baseAddress, out.count, &oid)
+            }
+            if written > 0 {
+                oids.append(String(decoding: text[..<Int(written)].map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            guard let next = node.next else { break }
+            node = next.pointee
+        }
+        return oids
+    }
+
+    /// basicConstraints cA.
+    public var isCA: Bool { certificate.ca_istrue != 0 }
+
+    /// SHA-256 of the DER.
+    public var sha256Fingerprint: [UInt8] { SHA256.hash(der) }
+
+    /// Verifies `leaf` through `intermediates` up to one of `trusted` (signatures, validity, CA flags)
+    /// with mbedTLS (`mbedtls_x509_crt_verify`, default profile: SHA-2, RSA ≥ 2048 bits).
+    /// - Throws: `verifyChain` with mbedTLS's flags rendered as text.
+    public static func verifyChain(leaf: Certificate, intermediates: [Certificate], trusted: [Certificate]) throws(SCEPError) {
+        if trusted.isEmpty {
+            throw SCEPError(.verifyChain, "cannot verify " + leaf.subjectText + ": no trusted certificate given")
+        }
+        let chain = X509CertificateList()
+        try chain.append(der: leaf.der)
+        for certificate in intermediates { try chain.append(der: certificate.der) }
+        let anchors = X509CertificateList()
+        for certificate in trusted { try anchors.append(der: certificate.der) }
+        var flags: UInt32 = 0
+        let result = mbedtls_x509_crt_verify(chain.context, anchors.context, nil, nil, &flags, nil, nil)
+        if result == 0 { return }
+        var reason = "certificate " + leaf.subjectText + " (issuer " + leaf.issuerText + ") does not verify: "
+            + "mbedtls_x509_crt_verify returned " + mbedtlsCodeText(result)
+        if flags != 0 {
+            reason += ", flags 0x" + String(flags, radix: 16) + ": " + verifyFlagsText(flags)
+        } else {
+            reason += " (" + mbedtlsErrorText(result) + ")"
+        }
+        throw SCEPError(.verifyChain, reason, detail: result)
+    }
+
+    /// `mbedtls_x509_crt_verify_info`'s lines joined with "; ".
+    private static func verifyFlagsText(_ flags: UInt32) -> String {
+        var buffer = [CChar](repeating: 0, count: 1_024)
+        let written = buffer.withUnsafeMutableBufferPointer { out in
+            mbedtls_x509_crt_verify_info(out.baseAddress, out.count, "", flags)
+        }
+        guard written > 0 else { return "" }
+        let end = buffer.firstIndex(of: 0) ?? buffer.count
+        let lines = buffer[..<end].map { UInt8(bitPattern: $0) }.split(separator: UInt8(ascii: "\n"))
+        var text = ""
+        for line in lines {
+            if !text.isEmpty { text += "; " }
+            text += String(decoding: line, as: UTF8.self)
+        }
+        return text
+    }
+
+    /// True when `issuer`'s key verifies this certificate's signature (no validity or CA-flag checks).
+    /// Hashes tbsCertificate with the signature's digest and calls `mbedtls_pk_verify_ext`, which also
+    /// handles RSASSA-PSS through `sig_opts`.
+    public func isSigned(by issuer: Certificate) -> Bool {
+        let certificate = self.certificate
+        guard let digestInfo = mbedtls_md_info_from_type(certificate.sig_md) else { return false }
+        let digestSize = Int(mbedtls_md_get_size(digestInfo))
+        var digest = [UInt8](repeating: 0, count: digestSize)
+        let hashed = digest.withUnsafeMutableBufferPointer { out in
+            mbedtls_md(digestInfo, certificate.tbs.p, certificate.tbs.len, out.baseAddress)
+        }
+        guard hashed == 0 else { return false }
+        let result = digest.withUnsafeBufferPointer { hash in
+            mbedtls_pk_verify_ext(
+                certificate.sig_pk, certificate.sig_opts, issuer.publicKey.key.context, certificate.sig_md,
+                hash.baseAddress, hash.count, certificate.sig.p, certificate.sig.len)
+        }
+        return result == 0
+    }
+}

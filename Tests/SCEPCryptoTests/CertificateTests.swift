@@ -1,0 +1,299 @@
+import DER
+import Foundation
+@testable import SCEPCrypto
+import Testing
+
+/// A small PKI made once with the openssl CLI: an RSA root, an RSA intermediate, leaves under each, and
+/// an unrelated EC P-384 CA with its own leaf. Only DER is kept; the files are removed at once.
+struct TestPKI: Sendable {
+    let root: [UInt8]
+    let leaf: [UInt8]
+    let leafSPKI: [UInt8]
+    let leafFingerprint: String
+    let leafNotBefore: Int64
+    let leafNotAfter: Int64
+    let intermediate: [UInt8]
+    let leafUnderIntermediate: [UInt8]
+    let otherCA: [UInt8]
+    let otherLeaf: [UInt8]
+    let longLived: [UInt8]
+    let longLivedNotAfter: Int64
+    /// Valid from 2020-01-01 to 2021-01-01 (UTC), under `root`.
+    let expired: [UInt8]
+
+    static let shared: TestPKI = try! TestPKI()
+
+    private init() throws {
+        let scratch = try ScratchDirectory()
+        func path(_ name: String) -> String { scratch.path(name) }
+        func der(_ name: String) throws -> [UInt8] {
+            try OpenSSL.run(["x509", "-in", path(name), "-outform", "DER"])
+        }
+        func date(_ name: String, _ which: String) throws -> Int64 {
+            // e.g. "notAfter=2026-12-04 20:40:00Z"
+            let line = try OpenSSL.text(["x509", "-in", path(name), "-noout", "-" + which, "-dateopt", "iso_8601"])
+            let value = line.split(separator: "=")[1].trimmingCharacters(in: .whitespacesAndNewlines)
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "UTC")
+            formatter.dateFormat = "yyyy-MM-dd HH:mm:ss'Z'"
+            return Int64(formatter.date(from: value)!.timeIntervalSince1970)
+        }
+
+        try OpenSSL.run([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", path("root.key"), "-out", path("root.pem"),
+            "-subj", "/CN=Test Root CA/O=Example", "-days", "30", "-set_serial", "1",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        ])
+        _ = try scratch.write("leaf.ext", "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth,serverAuth\n")
+        _ = try scratch.write("ca.ext", "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+        try OpenSSL.run([
+            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("leaf.key"),
+            "-subj", "/CN=gw-0042/O=Example", "-out", path("leaf.csr"),
+        ])
+        // Serial 128 must be encoded with a leading zero octet (02 02 00 80).
+        try OpenSSL.run([
+            "x509", "-req", "-in", path("leaf.csr"), "-CA", path("root.pem"), "-CAkey", path("root.key"),
+            "-set_serial", "128", "-days", "10", "-extfile", path("leaf.ext"), "-out", path("leaf.pem"),
+        ])
+        try OpenSSL.run([
+            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", path("inter.key"),
+            "-subj", "/CN=Test Intermediate CA/O=Example", "-out", path("inter.csr"),
+        ])
+        try OpenSSL.run([
+            "x509", "-req", "-in", path("inter.csr"), "-CA", path("root.pem"), "-CAkey", path("root.key"),
+            "-set_serial", "2", "-days", "20", "-extfile", path("ca.ext"), "-out", path("inter.pem"),
+        ])
+        try OpenSSL.run([
+            "x509", "-req", "-in", path("leaf.csr"), "-CA", path("inter.pem"), "-CAkey", path("inter.key"),
+            "-set_serial", "3", "-days", "10", "-extfile", path("leaf.ext"), "-out", path("leaf2.pem"),
+        ])
+        // Same subject as the root, different key: a name match alone must not pass.
+        try OpenSSL.run([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes", "-keyout", path("other.key"),
+            "-out", path("other.pem"), "-subj", "/CN=Test Root CA/O=Example", "-days", "30",
+        ])
+        try OpenSSL.run([
+            "x509", "-req", "-in", path("leaf.csr"), "-CA", path("other.pem"), "-CAkey", path("other.key"),
+            "-set_serial", "4", "-days", "10", "-extfile", path("leaf.ext"), "-out", path("otherleaf.pem"),
+        ])
+        // notAfter beyond 2049 is a GeneralizedTime.
+        try OpenSSL.run([
+            "x509", "-req", "-in", path("leaf.csr"), "-CA", path("root.pem"), "-CAkey", path("root.key"),
+            "-set_serial", "5", "-days", "40000", "-out", path("long.pem"),
+        ])
+
+        // `openssl ca` is the CLI that takes explicit dates.
+        _ = try scratch.write("index.txt", "")
+        _ = try scratch.write("serial.txt", "1000\n")
+        _ = try scratch.write(
+            "ca.cnf",
+            "[ca]\ndefault_ca = test\n[test]\ndatabase = " + path("index.txt") + "\nserial = " + path("serial.txt")
+                + "\nnew_certs_dir = " + scratch.url.path + "\ndefault_md = sha256\npolicy = anything\nunique_subject = no\n"
+                + "[anything]\ncommonName = supplied\n")
+        try OpenSSL.run([
+            "ca", "-batch", "-config", path("ca.cnf"), "-cert", path("root.pem"), "-keyfile", path("root.key"),
+            "-in", path("leaf.csr"), "-out", path("expired.pem"), "-startdate", "20200101000000Z",
+            "-enddate", "20210101000000Z", "-notext",
+        ])
+
+        root = try der("root.pem")
+        leaf = try der("leaf.pem")
+        leafSPKI = try OpenSSL.run(["pkey", "-in", path("leaf.key"), "-pubout", "-outform", "DER"])
+        let fingerprintLine = try OpenSSL.text(["x509", "-in", path("leaf.pem"), "-noout", "-fingerprint", "-sha256"])
+        leafFingerprint = String(fingerprintLine.split(separator: "=")[1]).trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: ":", with: "").lowercased()
+        leafNotBefore = try date("leaf.pem", "startdate")
+        leafNotAfter = try date("leaf.pem", "enddate")
+        intermediate = try der("inter.pem")
+        leafUnderIntermediate = try der("leaf2.pem")
+        otherCA = try der("other.pem")
+        otherLeaf = try der("otherleaf.pem")
+        longLived = try der("long.pem")
+        longLivedNotAfter = try date("long.pem", "enddate")
+        expired = try der("expired.pem")
+    }
+}
+
+@Suite struct CertificateTests {
+    let pki = TestPKI.shared
+
+    @Test func parsesFieldsOpenSSLWrote() throws {
+        let leaf = try Certificate(der: pki.leaf)
+        #expect(leaf.der == pki.leaf)
+        #expect(leaf.subjectText == "CN=gw-0042, O=Example")
+        #expect(leaf.issuerText == "CN=Test Root CA, O=Example")
+        #expect(leaf.serial == [0x00, 0x80])
+        #expect(leaf.notBefore == pki.leafNotBefore)
+        #expect(leaf.notAfter == pki.leafNotAfter)
+        #expect(leaf.notAfter - leaf.notBefore == 10 * 86_400)
+        #expect(abs(leaf.notBefore - Int64(Date().timeIntervalSince1970)) < 3_600)
+        #expect(leaf.keyUsage == [.digitalSignature, .keyEncipherment])
+        #expect(leaf.extendedKeyUsage == ["1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.1"])
+        #expect(!leaf.isCA)
+        #expect(leaf.publicKey.keyType == .ec(.p256))
+        #expect(leaf.publicKey.subjectPublicKeyInfo == pki.leafSPKI)
+        #expect(hex(leaf.sha256Fingerprint) == pki.leafFingerprint)
+    }
+
+    @Test func rawNamesAreTheEncodedNames() throws {
+        let root = try Certificate(der: pki.root)
+        let leaf = try Certificate(der: pki.leaf)
+        #expect(leaf.issuerDER == root.subjectDER)
+        #expect(root.subjectDER == root.issuerDER)
+        #expect(leaf.subjectDER.first == 0x30)
+        #expect(leaf.subjectDER != leaf.issuerDER)
+        // The Name is a contiguous slice of the certificate.
+        #expect(pki.leaf.indices.contains { pki.leaf[$0...].starts(with: leaf.subjectDER) })
+    }
+
+    @Test func caFlagsAndMissingExtensions() throws {
+        let root = try Certificate(der: pki.root)
+        #expect(root.isCA)
+        #expect(root.keyUsage == [.keyCertSign, .cRLSign])
+        #expect(root.extendedKeyUsage.isEmpty)
+        #expect(root.serial == [0x01])
+        #expect(root.publicKey.keyType == .rsa(bits: 2048))
+        let other = try Certificate(der: pki.otherCA)
+        #expect(other.isCA)
+        #expect(other.keyUsage == nil)
+        #expect(other.publicKey.keyType == .ec(.p384))
+        let longLived = try Certificate(der: pki.longLived)
+        #expect(longLived.keyUsage == nil)
+        #expect(!longLived.isCA)
+    }
+
+    @Test func generalizedTimeAfter2049() throws {
+        let certificate = try Certificate(der: pki.longLived)
+        #expect(certificate.notAfter == pki.longLivedNotAfter)
+        #expect(certificate.notAfter > 2_524_608_000)  // 2050-01-01
+    }
+
+    @Test func verifyChainAcceptsRootToLeaf() throws {
+        try Certificate.verifyChain(leaf: Certificate(der: pki.leaf), intermediates: [], trusted: [Certificate(der: pki.root)])
+        try Certificate.verifyChain(
+            leaf: Certificate(der: pki.leaf), intermediates: [],
+            trusted: [Certificate(der: pki.otherCA), Certificate(der: pki.root)])
+        try Certificate.verifyChain(leaf: Certificate(der: pki.otherLeaf), intermediates: [], trusted: [Certificate(der: pki.otherCA)])
+    }
+
+    @Test func explicitValidityDates() throws {
+        let certificate = try Certificate(der: pki.expired)
+        #expect(certificate.notBefore == 1_577_836_800)  // 2020-01-01T00:00:00Z
+        #expect(certificate.notAfter == 1_609_459_200)  // 2021-01-01T00:00:00Z
+        #expect(certificate.serial == [0x10, 0x00])
+    }
+
+    @Test func verifyChainRejectsAnExpiredLeaf() throws {
+        let error = #expect(throws: SCEPError.self) {
+            try Certificate.verifyChain(leaf: Certificate(der: pki.expired), intermediates: [], trusted: [Certificate(der: pki.root)])
+        }
+        #expect(error?.code == .verifyChain)
+        #expect(error?.reason.contains("expired") == true)
+        // The signature itself is fine: isSigned(by:) does not look at dates.
+        #expect(try Certificate(der: pki.expired).isSigned(by: Certificate(der: pki.root)))
+    }
+
+    @Test func verifyChainAcceptsThroughIntermediate() throws {
+        try Certificate.verifyChain(
+            leaf: Certificate(der: pki.leafUnderIntermediate), intermediates: [Certificate(der: pki.intermediate)],
+            trusted: [Certificate(der: pki.root)])
+    }
+
+    @Test func verifyChainRejectsMissingIntermediate() throws {
+        let error = #expect(throws: SCEPError.self) {
+            try Certificate.verifyChain(
+                leaf: Certificate(der: pki.leafUnderIntermediate), intermediates: [], trusted: [Certificate(der: pki.root)])
+        }
+        #expect(error?.code == .verifyChain)
+    }
+
+    @Test func verifyChainRejectsLeafOfAnotherCAWithTheSameName() throws {
+        let error = #expect(throws: SCEPError.self) {
+            try Certificate.verifyChain(leaf: Certificate(der: pki.otherLeaf), intermediates: [], trusted: [Certificate(der: pki.root)])
+        }
+        #expect(error?.code == .verifyChain)
+        #expect(error?.detail ?? 0 < 0)
+        #expect(error?.reason.contains("gw-0042") == true)
+        #expect(try Certificate(der: pki.otherLeaf).isSigned(by: Certificate(der: pki.root)) == false)
+    }
+
+    @Test func verifyChainWithoutAnchorsFails() throws {
+        let error = #expect(throws: SCEPError.self) {
+            try Certificate.verifyChain(leaf: Certificate(der: pki.leaf), intermediates: [], trusted: [])
+        }
+        #expect(error?.code == .verifyChain)
+    }
+
+    @Test func isSignedByChecksOnlyTheSignature() throws {
+        let root = try Certificate(der: pki.root)
+        let other = try Certificate(der: pki.otherCA)
+        let intermediate = try Certificate(der: pki.intermediate)
+        #expect(try Certificate(der: pki.leaf).isSigned(by: root))
+        #expect(try !Certificate(der: pki.leaf).isSigned(by: other))
+        #expect(root.isSigned(by: root))
+        #expect(other.isSigned(by: other))
+        #expect(try Certificate(der: pki.otherLeaf).isSigned(by: other))
+        #expect(intermediate.isSigned(by: root))
+        #expect(try Certificate(der: pki.leafUnderIntermediate).isSigned(by: intermediate))
+        #expect(try !Certificate(der: pki.leafUnderIntermediate).isSigned(by: root))
+    }
+
+    // MARK: malformed input throws, never traps
+
+    @Test func everyTruncatedPrefixIsRejected() {
+        for length in 0..<pki.leaf.count {
+            do {
+                _ = try Certificate(der: Array(pki.leaf.prefix(length)))
+                Issue.record("prefix of \(length) bytes parsed")
+            } catch {
+                #expect(error.code == .cryptoBadCertificate)
+            }
+        }
+    }
+
+    @Test func trailingBytesAreRejected() {
+        let error = #expect(throws: SCEPError.self) { try Certificate(der: pki.leaf + [0x00]) }
+        #expect(error?.code == .cryptoBadCertificate)
+    }
+
+    @Test func garbageIsRejectedWithTheMbedTLSCode() {
+        let error = #expect(throws: SCEPError.self) { try Certificate(der: Array(repeating: 0x41, count: 64)) }
+        #expect(error?.code == .cryptoBadCertificate)
+        #expect(error?.detail ?? 0 < 0)
+        #expect(error?.reason.contains("mbedtls_x509_crt_parse_der") == true)
+    }
+
+    @Test func flippedSignatureBitFailsIsSignedAndVerify() throws {
+        var tampered = pki.leaf
+        tampered[tampered.count - 3] ^= 0x01
+        let certificate = try Certificate(der: tampered)
+        #expect(try !certificate.isSigned(by: Certificate(der: pki.root)))
+        let error = #expect(throws: SCEPError.self) {
+            try Certificate.verifyChain(leaf: certificate, intermediates: [], trusted: [Certificate(der: pki.root)])
+        }
+        #expect(error?.code == .verifyChain)
+    }
+
+    @Test func pemFromOpenSSLDecodesToTheCertificate() throws {
+        let pem = PEM.encode(label: "CERTIFICATE", der: pki.root) + PEM.encode(label: "CERTIFICATE", der: pki.leaf)
+        let parsed = try OpenSSL.run(["x509", "-outform", "DER"], input: Array(pem.utf8))
+        #expect(parsed == pki.root)
+        let blocks = try PEM.decode(pem)
+        #expect(try blocks.map { try Certificate(der: $0.der).der } == [pki.root, pki.leaf])
+    }
+}
+
+@Suite struct UnixTimeTests {
+    /// Values from `date -u -d 'YYYY-MM-DD hh:mm:ss' +%s`.
+    @Test func civilDatesAroundLeapYearsAndCenturies() {
+        #expect(unixTime(year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0) == 0)
+        #expect(unixTime(year: 1969, month: 12, day: 31, hour: 23, minute: 59, second: 59) == -1)
+        #expect(unixTime(year: 2000, month: 2, day: 29, hour: 12, minute: 0, second: 0) == 951_825_600)
+        #expect(unixTime(year: 2000, month: 3, day: 1, hour: 0, minute: 0, second: 0) == 951_868_800)
+        #expect(unixTime(year: 2024, month: 12, day: 31, hour: 23, minute: 59, second: 59) == 1_735_689_599)
+        #expect(unixTime(year: 2038, month: 1, day: 19, hour: 3, minute: 14, second: 8) == 2_147_483_648)
+        #expect(unixTime(year: 2100, month: 3, day: 1, hour: 0, minute: 0, second: 0) == 4_107_542_400)
+        #expect(unixTime(year: 9999, month: 12, day: 31, hour: 23, minute: 59, second: 59) == 253_402_300_799)
+    }
+}
