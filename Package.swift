@@ -66,8 +66,11 @@ var targets: [Target] = [
 
 if !embedded {
     targets += [
-        .testTarget(name: "DERTests", dependencies: ["DER"], path: "Tests/DERTests"),
-        .testTarget(name: "SCEPCryptoTests", dependencies: ["SCEPCrypto", "DER"], path: "Tests/SCEPCryptoTests"),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "DERTests", dependencies: ["DER", "TestSupport"], path: "Tests/DERTests"),
+        .testTarget(name: "SCEPCryptoTests", dependencies: ["SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPCryptoTests"),
+        .testTarget(
+            name: "SCEPMessagesTests", dependencies: ["SCEPMessages", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPMessagesTests"),
     ]
 }
 

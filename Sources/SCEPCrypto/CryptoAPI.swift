@@ -1,5 +1,5 @@
-// Public API of SCEPCrypto. Bodies marked `unimplemented` are filled in by the mbedTLS backend
-// (files named *_mbedtls.swift); this file fixes the names other modules code against.
+// The algorithm vocabulary of SCEPCrypto and the PrivateKey protocol; the mbedTLS implementations
+// live in the *_mbedtls.swift files.
 import DER
 
 /// Digests SCEP negotiates. SHA-1 exists only for peers that leave no choice (see `Insecure`).

@@ -2,6 +2,7 @@ import DER
 import Foundation
 @testable import SCEPCrypto
 import Testing
+import TestSupport
 
 /// A small PKI made once with the openssl CLI: an RSA root, an RSA intermediate, leaves under each, and
 /// an unrelated EC P-384 CA with its own leaf. Only DER is kept; the files are removed at once.

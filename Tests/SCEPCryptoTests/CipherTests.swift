@@ -1,6 +1,7 @@
 import DER
 import SCEPCrypto
 import Testing
+import TestSupport
 
 @Suite struct CipherTests {
     /// NIST SP 800-38A F.2.1 CBC-AES128.Encrypt, first two blocks; our output adds one padding block.

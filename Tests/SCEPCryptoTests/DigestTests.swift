@@ -1,6 +1,7 @@
 import DER
 import SCEPCrypto
 import Testing
+import TestSupport
 
 @Suite struct DigestTests {
     let abc = Array("abc".utf8)

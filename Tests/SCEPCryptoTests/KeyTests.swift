@@ -2,6 +2,7 @@ import DER
 import Foundation
 import SCEPCrypto
 import Testing
+import TestSupport
 
 /// Keys and signatures, with OpenSSL's CLI checking both directions.
 @Suite struct KeyTests {

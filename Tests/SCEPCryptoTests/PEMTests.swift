@@ -1,6 +1,7 @@
 import DER
 import SCEPCrypto
 import Testing
+import TestSupport
 
 @Suite struct PEMTests {
     @Test func encodeWrapsAt64ColumnsAndDecodesBack() throws {

@@ -1,43 +1,44 @@
-// OpenSSL's command line as the independent judge of what SCEPCrypto produces and accepts.
+// OpenSSL's command line as the independent judge of what the product emits and accepts, and
+// scratch directories for the files tests hand to it. Shared by every test target.
 import Foundation
 
-struct OpenSSLFailure: Error, CustomStringConvertible {
-    let arguments: [String]
-    let status: Int32
-    let output: String
-    var description: String { "openssl " + arguments.joined(separator: " ") + " exited " + String(status) + ": " + output }
+public struct OpenSSLFailure: Error, CustomStringConvertible {
+    public let arguments: [String]
+    public let status: Int32
+    public let output: String
+    public var description: String { "openssl " + arguments.joined(separator: " ") + " exited " + String(status) + ": " + output }
 }
 
 /// A temporary directory removed when the value is dropped; every file a test writes lives here.
-final class ScratchDirectory {
-    let url: URL
+public final class ScratchDirectory {
+    public let url: URL
 
-    init() throws {
+    public init() throws {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("scepcrypto-" + UUID().uuidString)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
 
     deinit { try? FileManager.default.removeItem(at: url) }
 
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 
-    func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+    public func write(_ name: String, _ bytes: [UInt8]) throws -> String {
         let path = path(name)
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         return path
     }
 
-    func write(_ name: String, _ text: String) throws -> String { try write(name, Array(text.utf8)) }
+    public func write(_ name: String, _ text: String) throws -> String { try write(name, Array(text.utf8)) }
 
-    func read(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path(name)))) }
+    public func read(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path(name)))) }
 
-    func readText(_ name: String) throws -> String { String(decoding: try read(name), as: UTF8.self) }
+    public func readText(_ name: String) throws -> String { String(decoding: try read(name), as: UTF8.self) }
 }
 
-enum OpenSSL {
+public enum OpenSSL {
     /// Runs `openssl arguments...` with `input` on stdin; returns stdout, throws on a non-zero exit.
     @discardableResult
-    static func run(_ arguments: [String], input: [UInt8] = []) throws -> [UInt8] {
+    public static func run(_ arguments: [String], input: [UInt8] = []) throws -> [UInt8] {
         let result = try runAllowingFailure(arguments, input: input)
         if result.status != 0 {
             throw OpenSSLFailure(arguments: arguments, status: result.status, output: String(decoding: result.output, as: UTF8.self))
@@ -46,7 +47,7 @@ enum OpenSSL {
     }
 
     /// Runs openssl and returns its exit status and combined output without judging it.
-    static func runAllowingFailure(_ arguments: [String], input: [UInt8] = []) throws -> (status: Int32, output: [UInt8]) {
+    public static func runAllowingFailure(_ arguments: [String], input: [UInt8] = []) throws -> (status: Int32, output: [UInt8]) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
         process.arguments = arguments
@@ -69,16 +70,16 @@ enum OpenSSL {
         return (0, Array(output))
     }
 
-    static func text(_ arguments: [String], input: [UInt8] = []) throws -> String {
+    public static func text(_ arguments: [String], input: [UInt8] = []) throws -> String {
         String(decoding: try run(arguments, input: input), as: UTF8.self)
     }
 }
 
-func hex(_ bytes: [UInt8]) -> String {
+public func hex(_ bytes: [UInt8]) -> String {
     bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
 }
 
-func bytes(hex text: String) -> [UInt8] {
+public func bytes(hex text: String) -> [UInt8] {
     let digits = Array(text.utf8)
     var out: [UInt8] = []
     var index = 0
