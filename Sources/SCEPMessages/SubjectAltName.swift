@@ -74,42 +74,51 @@ public enum IPAddress {
     }
 
     static func parseIPv6(_ text: String) -> [UInt8]? {
-        let halves = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        var head: [UInt16] = []
-        var tail: [UInt16] = []
-        var seenGap = false
+        let bytes = Array(text.utf8)
+        var gap: Int? = nil
         var index = 0
-        var groups = halves
-        // A trailing dotted IPv4 (::ffff:1.2.3.4) counts as two groups.
-        if let last = groups.last, last.utf8.contains(UInt8(ascii: ".")) {
-            guard let v4 = parseIPv4(last) else { return nil }
-            groups.removeLast()
-            groups.append(String(UInt16(v4[0]) << 8 | UInt16(v4[1]), radix: 16))
-            groups.append(String(UInt16(v4[2]) << 8 | UInt16(v4[3]), radix: 16))
-        }
-        while index < groups.count {
-            let group = groups[index]
-            if group.isEmpty {
-                // "::" shows up as one or two empty groups (two at the start or end).
-                if seenGap {
-                    let atEdge = (index == 1 && groups[0].isEmpty) || index == groups.count - 1
-                    guard atEdge, head.isEmpty || index == groups.count - 1 else { return nil }
-                    index += 1
-                    continue
-                }
-                seenGap = true
-                if index == 0 { guard groups.count > 1, groups[1].isEmpty else { return nil } }
+        while index + 1 < bytes.count {
+            if bytes[index] == UInt8(ascii: ":") && bytes[index + 1] == UInt8(ascii: ":") {
+                guard gap == nil else { return nil }
+                gap = index
+                index += 2
+            } else {
                 index += 1
+            }
+        }
+        let head: [UInt16]
+        let tail: [UInt16]
+        if let gap {
+            guard let before = groups(bytes[..<gap], allowsIPv4: false), let after = groups(bytes[(gap + 2)...], allowsIPv4: true),
+                before.count + after.count < 8 else { return nil }
+            head = before
+            tail = after
+        } else {
+            guard let all = groups(bytes[...], allowsIPv4: true), all.count == 8 else { return nil }
+            head = all
+            tail = []
+        }
+        let words = head + Array(repeating: 0, count: 8 - head.count - tail.count) + tail
+        return words.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+    }
+
+    /// Colon-separated hex groups (none for empty text); a final dotted IPv4 counts as two groups.
+    private static func groups(_ text: ArraySlice<UInt8>, allowsIPv4: Bool) -> [UInt16]? {
+        if text.isEmpty { return [] }
+        let parts = text.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+        var out: [UInt16] = []
+        for (position, part) in parts.enumerated() {
+            let string = String(decoding: part, as: UTF8.self)
+            if allowsIPv4 && position == parts.count - 1 && part.contains(UInt8(ascii: ".")) {
+                guard let v4 = parseIPv4(string) else { return nil }
+                out.append(UInt16(v4[0]) << 8 | UInt16(v4[1]))
+                out.append(UInt16(v4[2]) << 8 | UInt16(v4[3]))
                 continue
             }
-            guard group.utf8.count <= 4, let value = UInt16(group, radix: 16) else { return nil }
-            if seenGap { tail.append(value) } else { head.append(value) }
-            index += 1
+            guard !part.isEmpty, part.count <= 4, let value = UInt16(string, radix: 16) else { return nil }
+            out.append(value)
         }
-        let total = head.count + tail.count
-        guard seenGap ? total < 8 : total == 8 else { return nil }
-        let words = head + Array(repeating: 0, count: 8 - total) + tail
-        return words.flatMap { [UInt8($0 >> 8), UInt8($0 & 0xFF)] }
+        return out
     }
 
     public static func format(_ bytes: [UInt8]) -> String {
