@@ -17,6 +17,17 @@ public struct DistinguishedName: CustomStringConvertible {
 
     /// RDNs in encoding order (least specific first), each a list of attributes.
     public var relativeNames: [[Attribute]]
+    /// The Name exactly as a certificate encodes it, when taken from one (a renewal keeps it byte for byte).
+    private var encoded: [UInt8]?
+    /// Text for display when taken from DER (mbedTLS's rendering).
+    private var encodedText: String?
+
+    /// A name taken as-is from a certificate: `der` returns these bytes unchanged.
+    public init(der: [UInt8], text: String) {
+        relativeNames = []
+        encoded = der
+        encodedText = text
+    }
 
     private static let known: [(short: String, oid: String)] = [
         ("CN", OID.commonName), ("C", OID.countryName), ("L", OID.localityName),
@@ -116,7 +127,8 @@ public struct DistinguishedName: CustomStringConvertible {
 
     /// DER Name. Country as PrintableString, email and DC as IA5String, the rest UTF8String (RFC 5280 §4.1.2.4).
     public var der: [UInt8] {
-        DER.sequence(relativeNames.map { rdn in
+        if let encoded { return encoded }
+        return DER.sequence(relativeNames.map { rdn in
             DER.setOf(rdn.map { attribute in
                 let value: [UInt8]
                 switch attribute.oid {
@@ -139,7 +151,8 @@ public struct DistinguishedName: CustomStringConvertible {
 
     /// RFC 4514 text, most specific first.
     public var description: String {
-        relativeNames.reversed().map { rdn in
+        if let encodedText { return encodedText }
+        return relativeNames.reversed().map { rdn in
             rdn.map { $0.shortName + "=" + $0.value }.joined(separator: "+")
         }.joined(separator: ",")
     }

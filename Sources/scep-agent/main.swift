@@ -1,16 +1,70 @@
 import CSCEPShim
-import SCEPCrypto
+import DER
 
-func run() {
-    var args: [String] = []
+/// argv from the shim's ELF constructor (Embedded Swift has no CommandLine).
+func commandLineArguments() -> [String] {
+    var arguments: [String] = []
     let argv = CSCEPShim_argv()
-    for i in 0..<Int(CSCEPShim_argc()) {
-        if let p = argv?[i] { args.append(String(cString: p)) }
+    for index in 0..<Int(CSCEPShim_argc()) {
+        if let pointer = argv?[index] { arguments.append(String(cString: pointer)) }
     }
-    let out = "hello \(args.count) \(args.last ?? "")\n"
-    var buf = Array(out.utf8)
-    _ = write(1, &buf, buf.count)
-    var ctx = mbedtls_sha256_context()
-    mbedtls_sha256_init(&ctx)
+    return arguments
 }
-run()
+
+/// Runs one command and returns the process exit code. The only place that decides exit codes.
+func runCommand(_ all: [String]) -> Int32 {
+    // A closed pipe must surface as a write error, not kill the process mid-install.
+    CSCEPShim_signal_ignore(SIGPIPE)
+    let arguments = Array(all.dropFirst())
+    guard let command = arguments.first else {
+        Console.err(Help.overview)
+        return ExitCode.usage.rawValue
+    }
+    let rest = Array(arguments.dropFirst())
+    if command == "--help" || command == "-h" || command == "help" {
+        if let topic = rest.first {
+            guard let text = Help.text(for: topic) else {
+                Console.err("scep-agent: no command '" + topic + "'")
+                return ExitCode.usage.rawValue
+            }
+            Console.out(text)
+        } else {
+            Console.out(Help.overview)
+        }
+        return ExitCode.ok.rawValue
+    }
+    if command == "version" || command == "--version" {
+        Console.out("scep-agent " + Help.version)
+        return ExitCode.ok.rawValue
+    }
+    if rest.contains("--help") || rest.contains("-h"), let text = Help.text(for: command) {
+        Console.out(text)
+        return ExitCode.ok.rawValue
+    }
+    let handler: (([String]) throws(SCEPError) -> Void)?
+    switch command {
+    case "enroll": handler = Commands.enroll
+    case "renew": handler = Commands.renew
+    case "getcaps": handler = Commands.getcaps
+    case "getca": handler = Commands.getca
+    case "getcert": handler = Commands.getcert
+    case "getcrl": handler = Commands.getcrl
+    case "csr": handler = Commands.csr
+    default: handler = nil
+    }
+    guard let handler else {
+        Console.err("scep-agent: unknown command '" + command + "'; see scep-agent --help")
+        return ExitCode.usage.rawValue
+    }
+    do throws(SCEPError) {
+        try handler(rest)
+        return ExitCode.ok.rawValue
+    } catch {
+        let code = ExitCode(for: error)
+        Console.err("scep-agent: error: " + error.description)
+        if rest.contains("--json") { Commands.reportFailure(error, code: code) }
+        return code.rawValue
+    }
+}
+
+exit(runCommand(commandLineArguments()))

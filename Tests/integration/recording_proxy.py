@@ -51,7 +51,10 @@ def _query_param(query, name):
 
 
 class RecordingProxy:
-    def __init__(self, upstream, timeout=30.0):
+    def __init__(self, upstream, timeout=30.0, rewrite_caps=None):
+        """rewrite_caps: optional function bytes -> bytes applied to GetCACaps response bodies
+        (to make a real server look like one that lacks a capability, e.g. POSTPKIOperation)."""
+        self.rewrite_caps = rewrite_caps
         u = urllib.parse.urlsplit(upstream)
         if u.scheme != "http" or u.hostname not in _LOOPBACK_HOSTS:
             raise ValueError(f"upstream must be http on loopback, got {upstream!r}")
@@ -124,6 +127,8 @@ class RecordingProxy:
                                  headers=headers)
                     resp = conn.getresponse()
                     data = resp.read()
+                    if operation == "GetCACaps" and proxy.rewrite_caps is not None:
+                        data = proxy.rewrite_caps(data)
                     ex.status = resp.status
                     ex.response_headers = {k.lower(): v for k, v in resp.getheaders()}
                     ex.response_body = data

@@ -73,6 +73,9 @@ static inline int CSCEPShim_fcntl(int fd, int cmd, int arg) { return fcntl(fd, c
 /// flock(2): Swift resolves the name `flock` to the struct of the same name.
 static inline int CSCEPShim_flock(int fd, int operation) { return flock(fd, operation); }
 
+/// signal(sig, SIG_IGN): SIG_IGN is a cast macro Swift cannot import.
+static inline void CSCEPShim_signal_ignore(int sig) { signal(sig, SIG_IGN); }
+
 /// argc as glibc handed it to the constructor in shim.c.
 int CSCEPShim_argc(void);
 /// argv as glibc handed it to the constructor in shim.c.

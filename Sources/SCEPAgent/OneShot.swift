@@ -1,0 +1,203 @@
+import CSCEPShim
+import DER
+import SCEPClient
+import SCEPCrypto
+import SCEPMessages
+
+/// Where the outputs of one certificate go.
+public struct OutputPaths {
+    public var key: String
+    public var certificate: String
+    public var chain: String?
+
+    public init(key: String, certificate: String, chain: String?) {
+        self.key = key
+        self.certificate = certificate
+        self.chain = chain
+    }
+
+    var all: [String] { [key, certificate] + (chain.map { [$0] } ?? []) }
+
+    /// A generated key waits here while its request is PENDING, so a rerun resumes the same transaction.
+    var pendingKey: String { FileSystem.directory(of: key) + "/." + FileSystem.baseName(of: key) + ".scep-pending" }
+}
+
+/// What an enrollment or renewal did, for the human summary and `--json`.
+public struct Outcome {
+    public let certificate: Certificate
+    public let chain: [Certificate]
+    public let written: [String]
+    public let keyFingerprint: [UInt8]
+    public let transactionID: String
+    public let messageType: String
+    public let polls: Int
+    /// (phase, milliseconds)
+    public let timings: [(String, Int64)]
+}
+
+/// The one-shot operations of the command line, shared with the daemon: each validates its local
+/// inputs first, talks to the CA, verifies, and only then installs.
+public final class OneShot {
+    let transport: Transport
+    let clock: Clock
+    let random: RandomGenerator
+    let log: Log
+
+    public init(transport: Transport, clock: Clock, random: RandomGenerator, log: Log) {
+        self.transport = transport
+        self.clock = clock
+        self.random = random
+        self.log = log
+    }
+
+    func enrollment(url: URL, policy: EnrollmentPolicy) -> Enrollment {
+        Enrollment(service: SCEPService(url: url, transport: transport, log: log), policy: policy, clock: clock, random: random, log: log)
+    }
+
+    /// Enrolls a new (or, with `existingKey`, the present) key and installs key, certificate and chain.
+    public func enroll(url: URL, policy: EnrollmentPolicy, subject: DistinguishedName, subjectAltNames: [SubjectAltName], challenge: String?,
+                       keyType: KeyType, existingKey: Bool, paths: OutputPaths) throws(SCEPError) -> Outcome {
+        var timer = PhaseTimer(clock: clock)
+        let store = CredentialStore(certificatePath: paths.certificate)
+        for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
+        try store.recover(targets: paths.all)
+
+        let key: PrivateKey
+        var keyIsNew = false
+        if existingKey {
+            key = try CredentialFiles.loadPrivateKey(paths.key)
+        } else if FileSystem.exists(paths.key) {
+            throw SCEPError(.fileExists, "key file " + paths.key + " exists: pass --existing-key to enroll that key, or remove it to make a new one")
+        } else if FileSystem.exists(paths.pendingKey) {
+            key = try CredentialFiles.loadPrivateKey(paths.pendingKey)
+            keyIsNew = true
+            log.notice("resuming the pending request with the key saved in " + paths.pendingKey)
+        } else {
+            key = try SoftwarePrivateKey.generate(keyType, random: random)
+            keyIsNew = true
+            timer.mark("keygen")
+        }
+
+        let enrollment = enrollment(url: url, policy: policy)
+        let profile = try enrollment.discover()
+        timer.mark("discover")
+        let template = CertificationRequestTemplate.device(subject: subject, subjectAltNames: subjectAltNames, challengePassword: challenge, keyType: key.keyType)
+        let result: EnrollmentResult
+        do throws(SCEPError) {
+            result = try enrollment.enroll(CertificateRequest(template: template, key: key), profile: profile)
+        } catch {
+            if error.code == .serverPending, keyIsNew, let software = key as? SoftwarePrivateKey, !FileSystem.exists(paths.pendingKey) {
+                try FileSystem.createFile(paths.pendingKey, Array(try software.pem().utf8), mode: FileSystem.privateKeyMode)
+                try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
+            }
+            throw error
+        }
+        timer.mark("enroll")
+        let written = try install(result, key: keyIsNew ? key : nil, paths: paths, store: store)
+        try FileSystem.remove(paths.pendingKey)
+        timer.mark("install")
+        return outcome(result, key: key, written: written, timer: timer)
+    }
+
+    /// Renews the certificate at `paths` (RenewalReq when offered, signed by the current certificate),
+    /// with a new key of the same type unless `reuseKey`.
+    public func renew(url: URL, policy: EnrollmentPolicy, challenge: String?, reuseKey: Bool, keyType: KeyType?, paths: OutputPaths) throws(SCEPError) -> Outcome {
+        var timer = PhaseTimer(clock: clock)
+        let store = CredentialStore(certificatePath: paths.certificate)
+        for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
+        try store.recover(targets: paths.all)
+        let currentKey = try CredentialFiles.loadPrivateKey(paths.key)
+        let current = try CredentialFiles.loadCertificate(paths.certificate)
+        guard current.publicKey.subjectPublicKeyInfo == currentKey.publicKeyInfo else {
+            throw SCEPError(.verifyKeyMismatch, "certificate " + paths.certificate + " does not belong to key " + paths.key)
+        }
+        let key: PrivateKey = reuseKey ? currentKey : try SoftwarePrivateKey.generate(keyType ?? currentKey.keyType, random: random)
+        timer.mark("keygen")
+
+        let enrollment = enrollment(url: url, policy: policy)
+        let profile = try enrollment.discover()
+        timer.mark("discover")
+        let template = CertificationRequestTemplate.device(
+            subject: DistinguishedName(der: current.subjectDER, text: current.subjectText),
+            subjectAltNames: try CertificateExtensions.subjectAltNames(certificate: current.der),
+            challengePassword: challenge, keyType: key.keyType)
+        let result = try enrollment.enroll(CertificateRequest(template: template, key: key, currentCertificate: current, currentKey: currentKey), profile: profile)
+        timer.mark("enroll")
+        let written = try install(result, key: reuseKey ? nil : key, paths: paths, store: store)
+        timer.mark("install")
+        return outcome(result, key: key, written: written, timer: timer)
+    }
+
+    /// Discovery alone: capabilities, CA certificates and the pin check.
+    public func discover(url: URL, policy: EnrollmentPolicy) throws(SCEPError) -> ServerProfile {
+        try enrollment(url: url, policy: policy).discover()
+    }
+
+    /// GetCert: fetches the certificate with `serial`, asking with the certificate and key at `paths`.
+    public func getCert(url: URL, policy: EnrollmentPolicy, serial: [UInt8], paths: OutputPaths, output: String) throws(SCEPError) -> [Certificate] {
+        try FileSystem.requireWritableDirectory(for: output)
+        let key = try CredentialFiles.loadPrivateKey(paths.key)
+        let certificate = try CredentialFiles.loadCertificate(paths.certificate)
+        let enrollment = enrollment(url: url, policy: policy)
+        let certificates = try enrollment.getCert(serial: serial, certificate: certificate, key: key, profile: try enrollment.discover())
+        try CredentialStore(certificatePath: output).install([CredentialFile(path: output, contents: CredentialFiles.pem(certificates), mode: FileSystem.publicFileMode)])
+        return certificates
+    }
+
+    /// GetCRL: fetches the CRL covering the certificate at `paths` and writes it as PEM.
+    public func getCRL(url: URL, policy: EnrollmentPolicy, paths: OutputPaths, output: String) throws(SCEPError) -> Int {
+        try FileSystem.requireWritableDirectory(for: output)
+        let key = try CredentialFiles.loadPrivateKey(paths.key)
+        let certificate = try CredentialFiles.loadCertificate(paths.certificate)
+        let enrollment = enrollment(url: url, policy: policy)
+        let crls = try enrollment.getCRL(certificate: certificate, key: key, profile: try enrollment.discover())
+        var text = ""
+        for crl in crls { text += PEM.encode(label: "X509 CRL", der: crl) }
+        try CredentialStore(certificatePath: output).install([CredentialFile(path: output, contents: Array(text.utf8), mode: FileSystem.publicFileMode)])
+        return crls.count
+    }
+
+    func install(_ result: EnrollmentResult, key: PrivateKey?, paths: OutputPaths, store: CredentialStore) throws(SCEPError) -> [String] {
+        var files: [CredentialFile] = []
+        if let key {
+            guard let software = key as? SoftwarePrivateKey else {
+                throw SCEPError(.tokenError, "a key that lives in a token is never written to a file")
+            }
+            files.append(CredentialFile(path: paths.key, contents: Array(try software.pem().utf8), mode: FileSystem.privateKeyMode))
+        }
+        files.append(CredentialFile(path: paths.certificate, contents: CredentialFiles.pem([result.certificate]), mode: FileSystem.publicFileMode))
+        if let chain = paths.chain {
+            files.append(CredentialFile(path: chain, contents: CredentialFiles.pem(result.chain), mode: FileSystem.publicFileMode))
+        }
+        try store.withLock { () throws(SCEPError) in try store.install(files) }
+        return files.map { $0.path }
+    }
+
+    func outcome(_ result: EnrollmentResult, key: PrivateKey, written: [String], timer: PhaseTimer) -> Outcome {
+        Outcome(certificate: result.certificate, chain: result.chain, written: written, keyFingerprint: SHA256.hash(key.publicKeyInfo),
+                transactionID: result.transactionID.value, messageType: result.messageType.description, polls: result.polls,
+                timings: timer.phases + [("total", timer.total)])
+    }
+}
+
+/// Milliseconds spent in each phase of one operation.
+struct PhaseTimer {
+    let clock: Clock
+    let start: Int64
+    var last: Int64
+    var phases: [(String, Int64)] = []
+
+    init(clock: Clock) {
+        self.clock = clock
+        start = clock.monotonicMilliseconds()
+        last = start
+    }
+
+    mutating func mark(_ phase: String) {
+        let now = clock.monotonicMilliseconds()
+        phases.append((phase, now - last))
+        last = now
+    }
+
+    var total: Int64 { last - start }
+}

@@ -1,0 +1,317 @@
+import CSCEPShim
+import DER
+import SCEPAgent
+import SCEPClient
+import SCEPCrypto
+import SCEPMessages
+
+/// Options every network command takes.
+let networkOptions: [OptionSpec] = [
+    .value("--url"), .value("--tls-ca"), .value("--proxy"), .value("--timeout"), .value("--connect-timeout"),
+    .flag("--verbose"), .flag("--quiet"), .flag("--json"),
+]
+let pinOptions: [OptionSpec] = [.value("--ca-fingerprint"), .flag("--insecure-skip-ca-pin")]
+let pollOptions: [OptionSpec] = [.value("--poll-interval"), .value("--max-poll-time")]
+let challengeOptions: [OptionSpec] = [.value("--challenge-file"), .value("--challenge-env"), .value("--challenge")]
+
+/// What one command run needs from the outside world.
+struct Environment {
+    let arguments: Arguments
+    let log: Log
+    let clock: SystemClock
+    let random: RandomGenerator
+
+    init(_ arguments: Arguments) throws(SCEPError) {
+        self.arguments = arguments
+        log = Console.log(verbose: arguments.has("--verbose"), quiet: arguments.has("--quiet"))
+        clock = SystemClock()
+        random = try RandomGenerator()
+    }
+
+    var json: Bool { arguments.has("--json") }
+
+    /// A malformed --url is a usage error (exit 2), not a transport failure.
+    func url() throws(SCEPError) -> URL {
+        do throws(SCEPError) {
+            return try URL(parsing: try arguments.required("--url"))
+        } catch {
+            throw SCEPError(.usage, error.code == .usage ? error.reason : "--url: " + error.reason)
+        }
+    }
+
+    func transport() throws(SCEPError) -> HTTPClient {
+        var options = HTTPClientOptions()
+        options.tlsCAFile = arguments.value("--tls-ca")
+        options.proxy = arguments.value("--proxy")
+        options.totalTimeoutMs = Int(try arguments.seconds("--timeout", default: 60, minimum: 1) * 1000)
+        options.connectTimeoutMs = Int(try arguments.seconds("--connect-timeout", default: 10, minimum: 1) * 1000)
+        if let bundle = options.tlsCAFile, !FileSystem.exists(bundle) {
+            throw SCEPError(.usage, "--tls-ca " + bundle + " does not exist")
+        }
+        return HTTPClient(options: options)
+    }
+
+    func oneShot() throws(SCEPError) -> OneShot {
+        OneShot(transport: try transport(), clock: clock, random: random, log: log)
+    }
+
+    /// The pin, or nil after an explicit, loud opt-out.
+    func policy() throws(SCEPError) -> EnrollmentPolicy {
+        let pin: [UInt8]?
+        if let text = arguments.value("--ca-fingerprint") {
+            guard !arguments.has("--insecure-skip-ca-pin") else {
+                throw SCEPError(.usage, "--ca-fingerprint and --insecure-skip-ca-pin contradict each other: give one")
+            }
+            pin = try CAPin.parse(text)
+        } else if arguments.has("--insecure-skip-ca-pin") {
+            log.warning("INSECURE: --insecure-skip-ca-pin: any server on the path can issue this device's certificate")
+            pin = nil
+        } else {
+            throw SCEPError(.usage, "'scep-agent " + arguments.command + "' needs --ca-fingerprint SHA256 (run 'scep-agent getca --url URL' to see it) or, for tests only, --insecure-skip-ca-pin")
+        }
+        return EnrollmentPolicy(
+            caFingerprint: pin,
+            pollIntervalSeconds: try arguments.seconds("--poll-interval", default: 10, minimum: 1),
+            pollMaxIntervalSeconds: 300,
+            maxPollSeconds: try arguments.seconds("--max-poll-time", default: 600))
+    }
+
+    /// The challenge from a file, the environment or (with a warning) argv; never logged.
+    func challenge() throws(SCEPError) -> String? {
+        let sources = ["--challenge-file", "--challenge-env", "--challenge"].filter { arguments.has($0) }
+        guard sources.count <= 1 else {
+            throw SCEPError(.usage, "give the challenge once: " + sources.joined(separator: ", ") + " were all given")
+        }
+        if let path = arguments.value("--challenge-file") { return try CredentialFiles.loadChallenge(path) }
+        if let name = arguments.value("--challenge-env") {
+            guard let value = getenv(name), value.pointee != 0 else {
+                throw SCEPError(.usage, "--challenge-env " + name + ": that environment variable is not set or empty")
+            }
+            return String(cString: value)
+        }
+        if let value = arguments.value("--challenge") {
+            log.warning("--challenge puts the challenge password in argv, where other users can read it; use --challenge-file or --challenge-env")
+            return value
+        }
+        return nil
+    }
+
+    func keyType(default fallback: KeyType?) throws(SCEPError) -> KeyType? {
+        guard let text = arguments.value("--key-type") else { return fallback }
+        guard let type = KeyType(parsing: text) else {
+            throw SCEPError(.usage, "--key-type " + text + " is not one of rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384")
+        }
+        return type
+    }
+
+    func paths() throws(SCEPError) -> OutputPaths {
+        OutputPaths(key: try arguments.required("--key"), certificate: try arguments.required("--cert"), chain: arguments.value("--chain"))
+    }
+}
+
+enum Commands {
+    static func enroll(_ arguments: [String]) throws(SCEPError) {
+        let environment = try Environment(try Arguments(command: "enroll", arguments: arguments, accepted: networkOptions + pinOptions + pollOptions + challengeOptions + [
+            .value("--subject"), .value("--san", repeatable: true), .value("--key"), .value("--cert"), .value("--chain"),
+            .value("--key-type"), .flag("--existing-key"),
+        ]))
+        let args = environment.arguments
+        let url = try environment.url()
+        let policy = try environment.policy()
+        let subject = try DistinguishedName(parsing: try args.required("--subject"))
+        var sans: [SubjectAltName] = []
+        for text in args.all("--san") { sans.append(try SubjectAltName(parsing: text)) }
+        let keyType = try environment.keyType(default: .rsa(bits: 2048)) ?? .rsa(bits: 2048)
+        let paths = try environment.paths()
+        let challenge = try environment.challenge()
+        let outcome = try environment.oneShot().enroll(
+            url: url, policy: policy, subject: subject, subjectAltNames: sans, challenge: challenge, keyType: keyType,
+            existingKey: args.has("--existing-key"), paths: paths)
+        report(outcome, json: environment.json)
+    }
+
+    static func renew(_ arguments: [String]) throws(SCEPError) {
+        let environment = try Environment(try Arguments(command: "renew", arguments: arguments, accepted: networkOptions + pinOptions + pollOptions + challengeOptions + [
+            .value("--key"), .value("--cert"), .value("--chain"), .value("--key-type"), .flag("--reuse-key"),
+        ]))
+        let args = environment.arguments
+        let url = try environment.url()
+        let policy = try environment.policy()
+        let paths = try environment.paths()
+        let keyType = try environment.keyType(default: nil)
+        if keyType != nil && args.has("--reuse-key") { throw SCEPError(.usage, "--key-type and --reuse-key contradict each other") }
+        let outcome = try environment.oneShot().renew(
+            url: url, policy: policy, challenge: try environment.challenge(), reuseKey: args.has("--reuse-key"), keyType: keyType, paths: paths)
+        report(outcome, json: environment.json)
+    }
+
+    static func getcaps(_ arguments: [String]) throws(SCEPError) {
+        let environment = try Environment(try Arguments(command: "getcaps", arguments: arguments, accepted: networkOptions))
+        let url = try environment.url()
+        let service = SCEPService(url: url, transport: try environment.transport(), log: environment.log)
+        let caps = try service.getCACaps()
+        if environment.json {
+            var object = JSONObject()
+            object.set("url", url.description)
+            object.set("capabilities", strings: caps.keywords)
+            object.set("cipher", caps.isEmpty ? ContentCipher.tripleDESCBC.description : caps.contentCipher.description)
+            object.set("digest", caps.digest.description)
+            object.set("post", caps.postPKIOperation)
+            object.set("renewal", caps.renewal)
+            Console.out(object.text)
+            return
+        }
+        for keyword in caps.keywords { Console.out(keyword) }
+        if caps.isEmpty { Console.err("scep-agent: no capabilities announced (a legacy server): 3DES and SHA-1 would be used") }
+    }
+
+    static func getca(_ arguments: [String]) throws(SCEPError) {
+        let environment = try Environment(try Arguments(command: "getca", arguments: arguments, accepted: networkOptions + [.value("--out"), .value("--ca-fingerprint")]))
+        let args = environment.arguments
+        let url = try environment.url()
+        let pin = try args.value("--ca-fingerprint").map { text throws(SCEPError) in try CAPin.parse(text) }
+        if let out = args.value("--out") { try FileSystem.requireWritableDirectory(for: out) }
+        let service = SCEPService(url: url, transport: try environment.transport(), log: environment.log)
+        let certificates = try service.getCACert()
+        let ca = try pin.map { value throws(SCEPError) in try CAPin.select(certificates, pin: value, url: url) } ?? CAPin.unpinnedCA(certificates)
+        let roles = CARoles(pinnedCA: ca, all: certificates)
+        var entries: [JSONObject] = []
+        for certificate in certificates {
+            let role = certificate === ca ? "CA" : (roles.raCertificates.contains { $0 === certificate } ? "RA" : "other")
+            let fingerprint = Hex.encode(certificate.sha256Fingerprint, separator: ":")
+            if environment.json {
+                var entry = JSONObject()
+                entry.set("role", role)
+                entry.set("subject", certificate.subjectText)
+                entry.set("sha256", Hex.encode(certificate.sha256Fingerprint))
+                entry.set("notAfter", CivilTime(unixSeconds: certificate.notAfter).description)
+                entries.append(entry)
+            } else {
+                Console.out(role + "  " + (certificate.subjectText.isEmpty ? "(empty subject)" : certificate.subjectText))
+                Console.out("    sha256 " + fingerprint)
+                Console.out("    valid until " + CivilTime(unixSeconds: certificate.notAfter).description)
+            }
+        }
+        if let out = args.value("--out") {
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem(certificates), mode: FileSystem.publicFileMode)])
+        }
+        if environment.json {
+            var object = JSONObject()
+            object.set("url", url.description)
+            object.set("pinned", pin != nil)
+            object.set("certificates", objects: entries)
+            Console.out(object.text)
+        } else if pin == nil {
+            Console.out("\nPin the CA with: --ca-fingerprint " + Hex.encode(ca.sha256Fingerprint))
+        }
+    }
+
+    static func getcert(_ arguments: [String]) throws(SCEPError) {
+        let environment = try Environment(try Arguments(command: "getcert", arguments: arguments, accepted: networkOptions + pinOptions + [
+            .value("--key"), .value("--cert"), .value("--serial"), .value("--out"),
+        ]))
+        let args = environment.arguments
+        let url = try environment.url()
+        let policy = try environment.policy()
+        let serialText = try args.required("--serial")
+        guard let serial = Hex.decode(serialText), !serial.isEmpty else {
+            throw SCEPError(.usage, "--serial " + serialText + " is not a hex serial number")
+        }
+        let out = try args.required("--out")
+        let certificates = try environment.oneShot().getCert(
+            url: url, policy: policy, serial: serial, paths: OutputPaths(key: try args.required("--key"), certificate: try args.required("--cert"), chain: nil), output: out)
+        for certificate in certificates { Console.out(certificate.subjectText + "  serial " + Hex.encode(certificate.serial)) }
+        Console.out("written: " + out)
+    }
+
+    static func getcrl(_ arguments: [String]) throws(SCEPError) {
+        let environment = try Environment(try Arguments(command: "getcrl", arguments: arguments, accepted: networkOptions + pinOptions + [
+            .value("--key"), .value("--cert"), .value("--out"),
+        ]))
+        let args = environment.arguments
+        let url = try environment.url()
+        let policy = try environment.policy()
+        let out = try args.required("--out")
+        let count = try environment.oneShot().getCRL(
+            url: url, policy: policy, paths: OutputPaths(key: try args.required("--key"), certificate: try args.required("--cert"), chain: nil), output: out)
+        Console.out("written: " + out + " (" + String(count) + " CRL)")
+    }
+
+    static func csr(_ arguments: [String]) throws(SCEPError) {
+        let args = try Arguments(command: "csr", arguments: arguments, accepted: challengeOptions + [
+            .value("--subject"), .value("--san", repeatable: true), .value("--key-type"), .value("--key"), .value("--out"),
+            .flag("--der"), .flag("--existing-key"), .flag("--verbose"), .flag("--quiet"),
+        ])
+        let environment = try Environment(args)
+        let subject = try DistinguishedName(parsing: try args.required("--subject"))
+        var sans: [SubjectAltName] = []
+        for text in args.all("--san") { sans.append(try SubjectAltName(parsing: text)) }
+        let keyPath = try args.required("--key")
+        let out = try args.required("--out")
+        let challenge = try environment.challenge()
+        try FileSystem.requireWritableDirectory(for: out)
+        let key: SoftwarePrivateKey
+        if args.has("--existing-key") {
+            guard !args.has("--key-type") else { throw SCEPError(.usage, "--key-type and --existing-key contradict each other") }
+            key = try CredentialFiles.loadPrivateKey(keyPath)
+        } else {
+            guard !FileSystem.exists(keyPath) else {
+                throw SCEPError(.fileExists, "key file " + keyPath + " exists: pass --existing-key to use it, or remove it to make a new one")
+            }
+            try FileSystem.requireWritableDirectory(for: keyPath)
+            key = try SoftwarePrivateKey.generate(try environment.keyType(default: .rsa(bits: 2048)) ?? .rsa(bits: 2048), random: environment.random)
+        }
+        let request = try CertificationRequest.build(
+            .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)
+        var files: [CredentialFile] = []
+        if !args.has("--existing-key") {
+            files.append(CredentialFile(path: keyPath, contents: Array(try key.pem().utf8), mode: FileSystem.privateKeyMode))
+        }
+        let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
+        files.append(CredentialFile(path: out, contents: body, mode: FileSystem.publicFileMode))
+        try CredentialStore(certificatePath: out).install(files)
+        environment.log.info("wrote " + files.map { $0.path }.joined(separator: " and "))
+    }
+
+    /// The result of enroll or renew: a human summary, or one JSON object.
+    static func report(_ outcome: Outcome, json: Bool) {
+        let certificate = outcome.certificate
+        if json {
+            var object = JSONObject()
+            object.set("status", ExitCode.ok.status)
+            object.set("subject", certificate.subjectText)
+            object.set("issuer", certificate.issuerText)
+            object.set("serial", Hex.encode(certificate.serial))
+            object.set("notBefore", CivilTime(unixSeconds: certificate.notBefore).description)
+            object.set("notAfter", CivilTime(unixSeconds: certificate.notAfter).description)
+            object.set("certificateSHA256", Hex.encode(certificate.sha256Fingerprint))
+            object.set("publicKeySHA256", Hex.encode(outcome.keyFingerprint))
+            object.set("caSHA256", Hex.encode(outcome.chain.last?.sha256Fingerprint ?? []))
+            object.set("transactionID", outcome.transactionID)
+            object.set("messageType", outcome.messageType)
+            object.set("polls", Int64(outcome.polls))
+            object.set("written", strings: outcome.written)
+            var timings = JSONObject()
+            for (phase, milliseconds) in outcome.timings { timings.set(phase, milliseconds) }
+            object.set("timingsMs", timings)
+            Console.out(object.text)
+            return
+        }
+        Console.out("issued: " + certificate.subjectText)
+        Console.out("  serial      " + Hex.encode(certificate.serial))
+        Console.out("  issuer      " + certificate.issuerText)
+        Console.out("  valid       " + CivilTime(unixSeconds: certificate.notBefore).description + " to " + CivilTime(unixSeconds: certificate.notAfter).description)
+        Console.out("  sha256      " + Hex.encode(certificate.sha256Fingerprint))
+        for path in outcome.written { Console.out("  written     " + path) }
+    }
+
+    /// JSON for a failure, so a factory script reading stdout always gets one object.
+    static func reportFailure(_ error: SCEPError, code: ExitCode) {
+        var object = JSONObject()
+        object.set("status", code.status)
+        object.set("exitCode", Int64(code.rawValue))
+        object.set("error", error.code.description)
+        object.set("message", error.reason)
+        Console.out(object.text)
+    }
+}

@@ -1,0 +1,74 @@
+import CSCEPShim
+import SCEPClient
+
+/// stdout for results, stderr for diagnostics; nothing else writes to the terminal.
+enum Console {
+    static func write(_ fd: Int32, _ text: String) {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { CSCEPShim.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                if CSCEPShim_errno() == EINTR { continue }
+                return
+            }
+            offset += written
+        }
+    }
+
+    static func out(_ text: String) { write(1, text + "\n") }
+    static func err(_ text: String) { write(2, text + "\n") }
+
+    /// A log on stderr. Under systemd (JOURNAL_STREAM set) each line carries a `<N>` priority prefix
+    /// for the journal; otherwise `scep-agent: level: message`.
+    static func log(verbose: Bool, quiet: Bool) -> Log {
+        let journal = getenv("JOURNAL_STREAM") != nil
+        let threshold: Log.Level = quiet ? .error : (verbose ? .debug : .notice)
+        return Log(threshold: threshold) { level, message in
+            if journal {
+                err("<" + String(level.rawValue) + ">" + message)
+            } else {
+                err("scep-agent: " + level.description + ": " + message)
+            }
+        }
+    }
+}
+
+/// A JSON object written by hand (no Codable in Embedded Swift); keys keep their insertion order.
+struct JSONObject {
+    private var members: [String] = []
+
+    mutating func set(_ key: String, _ value: String) { members.append(Self.quote(key) + ":" + Self.quote(value)) }
+    mutating func set(_ key: String, _ value: Int64) { members.append(Self.quote(key) + ":" + String(value)) }
+    mutating func set(_ key: String, _ value: Bool) { members.append(Self.quote(key) + ":" + (value ? "true" : "false")) }
+    mutating func set(_ key: String, _ value: JSONObject) { members.append(Self.quote(key) + ":" + value.text) }
+    mutating func set(_ key: String, strings: [String]) {
+        members.append(Self.quote(key) + ":[" + strings.map { Self.quote($0) }.joined(separator: ",") + "]")
+    }
+    mutating func set(_ key: String, objects: [JSONObject]) {
+        members.append(Self.quote(key) + ":[" + objects.map { $0.text }.joined(separator: ",") + "]")
+    }
+
+    var text: String { "{" + members.joined(separator: ",") + "}" }
+
+    static func quote(_ string: String) -> String {
+        var out = "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,139 @@
+/// Usage text of each subcommand, printed by `--help` and `scep-agent help COMMAND`.
+enum Help {
+    static let version = "0.1.0"
+
+    static let overview = """
+    scep-agent \(version): certificate enrollment over SCEP (RFC 8894) for gateways
+
+    usage: scep-agent COMMAND [OPTIONS]
+
+    commands:
+      enroll    enroll a new device certificate and install key, certificate and chain
+      renew     renew the installed certificate (RenewalReq signed by the current one)
+      getcaps   print the CA's capabilities (GetCACaps)
+      getca     print the CA/RA certificates with their SHA-256 fingerprints, to pin
+      getcert   fetch a certificate by serial number (GetCert)
+      getcrl    fetch the CRL covering our certificate (GetCRL)
+      csr       make a key and a PKCS#10 request offline
+      version   print the version
+
+    'scep-agent COMMAND --help' describes each command. Exit codes: 0 issued, 2 usage,
+    4 transport, 5 server FAILURE, 6 still PENDING, 7 verification failed, 8 file error,
+    9 malformed reply, 1 internal error (README lists them all).
+    """
+
+    static let common = """
+      --url URL                 SCEP endpoint, e.g. http://ca.example.net/scep (http or https)
+      --tls-ca FILE             CA bundle for https (default: the system bundle)
+      --proxy URL               HTTP proxy (default: http_proxy / https_proxy / no_proxy)
+      --timeout SECONDS         total time for each HTTP exchange (default 60)
+      --connect-timeout SECONDS time to connect (default 10)
+      --verbose                 say what happens; --quiet: errors only
+    """
+
+    static let pinning = """
+      --ca-fingerprint SHA256   pin of the CA certificate (hex, colons optional; 'getca' prints it)
+      --insecure-skip-ca-pin    trust whatever CA the server sends (never in production)
+    """
+
+    static let enroll = """
+    usage: scep-agent enroll --url URL --ca-fingerprint SHA256 --subject DN [--san TYPE:VALUE]...
+                             [--challenge-file FILE | --challenge-env VAR] --key FILE --cert FILE [--chain FILE]
+                             [--key-type rsa:2048|rsa:3072|rsa:4096|ec:p256|ec:p384] [--existing-key] [--json]
+
+    Makes a key (mode 0600 from creation), sends a PKCSReq signed by a transient self-signed
+    certificate, verifies the reply and installs key, certificate and chain as one set.
+
+      --subject DN              e.g. CN=gw-0042,O=Example,C=DE
+      --san TYPE:VALUE          dns:NAME, ip:ADDR, email:ADDR or uri:URI; repeatable
+      --challenge-file FILE     challenge password, first line of FILE
+      --challenge-env VAR       challenge password from the environment
+      --challenge VALUE         challenge password in argv (other users can read it: avoid)
+      --key FILE                where the private key goes (refused if it exists, unless --existing-key)
+      --cert FILE               where the certificate goes (PEM)
+      --chain FILE              where the CA chain goes (PEM)
+      --key-type TYPE           rsa:2048 (default), rsa:3072, rsa:4096, ec:p256, ec:p384
+      --existing-key            enroll the key already at --key instead of making one
+      --poll-interval SECONDS   first wait between polls while PENDING (default 10)
+      --max-poll-time SECONDS   give up polling after this long (default 600; exit 6)
+      --json                    print one JSON object on stdout
+    \(pinning)
+    \(common)
+    """
+
+    static let renew = """
+    usage: scep-agent renew --url URL --ca-fingerprint SHA256 --key FILE --cert FILE [--chain FILE]
+                            [--reuse-key] [--challenge-file FILE] [--json]
+
+    Renews the certificate at --cert: a RenewalReq signed by the current certificate and key when
+    the CA offers Renewal (else a PKCSReq signed by them), for a NEW key of the same type unless
+    --reuse-key. The current files stay in place (and as FILE.prev) until the new set is installed.
+
+      --key FILE / --cert FILE  the current key and certificate, replaced on success
+      --chain FILE              where the CA chain goes
+      --reuse-key               keep the current key
+      --key-type TYPE           type of the new key (default: that of the current key)
+      --challenge-file FILE     add a challenge (RFC 8894 says renewals omit it; some CAs want it)
+      --challenge-env VAR       the same from the environment
+      --poll-interval SECONDS, --max-poll-time SECONDS, --json  as for enroll
+    \(pinning)
+    \(common)
+    """
+
+    static let getcaps = """
+    usage: scep-agent getcaps --url URL [--json]
+
+    Prints the capabilities the CA announces and what scep-agent would choose from them.
+    \(common)
+    """
+
+    static let getca = """
+    usage: scep-agent getca --url URL [--out FILE] [--ca-fingerprint SHA256] [--json]
+
+    Prints each certificate GetCACert returns: subject, role (CA or RA) and SHA-256 fingerprint,
+    the value to pin with --ca-fingerprint. With --ca-fingerprint, fails (exit 7) unless it matches.
+
+      --out FILE                write the certificates as PEM
+    \(common)
+    """
+
+    static let getcert = """
+    usage: scep-agent getcert --url URL --ca-fingerprint SHA256 --key FILE --cert FILE --serial HEX --out FILE
+
+    Asks the CA for the certificate with serial number HEX (GetCert), signing with --cert/--key.
+    \(pinning)
+    \(common)
+    """
+
+    static let getcrl = """
+    usage: scep-agent getcrl --url URL --ca-fingerprint SHA256 --key FILE --cert FILE --out FILE
+
+    Asks the CA for the CRL that covers --cert (GetCRL) and writes it as PEM.
+    \(pinning)
+    \(common)
+    """
+
+    static let csr = """
+    usage: scep-agent csr --subject DN [--san TYPE:VALUE]... [--challenge-file FILE]
+                          [--key-type TYPE] --key KEYFILE --out CSRFILE [--der] [--existing-key]
+
+    Writes a new private key (mode 0600 from creation; an existing file is refused unless
+    --existing-key says to use it) and a PKCS#10 request for offline enrollment.
+
+      --der                     write the request as DER instead of PEM
+    """
+
+    static func text(for command: String) -> String? {
+        switch command {
+        case "enroll": enroll
+        case "renew": renew
+        case "getcaps": getcaps
+        case "getca": getca
+        case "getcert": getcert
+        case "getcrl": getcrl
+        case "csr": csr
+        case "version": "usage: scep-agent version"
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,78 @@
+"""Shared fixtures for the end-to-end suites: the scep-agent binaries under test and a throwaway CA."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from scepca import ScepCA  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DEFAULT_BINARIES = {
+    "normal": ROOT / ".build" / "debug" / "scep-agent",
+    "embedded": ROOT / ".build-embedded" / "release" / "scep-agent",
+}
+
+
+def agent_binaries():
+    """SCEP_AGENT_BINARIES=name=path,name=path overrides; by default every built mode is tested."""
+    spec = os.environ.get("SCEP_AGENT_BINARIES")
+    if spec:
+        return {name: pathlib.Path(path) for name, path in (item.split("=", 1) for item in spec.split(","))}
+    return {name: path for name, path in DEFAULT_BINARIES.items() if path.exists()}
+
+
+BINARIES = agent_binaries()
+
+
+@pytest.fixture(params=sorted(BINARIES), scope="session")
+def agent_binary(request):
+    path = BINARIES[request.param]
+    if not path.exists():
+        pytest.fail(f"scep-agent binary {path} is missing: build it first")
+    return path
+
+
+class Agent:
+    """Runs scep-agent and keeps what it printed."""
+
+    def __init__(self, binary, workdir):
+        self.binary = binary
+        self.workdir = pathlib.Path(workdir)
+
+    def run(self, *args, env=None, timeout=120):
+        full_env = dict(os.environ)
+        for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
+            full_env.pop(name, None)
+        full_env.update(env or {})
+        result = subprocess.run([str(self.binary), *map(str, args)], capture_output=True, text=True,
+                                timeout=timeout, env=full_env, cwd=self.workdir)
+        self.last = result
+        return result
+
+    def path(self, name):
+        return self.workdir / name
+
+
+@pytest.fixture
+def agent(agent_binary, tmp_path):
+    work = tmp_path / "agent"
+    work.mkdir()
+    return Agent(agent_binary, work)
+
+
+@pytest.fixture
+def ca(tmp_path):
+    with ScepCA(tmp_path / "ca", allowrenew=0) as server:
+        yield server
+
+
+def files_snapshot(directory):
+    """{name: (bytes, mode)} of every file in a directory, to prove a failure changed nothing."""
+    out = {}
+    for entry in sorted(pathlib.Path(directory).iterdir()):
+        if entry.is_file():
+            out[entry.name] = (entry.read_bytes(), entry.stat().st_mode & 0o777)
+    return out
