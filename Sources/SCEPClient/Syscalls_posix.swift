@@ -1,0 +1,160 @@
+// Thin wrappers over the POSIX calls the HTTP client makes: EINTR is retried, failures carry the
+// call's name and errno. Nothing else in SCEPClient calls these C functions directly.
+import CSCEPShim
+
+/// A failed system call: its name and errno.
+struct SystemCallError: Error, CustomStringConvertible {
+    var call: String
+    var errno: Int32
+
+    /// `connect: Connection refused (errno 111)`
+    var description: String {
+        let text = strerror(errno).map { String(cString: $0) } ?? "unknown error"
+        return call + ": " + text + " (errno " + String(errno) + ")"
+    }
+}
+
+enum Syscall {
+    /// clock_gettime(CLOCK_MONOTONIC) in milliseconds.
+    static func monotonicMilliseconds() -> Int64 {
+        var ts = timespec()
+        _ = clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// socket(2) with SOCK_CLOEXEC, then fcntl(2) O_NONBLOCK.
+    static func nonBlockingSocket(family: Int32, type: Int32, proto: Int32) throws(SystemCallError) -> Int32 {
+        let fd = socket(family, type | Int32(SOCK_CLOEXEC.rawValue), proto)
+        guard fd >= 0 else { throw SystemCallError(call: "socket", errno: CSCEPShim_errno()) }
+        let flags = CSCEPShim_fcntl(fd, F_GETFL, 0)
+        if flags < 0 || CSCEPShim_fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 {
+            let e = CSCEPShim_errno()
+            Syscall.close(fd)
+            throw SystemCallError(call: "fcntl(O_NONBLOCK)", errno: e)
+        }
+        return fd
+    }
+
+    /// connect(2) on a non-blocking socket. Returns true when connected at once, false when in
+    /// progress (EINPROGRESS, or EINTR: the connection then continues asynchronously).
+    static func connect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) throws(SystemCallError) -> Bool {
+        if CSCEPShim.connect(fd, address, length) == 0 { return true }
+        let e = CSCEPShim_errno()
+        if e == EINPROGRESS || e == EINTR { return false }
+        throw SystemCallError(call: "connect", errno: e)
+    }
+
+    /// getsockopt(2) SO_ERROR: the outcome of a non-blocking connect.
+    static func pendingSocketError(_ fd: Int32) throws(SystemCallError) -> Int32 {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length) == 0 else {
+            throw SystemCallError(call: "getsockopt(SO_ERROR)", errno: CSCEPShim_errno())
+        }
+        return value
+    }
+
+    /// poll(2) on one descriptor. Returns the revents, or 0 on timeout. EINTR is retried with the
+    /// same timeout cap (the caller re-derives it from its deadline on the next round anyway).
+    static func poll(_ fd: Int32, events: Int16, timeoutMs: Int32) throws(SystemCallError) -> Int16 {
+        var pfd = pollfd(fd: fd, events: events, revents: 0)
+        while true {
+            let n = CSCEPShim.poll(&pfd, 1, timeoutMs)
+            if n > 0 { return pfd.revents }
+            if n == 0 { return 0 }
+            let e = CSCEPShim_errno()
+            if e == EINTR { continue }
+            throw SystemCallError(call: "poll", errno: e)
+        }
+    }
+
+    /// send(2) with MSG_NOSIGNAL (a closed peer never raises SIGPIPE). Returns the bytes written, or
+    /// nil when the socket would block.
+    static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> Int? {
+        while true {
+            let n = CSCEPShim.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+            if n >= 0 { return n }
+            let e = CSCEPShim_errno()
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return nil }
+            throw SystemCallError(call: "send", errno: e)
+        }
+    }
+
+    /// recv(2). Returns the bytes read (0 at end of stream), or nil when the socket would block.
+    static func recv(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> Int? {
+        while true {
+            let n = CSCEPShim.recv(fd, buffer.baseAddress, buffer.count, 0)
+            if n >= 0 { return n }
+            let e = CSCEPShim_errno()
+            if e == EINTR { continue }
+            if e == EAGAIN || e == EWOULDBLOCK { return nil }
+            throw SystemCallError(call: "recv", errno: e)
+        }
+    }
+
+    /// close(2); EINTR is not retried (Linux has already released the descriptor).
+    static func close(_ fd: Int32) {
+        _ = CSCEPShim.close(fd)
+    }
+
+    /// getenv(3).
+    static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        return String(cString: value)
+    }
+
+    /// One resolved address, copied out of getaddrinfo's list.
+    struct Address: CustomStringConvertible {
+        var family: Int32
+        var socketType: Int32
+        var proto: Int32
+        var storage: [UInt8]   // the sockaddr bytes
+        var text: String       // numeric form for messages
+
+        var description: String { family == AF_INET6 ? "[" + text + "]" : text }
+    }
+
+    /// getaddrinfo(3) for a TCP service. Returns every address (IPv6 and IPv4, in resolver order).
+    /// getaddrinfo has no timeout of its own; the caller checks its deadline afterwards.
+    /// - Throws: the resolver's message (gai_strerror) with its code.
+    static func resolve(host: String, port: Int) throws(ResolveError) -> [Address] {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var list: UnsafeMutablePointer<addrinfo>? = nil
+        var status: Int32 = 0
+        repeat {
+            status = getaddrinfo(host, String(port), &hints, &list)
+        } while status == EAI_SYSTEM && CSCEPShim_errno() == EINTR
+        guard status == 0 else {
+            let text = gai_strerror(status).map { String(cString: $0) } ?? "unknown resolver error"
+            throw ResolveError(code: status, text: status == EAI_SYSTEM ? SystemCallError(call: "getaddrinfo", errno: CSCEPShim_errno()).description : text)
+        }
+        defer { freeaddrinfo(list) }
+        var result: [Address] = []
+        var node = list
+        while let entry = node {
+            let info = entry.pointee
+            if let sa = info.ai_addr, info.ai_addrlen > 0 {
+                let raw = UnsafeRawBufferPointer(start: UnsafeRawPointer(sa), count: Int(info.ai_addrlen))
+                var name = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+                var text = "?"
+                if getnameinfo(sa, info.ai_addrlen, &name, socklen_t(name.count), nil, 0, NI_NUMERICHOST) == 0 {
+                    text = String(decoding: name.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                }
+                result.append(Address(family: info.ai_family, socketType: info.ai_socktype, proto: info.ai_protocol,
+                                      storage: Array(raw), text: text))
+            }
+            node = info.ai_next
+        }
+        return result
+    }
+
+    struct ResolveError: Error, CustomStringConvertible {
+        var code: Int32
+        var text: String
+        var description: String { text }
+    }
+}

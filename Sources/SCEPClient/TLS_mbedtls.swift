@@ -1,0 +1,202 @@
+// The TLS 1.2 client for https: Swift owners of the mbedTLS contexts, driven over a non-blocking
+// socket through our own send/recv callbacks so the client's poll-based deadlines cover TLS too.
+import CSCEPShim
+import DER
+
+/// The mbedTLS error text for a negative code (mbedtls_strerror).
+func mbedTLSErrorText(_ code: Int32) -> String {
+    var buffer = [CChar](repeating: 0, count: 200)
+    mbedtls_strerror(code, &buffer, buffer.count)
+    return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// `mbedtls_ssl_handshake: X509 - Certificate verification failed (-0x2700)`
+func mbedTLSFailure(_ function: String, _ code: Int32) -> String {
+    function + ": " + mbedTLSErrorText(code) + " (-0x" + String(-Int(code), radix: 16) + ")"
+}
+
+/// Entropy plus CTR-DRBG for the TLS handshake (owned here until SCEPCrypto's RandomGenerator is
+/// available to share).
+final class TLSRandom {
+    let entropy: UnsafeMutablePointer<mbedtls_entropy_context>
+    let drbg: UnsafeMutablePointer<mbedtls_ctr_drbg_context>
+
+    /// Seeds a CTR-DRBG from the platform entropy source.
+    /// - Throws: `transportTLS` when seeding fails.
+    init() throws(SCEPError) {
+        entropy = .allocate(capacity: 1)
+        drbg = .allocate(capacity: 1)
+        mbedtls_entropy_init(entropy)
+        mbedtls_ctr_drbg_init(drbg)
+        let personalization = Array("scep-agent tls".utf8)
+        let rc = mbedtls_ctr_drbg_seed(drbg, CSCEPShim_entropy_func_fn(), entropy, personalization, personalization.count)
+        guard rc == 0 else {
+            throw SCEPError(.transportTLS, "cannot seed the TLS random generator: " + mbedTLSFailure("mbedtls_ctr_drbg_seed", rc), detail: rc)
+        }
+    }
+
+    deinit {
+        mbedtls_ctr_drbg_free(drbg)
+        mbedtls_entropy_free(entropy)
+        drbg.deallocate()
+        entropy.deallocate()
+    }
+}
+
+/// A TLS 1.2 client configuration: the CA bundle to verify servers against, verification required.
+final class TLSConfiguration {
+    let config: UnsafeMutablePointer<mbedtls_ssl_config>
+    let caChain: UnsafeMutablePointer<mbedtls_x509_crt>
+    let random: TLSRandom
+    let caFile: String
+
+    /// - Parameter caFile: PEM or DER file of trusted CA certificates.
+    /// - Throws: `transportTLS` when the bundle cannot be loaded or the configuration fails.
+    init(caFile: String) throws(SCEPError) {
+        config = .allocate(capacity: 1)
+        caChain = .allocate(capacity: 1)
+        mbedtls_ssl_config_init(config)
+        mbedtls_x509_crt_init(caChain)
+        self.caFile = caFile
+        random = try TLSRandom()
+        let parsed = mbedtls_x509_crt_parse_file(caChain, caFile)
+        guard parsed >= 0, caChain.pointee.version != 0 else {
+            throw SCEPError(.transportTLS, "cannot load the TLS CA bundle '" + caFile + "': "
+                + (parsed < 0 ? mbedTLSFailure("mbedtls_x509_crt_parse_file", parsed) : "no certificate in it")
+                + "; set tlsCAFile to a readable PEM file of CA certificates", detail: parsed)
+        }
+        let rc = mbedtls_ssl_config_defaults(config, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT)
+        guard rc == 0 else {
+            throw SCEPError(.transportTLS, "cannot configure TLS: " + mbedTLSFailure("mbedtls_ssl_config_defaults", rc), detail: rc)
+        }
+        mbedtls_ssl_conf_authmode(config, MBEDTLS_SSL_VERIFY_REQUIRED)
+        mbedtls_ssl_conf_ca_chain(config, caChain, nil)
+        mbedtls_ssl_conf_rng(config, CSCEPShim_ctr_drbg_random_fn(), random.drbg)
+        mbedtls_ssl_conf_min_version(config, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3)
+    }
+
+    deinit {
+        mbedtls_ssl_config_free(config)
+        mbedtls_x509_crt_free(caChain)
+        config.deallocate()
+        caChain.deallocate()
+    }
+}
+
+/// What the send/recv callbacks see: the descriptor and the last errno they hit.
+struct TLSTransportState {
+    var fd: Int32
+    var lastError: SystemCallError?
+}
+
+/// f_send for mbedtls_ssl_set_bio: non-blocking send, WANT_WRITE when the socket is full.
+private func tlsSendCallback(_ context: UnsafeMutableRawPointer?, _ buffer: UnsafePointer<UInt8>?, _ length: Int) -> Int32 {
+    guard let context, let buffer else { return MBEDTLS_ERR_NET_INVALID_CONTEXT }
+    let state = context.assumingMemoryBound(to: TLSTransportState.self)
+    do throws(SystemCallError) {
+        guard let n = try Syscall.send(state.pointee.fd, UnsafeRawBufferPointer(start: buffer, count: min(length, Int(Int32.max)))) else {
+            return MBEDTLS_ERR_SSL_WANT_WRITE
+        }
+        return Int32(n)
+    } catch {
+        state.pointee.lastError = error
+        return MBEDTLS_ERR_NET_SEND_FAILED
+    }
+}
+
+/// f_recv for mbedtls_ssl_set_bio: non-blocking recv, WANT_READ when nothing is there yet.
+private func tlsRecvCallback(_ context: UnsafeMutableRawPointer?, _ buffer: UnsafeMutablePointer<UInt8>?, _ length: Int) -> Int32 {
+    guard let context, let buffer else { return MBEDTLS_ERR_NET_INVALID_CONTEXT }
+    let state = context.assumingMemoryBound(to: TLSTransportState.self)
+    do throws(SystemCallError) {
+        guard let n = try Syscall.recv(state.pointee.fd, UnsafeMutableRawBufferPointer(start: buffer, count: min(length, Int(Int32.max)))) else {
+            return MBEDTLS_ERR_SSL_WANT_READ
+        }
+        return Int32(n)
+    } catch {
+        state.pointee.lastError = error
+        return MBEDTLS_ERR_NET_RECV_FAILED
+    }
+}
+
+/// One TLS client session over a connected socket; the socket itself stays owned by `TCPConnection`.
+final class TLSSession {
+    let ssl: UnsafeMutablePointer<mbedtls_ssl_context>
+    let transport: UnsafeMutablePointer<TLSTransportState>
+    let configuration: TLSConfiguration
+    let hostname: String
+
+    /// - Parameters:
+    ///   - configuration: the shared client configuration (kept alive by the session).
+    ///   - fd: the connected non-blocking socket.
+    ///   - hostname: the name (or IP literal) the certificate must match (mbedtls_ssl_set_hostname).
+    init(configuration: TLSConfiguration, fd: Int32, hostname: String) throws(SCEPError) {
+        ssl = .allocate(capacity: 1)
+        transport = .allocate(capacity: 1)
+        transport.initialize(to: TLSTransportState(fd: fd, lastError: nil))
+        mbedtls_ssl_init(ssl)
+        self.configuration = configuration
+        self.hostname = hostname
+        var rc = mbedtls_ssl_setup(ssl, configuration.config)
+        guard rc == 0 else {
+            throw SCEPError(.transportTLS, "cannot set up TLS for " + hostname + ": " + mbedTLSFailure("mbedtls_ssl_setup", rc), detail: rc)
+        }
+        rc = mbedtls_ssl_set_hostname(ssl, hostname)
+        guard rc == 0 else {
+            throw SCEPError(.transportTLS, "cannot set the TLS server name '" + hostname + "': " + mbedTLSFailure("mbedtls_ssl_set_hostname", rc), detail: rc)
+        }
+        mbedtls_ssl_set_bio(ssl, UnsafeMutableRawPointer(transport), tlsSendCallback, tlsRecvCallback, nil)
+    }
+
+    deinit {
+        mbedtls_ssl_free(ssl)
+        transport.deinitialize(count: 1)
+        transport.deallocate()
+    }
+
+    /// The outcome of one mbedTLS call on a non-blocking socket.
+    enum Step { case done(Int), wantRead, wantWrite, endOfStream }
+
+    private func step(_ rc: Int32, _ function: String) throws(SCEPError) -> Step {
+        if rc >= 0 { return .done(Int(rc)) }
+        switch rc {
+        case MBEDTLS_ERR_SSL_WANT_READ: return .wantRead
+        case MBEDTLS_ERR_SSL_WANT_WRITE: return .wantWrite
+        case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY, MBEDTLS_ERR_SSL_CONN_EOF: return .endOfStream
+        case MBEDTLS_ERR_NET_SEND_FAILED, MBEDTLS_ERR_NET_RECV_FAILED:
+            let cause = transport.pointee.lastError.map { $0.description } ?? mbedTLSErrorText(rc)
+            throw SCEPError(.transportIO, "TLS connection to " + hostname + " failed: " + cause + "; the server or network dropped the connection", detail: rc)
+        case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
+            let flags = mbedtls_ssl_get_verify_result(ssl)
+            var buffer = [CChar](repeating: 0, count: 512)
+            _ = mbedtls_x509_crt_verify_info(&buffer, buffer.count, "", flags)
+            var info = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            info = ASCII.trimmed(String(decoding: info.utf8.map { $0 == 10 ? UInt8(ascii: ";") : $0 }, as: UTF8.self))
+            throw SCEPError(.transportTLS, "TLS server certificate of " + hostname + " failed verification against '" + configuration.caFile
+                + "': " + info + " (flags 0x" + String(flags, radix: 16) + "); check tlsCAFile and that the URL's host matches the certificate", detail: rc)
+        default:
+            throw SCEPError(.transportTLS, "TLS with " + hostname + " failed: " + mbedTLSFailure(function, rc)
+                + "; the server must speak TLS 1.2 with a certificate the CA bundle '" + configuration.caFile + "' trusts", detail: rc)
+        }
+    }
+
+    /// One mbedtls_ssl_handshake attempt.
+    func handshakeStep() throws(SCEPError) -> Step { try step(mbedtls_ssl_handshake(ssl), "mbedtls_ssl_handshake") }
+
+    /// One mbedtls_ssl_write attempt.
+    func writeStep(_ bytes: UnsafeRawBufferPointer) throws(SCEPError) -> Step {
+        guard let base = bytes.baseAddress else { return .done(0) }
+        return try step(mbedtls_ssl_write(ssl, base.assumingMemoryBound(to: UInt8.self), bytes.count), "mbedtls_ssl_write")
+    }
+
+    /// One mbedtls_ssl_read attempt; 0 bytes means end of stream.
+    func readStep(_ buffer: UnsafeMutableRawBufferPointer) throws(SCEPError) -> Step {
+        guard let base = buffer.baseAddress else { return .done(0) }
+        let result = try step(mbedtls_ssl_read(ssl, base.assumingMemoryBound(to: UInt8.self), buffer.count), "mbedtls_ssl_read")
+        if case .done(0) = result { return .endOfStream }
+        return result
+    }
+
+    /// Best-effort close_notify (mbedtls_ssl_close_notify); never waits.
+    func closeNotify() { _ = mbedtls_ssl_close_notify(ssl) }
+}
