@@ -7,11 +7,28 @@ import DER
 ///         dNSName                    [2] IA5String,
 ///         uniformResourceIdentifier  [6] IA5String,
 ///         iPAddress                  [7] OCTET STRING }
-public enum SubjectAltName: Equatable, CustomStringConvertible {
-    case dns(String)
-    case ip([UInt8])
-    case email(String)
-    case uri(String)
+///
+/// A struct rather than an enum with payloads: Swift 6.3.1's Embedded `-Osize` build mixed up the
+/// cases of such an enum when encoding it (a dNSName came out as [6]).
+public struct SubjectAltName: Equatable, CustomStringConvertible {
+    /// The GeneralName choice; the raw value is its context tag number.
+    public enum Kind: UInt8, Sendable {
+        case email = 1, dns = 2, uri = 6, ip = 7
+    }
+
+    public let kind: Kind
+    /// UTF-8 text for dns, email and uri; 4 or 16 address bytes for ip.
+    public let value: [UInt8]
+
+    public init(kind: Kind, value: [UInt8]) {
+        self.kind = kind
+        self.value = value
+    }
+
+    public static func dns(_ name: String) -> SubjectAltName { SubjectAltName(kind: .dns, value: Array(name.utf8)) }
+    public static func email(_ address: String) -> SubjectAltName { SubjectAltName(kind: .email, value: Array(address.utf8)) }
+    public static func uri(_ uri: String) -> SubjectAltName { SubjectAltName(kind: .uri, value: Array(uri.utf8)) }
+    public static func ip(_ address: [UInt8]) -> SubjectAltName { SubjectAltName(kind: .ip, value: address) }
 
     /// - Throws: `usage` for an unknown type, an empty value or a malformed IP address.
     public init(parsing text: String) throws(SCEPError) {
@@ -35,21 +52,14 @@ public enum SubjectAltName: Equatable, CustomStringConvertible {
         }
     }
 
-    public var der: [UInt8] {
-        switch self {
-        case .email(let value): DER.tlv(DER.Tag.contextPrimitive(1), Array(value.utf8))
-        case .dns(let value): DER.tlv(DER.Tag.contextPrimitive(2), Array(value.utf8))
-        case .uri(let value): DER.tlv(DER.Tag.contextPrimitive(6), Array(value.utf8))
-        case .ip(let bytes): DER.tlv(DER.Tag.contextPrimitive(7), bytes)
-        }
-    }
+    public var der: [UInt8] { DER.tlv(DER.Tag.contextPrimitive(kind.rawValue), value) }
 
     public var description: String {
-        switch self {
-        case .dns(let value): "dns:" + value
-        case .email(let value): "email:" + value
-        case .uri(let value): "uri:" + value
-        case .ip(let bytes): "ip:" + IPAddress.format(bytes)
+        switch kind {
+        case .dns: "dns:" + String(decoding: value, as: UTF8.self)
+        case .email: "email:" + String(decoding: value, as: UTF8.self)
+        case .uri: "uri:" + String(decoding: value, as: UTF8.self)
+        case .ip: "ip:" + IPAddress.format(value)
         }
     }
 }

@@ -169,11 +169,17 @@ enum Commands {
         let environment = try Environment(try Arguments(command: "getca", arguments: arguments, accepted: networkOptions + [.value("--out"), .value("--ca-fingerprint")]))
         let args = environment.arguments
         let url = try environment.url()
-        let pin = try args.value("--ca-fingerprint").map { text throws(SCEPError) in try CAPin.parse(text) }
+        var pin: [UInt8]? = nil
+        if let text = args.value("--ca-fingerprint") { pin = try CAPin.parse(text) }
         if let out = args.value("--out") { try FileSystem.requireWritableDirectory(for: out) }
         let service = SCEPService(url: url, transport: try environment.transport(), log: environment.log)
         let certificates = try service.getCACert()
-        let ca = try pin.map { value throws(SCEPError) in try CAPin.select(certificates, pin: value, url: url) } ?? CAPin.unpinnedCA(certificates)
+        let ca: Certificate
+        if let pin {
+            ca = try CAPin.select(certificates, pin: pin, url: url)
+        } else {
+            ca = try CAPin.unpinnedCA(certificates)
+        }
         let roles = CARoles(pinnedCA: ca, all: certificates)
         var entries: [JSONObject] = []
         for certificate in certificates {

@@ -20,8 +20,12 @@ from tls_proxy import TLSProxy
 EXIT_OK, EXIT_USAGE, EXIT_TRANSPORT, EXIT_SERVER_FAILURE, EXIT_VERIFY, EXIT_FILE = 0, 2, 4, 5, 7, 8
 
 
+def openssl_bytes(*args, input=None):
+    return subprocess.run(["openssl", *map(str, args)], capture_output=True, check=True, input=input).stdout
+
+
 def openssl(*args, input=None):
-    return subprocess.run(["openssl", *map(str, args)], capture_output=True, check=True, input=input).stdout.decode()
+    return openssl_bytes(*args, input=input).decode()
 
 
 def write_challenge(agent, ca):
@@ -83,8 +87,8 @@ class TestEnroll:
             request = proxy.by_operation("PKIOperation")[0].request_body
         printed = openssl("cms", "-cmsout", "-print", "-inform", "DER", input=request)
         assert "sha256" in printed
-        envelope = openssl("cms", "-verify", "-noverify", "-inform", "DER", "-binary", input=request)
-        assert envelope  # signature verifies
+        envelope = openssl_bytes("cms", "-verify", "-noverify", "-inform", "DER", "-binary", input=request)
+        assert envelope[:1] == b"\x30", "the signature verifies and the content is DER"
         parsed = subprocess.run(["openssl", "asn1parse", "-inform", "DER"], input=request, capture_output=True).stdout.decode()
         assert "aes-128-cbc" in parsed
 
