@@ -89,8 +89,7 @@ class TestEnroll:
         assert "sha256" in printed
         envelope = openssl_bytes("cms", "-verify", "-noverify", "-inform", "DER", "-binary", input=request)
         assert envelope[:1] == b"\x30", "the signature verifies and the content is DER"
-        parsed = subprocess.run(["openssl", "asn1parse", "-inform", "DER"], input=request, capture_output=True).stdout.decode()
-        assert "aes-128-cbc" in parsed
+        assert "aes-128-cbc" in openssl("asn1parse", "-inform", "DER", input=envelope)
 
     def test_wrong_challenge_is_server_failure_and_changes_nothing(self, agent, ca):
         agent.path("challenge").write_text("not-the-challenge\n")
@@ -280,6 +279,15 @@ class TestCommandLine:
         reuse = agent.run("csr", "--subject", "CN=x", "--key", agent.path("k.pem"), "--out", agent.path("r2.der"), "--der", "--existing-key")
         assert reuse.returncode == EXIT_OK, reuse.stderr
         openssl("req", "-inform", "DER", "-in", agent.path("r2.der"), "-verify", "-noout")
+
+    @pytest.mark.parametrize("key_type,expected", [
+        ("rsa:2048", "Public-Key: (2048 bit)"), ("rsa:3072", "Public-Key: (3072 bit)"),
+        ("ec:p256", "NIST CURVE: P-256"), ("ec:p384", "NIST CURVE: P-384"),
+    ])
+    def test_every_key_type_makes_that_key(self, agent, key_type, expected):
+        result = agent.run("csr", "--subject", "CN=x", "--key-type", key_type, "--key", agent.path("k.pem"), "--out", agent.path("r.pem"))
+        assert result.returncode == EXIT_OK, result.stderr
+        assert expected in openssl("req", "-in", agent.path("r.pem"), "-verify", "-noout", "-text")
 
     def test_key_is_0600_even_with_a_permissive_umask(self, agent):
         result = subprocess.run(["sh", "-c", 'umask 000; exec "$0" "$@"', str(agent.binary), "csr", "--subject", "CN=x",
