@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and the tests need; quiet when all are present.
+# Installs what the build and the tests need on Debian 12 (as root); quiet when all is present.
 set -euo pipefail
-packages=(libmbedtls-dev libp11-kit-dev openssl scep nginx-light python3 python3-pip)
+packages=(libmbedtls-dev libp11-kit-dev openssl scep nginx-light time python3)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing: ${missing[*]}"
+    echo "installing Debian packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! python3 -c "import pytest" 2>/dev/null; then
+    echo "installing pytest"
+    python3 -m pip install -q pytest 2>/dev/null || apt-get install -y -qq --no-install-recommends python3-pytest >/dev/null
+fi
+if ! command -v swift >/dev/null; then
+    echo "error: no Swift toolchain on PATH: scep-agent needs Swift 6.3 (swift.org's Linux toolchain) to build" >&2
+    exit 1
 fi

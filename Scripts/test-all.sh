@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Sets up a fresh Debian 12 machine (as root) and runs every test: unit, both build modes, integration.
+# Sets up a Debian 12 machine (as root) and runs every test: unit tests, both build modes, and the
+# end-to-end suites against real peers, once per binary (normal and Embedded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-deps.sh
-echo "== normal build and unit tests"
-swift build
+echo "== normal build (warnings are errors) and unit tests"
+swift build -Xswiftc -warnings-as-errors
 swift test
-echo "== Embedded build"
-SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release
+echo "== Embedded build (the shipped binary)"
+SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release -Xswiftc -warnings-as-errors
+echo "== end-to-end suites against scepserver, nginx and OpenSSL (normal and Embedded binaries)"
+python3 -m pytest -q Tests/integration

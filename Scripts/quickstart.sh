@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The main job, end to end on one machine: install, build the shipped (Embedded Swift) binary, start a
+# throwaway SCEP CA (Debian's scepserver) on 127.0.0.1 with a random challenge, enroll a device
+# certificate, and show what was installed and how wpa_supplicant would use it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+Scripts/install-deps.sh
+echo "== building scep-agent (Embedded Swift, release)"
+SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release 2>&1 | grep -E "error|warning|Compiling|Build complete" || true
+agent="$root/.build-embedded/release/scep-agent"
+[ -x "$agent" ] || { echo "build failed" >&2; exit 1; }
+
+demo=${SCEP_DEMO_DIR:-/tmp/scep-agent-demo}
+rm -rf "$demo"
+mkdir -p "$demo/ca" "$demo/device"
+ca_json=$(python3 Tests/integration/scepca.py start --dir "$demo/ca")
+trap 'python3 "$root/Tests/integration/scepca.py" stop --dir "$demo/ca" >/dev/null 2>&1 || true' EXIT
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$ca_json" "$1"; }
+url=$(field url)
+fingerprint=$(field fingerprint)
+(umask 077; field challenge > "$demo/device/challenge")
+echo "== throwaway CA at $url (sha256 $fingerprint)"
+
+"$agent" getca --url "$url"
+echo "== enrolling"
+"$agent" enroll --url "$url" --ca-fingerprint "$fingerprint" \
+    --subject "CN=gw-0042,O=scep-agent demo" --san dns:gw-0042.demo.internal \
+    --challenge-file "$demo/device/challenge" \
+    --key "$demo/device/key.pem" --cert "$demo/device/cert.pem" --chain "$demo/device/chain.pem"
+
+echo
+echo "== installed files"
+ls -l "$demo/device/key.pem" "$demo/device/cert.pem" "$demo/device/chain.pem"
+echo
+echo "== what the certificate says (openssl x509)"
+openssl x509 -in "$demo/device/cert.pem" -noout -subject -issuer -serial -dates -ext subjectAltName,keyUsage,extendedKeyUsage
+openssl verify -CAfile "$demo/device/chain.pem" "$demo/device/cert.pem"
+echo
+echo "== wpa_supplicant network block (802.1X EAP-TLS)"
+cat <<BLOCK
+network={
+    key_mgmt=IEEE8021X
+    eap=TLS
+    identity="gw-0042"
+    ca_cert="$demo/device/chain.pem"
+    client_cert="$demo/device/cert.pem"
+    private_key="$demo/device/key.pem"
+    eapol_flags=0
+}
+BLOCK
