@@ -71,7 +71,7 @@ if !embedded {
         .testTarget(name: "SCEPCryptoTests", dependencies: ["SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPCryptoTests"),
         .testTarget(
             name: "SCEPMessagesTests", dependencies: ["SCEPMessages", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPMessagesTests"),
-        .testTarget(name: "SCEPClientTests", dependencies: ["SCEPClient", "DER", "TestSupport"], path: "Tests/SCEPClientTests"),
+        .testTarget(name: "SCEPClientTests", dependencies: ["SCEPClient", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPClientTests"),
     ]
 }
 

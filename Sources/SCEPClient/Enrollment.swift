@@ -154,7 +154,10 @@ public final class Enrollment {
         try Self.requireSuccess(reply, operation: type.description)
 
         let decrypted = try decrypt(reply, keys: [signerKey, request.key])
-        let (certificate, chain) = try Self.verifyIssued(decrypted.certificates, key: request.key, ca: profile.roles.ca)
+        let (certificate, chain) = try Self.verifyIssued(decrypted.certificates, key: request.key, ca: profile.roles.ca, now: clock.now())
+        if certificate.notBefore > clock.now() + Self.clockSkewSeconds {
+            log.warning("issued certificate is valid only from " + CivilTime(unixSeconds: certificate.notBefore).description + ": is this device's clock behind?")
+        }
         return EnrollmentResult(certificate: certificate, chain: chain, transactionID: transactionID, messageType: type, polls: polls,
                                 replyCipher: decrypted.cipher, replyDigest: reply.digest)
     }
@@ -224,13 +227,19 @@ public final class Enrollment {
         }
     }
 
-    /// Picks the certificate that carries `key`'s public key and checks it chains to `ca` through the
-    /// other certificates of the reply.
-    public static func verifyIssued(_ ders: [[UInt8]], key: PrivateKey, ca: Certificate) throws(SCEPError) -> (Certificate, [Certificate]) {
+    /// How far a certificate's notBefore may lie ahead of our clock before we say so.
+    static let clockSkewSeconds: Int64 = 300
+
+    /// Picks the certificate that carries `key`'s public key, checks it has not expired at `now` and
+    /// that it chains to `ca` through the other certificates of the reply.
+    public static func verifyIssued(_ ders: [[UInt8]], key: PrivateKey, ca: Certificate, now: Int64) throws(SCEPError) -> (Certificate, [Certificate]) {
         var certificates: [Certificate] = []
         for der in ders { certificates.append(try Certificate(der: der)) }
         guard let leaf = certificates.first(where: { $0.publicKey.subjectPublicKeyInfo == key.publicKeyInfo }) else {
             throw SCEPError(.verifyKeyMismatch, "the CA returned " + String(certificates.count) + " certificate(s) but none carries our public key")
+        }
+        guard leaf.notAfter > now else {
+            throw SCEPError(.verifyChain, "the CA issued a certificate that expired at " + CivilTime(unixSeconds: leaf.notAfter).description)
         }
         let others = certificates.filter { $0 !== leaf && $0.der != ca.der }
         var chain: [Certificate] = []
