@@ -207,6 +207,19 @@ private func errorCode(_ body: () throws(SCEPError) -> Void) -> SCEPError.Code? 
         #expect(text(proxied.body).hasPrefix("POST /echo/tls\n") && text(proxied.body).hasSuffix("\n\nover tls"))
     }
 
+    /// mbedTLS 2.28 matches only dNSName/CN, never iPAddress SANs: an https URL with an IP literal
+    /// fails closed (transportTLS) even though the certificate names IP:127.0.0.1.
+    @Test func ipLiteralHostFailsClosed() throws {
+        let server = try TestHTTPServer()
+        let nginx = try TestNginx(upstreamPort: server.v4Port)
+        let request = try get("https://127.0.0.1:\(nginx.port)/hello.txt")
+        let tlsClient = client { $0.tlsCAFile = nginx.caFile }
+        var caught: SCEPError? = nil
+        do throws(SCEPError) { _ = try tlsClient.send(request) } catch { caught = error }
+        #expect(caught?.code == .transportTLS)
+        #expect(caught?.reason.contains("use a DNS name") == true)
+    }
+
     @Test func wrongCAFailsVerification() throws {
         let server = try TestHTTPServer()
         let nginx = try TestNginx(upstreamPort: server.v4Port)
@@ -218,9 +231,7 @@ private func errorCode(_ body: () throws(SCEPError) -> Void) -> SCEPError.Code? 
     @Test func hostnameMismatchFails() throws {
         let server = try TestHTTPServer()
         let nginx = try TestNginx(upstreamPort: server.v4Port)
-        // The certificate names localhost and 127.0.0.1; the TLS session is asked to check "127.0.0.2".
-        let request = try get("https://127.0.0.2:\(nginx.port)/hello.txt")
-        _ = request
+        // The certificate names localhost and 127.0.0.1; the TLS session is asked to check another name.
         let code = errorCode { () throws(SCEPError) in
             let configuration = try TLSConfiguration(caFile: nginx.caFile)
             let deadline = Deadline(atMs: Syscall.monotonicMilliseconds() + 5000, budgetMs: 5000, option: "test")
