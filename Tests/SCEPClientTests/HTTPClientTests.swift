@@ -133,6 +133,20 @@ private func errorCode(_ body: () throws(SCEPError) -> Void) -> SCEPError.Code? 
         #expect(server.proxyLogLines == ["FORWARD GET http://127.0.0.1:\(server.v4Port)/echo/proxied HTTP/1.1"])
     }
 
+    /// http_proxy from the real environment is used, and no_proxy bypasses it. Other tests run with
+    /// useEnvironmentProxy = false, so setting the variables here cannot leak into them.
+    @Test func environmentProxyAndNoProxy() throws {
+        let server = try TestHTTPServer()
+        setenv("http_proxy", "127.0.0.1:\(server.proxyPort)", 1)
+        defer { unsetenv("http_proxy"); unsetenv("no_proxy") }
+        let viaProxy = try client { $0.useEnvironmentProxy = true }.send(try get("http://127.0.0.1:\(server.v4Port)/echo/env"))
+        #expect(String(decoding: viaProxy.body, as: UTF8.self).contains("x-via-proxy: yes"))
+        setenv("no_proxy", "example.test, 127.0.0.1", 1)
+        let direct = try client { $0.useEnvironmentProxy = true }.send(try get("http://127.0.0.1:\(server.v4Port)/echo/direct"))
+        #expect(!String(decoding: direct.body, as: UTF8.self).contains("x-via-proxy"))
+        #expect(server.proxyLogLines == ["FORWARD GET http://127.0.0.1:\(server.v4Port)/echo/env HTTP/1.1"])
+    }
+
     @Test func proxyRefusingConnectIsAConnectError() throws {
         let server = try TestHTTPServer()
         // The client never resolves the target when it goes through a proxy; the proxy refuses it.
