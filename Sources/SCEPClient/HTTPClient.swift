@@ -34,6 +34,8 @@ public struct HTTPClientOptions {
 
 /// HTTP/1.1 client on POSIX sockets with mbedTLS for https. One connection per request
 /// (`Connection: close`); every wait is a poll(2) bounded by the connect and total deadlines.
+/// Name resolution (getaddrinfo) has no timeout of its own; the deadline is checked after it.
+/// Not thread-safe (it caches the TLS configuration): use one client per thread.
 public final class HTTPClient: Transport {
     public let options: HTTPClientOptions
     private var tlsConfiguration: TLSConfiguration? = nil
@@ -75,7 +77,8 @@ public final class HTTPClient: Transport {
             visited.append(next.description)
             followed += 1
             if response.status == 303 && current.method != .get {
-                current = HTTPRequest(method: .get, url: next, headers: current.headers, body: [])
+                let kept = current.headers.filter { ASCII.lowercased($0.name) != "content-type" }
+                current = HTTPRequest(method: .get, url: next, headers: kept, body: [])
             } else {
                 current.url = next
             }
