@@ -34,6 +34,8 @@ public struct HTTPClientOptions {
 
 /// HTTP/1.1 client on POSIX sockets with mbedTLS for https. One connection per request
 /// (`Connection: close`); every wait is a poll(2) bounded by the connect and total deadlines.
+/// Name resolution (getaddrinfo) has no timeout of its own; the deadline is checked after it.
+/// Not thread-safe (it caches the TLS configuration): use one client per thread.
 public final class HTTPClient: Transport {
     public let options: HTTPClientOptions
     private var tlsConfiguration: TLSConfiguration? = nil
@@ -75,7 +77,8 @@ public final class HTTPClient: Transport {
             visited.append(next.description)
             followed += 1
             if response.status == 303 && current.method != .get {
-                current = HTTPRequest(method: .get, url: next, headers: current.headers, body: [])
+                let kept = current.headers.filter { ASCII.lowercased($0.name) != "content-type" }
+                current = HTTPRequest(method: .get, url: next, headers: kept, body: [])
             } else {
                 current.url = next
             }
@@ -202,10 +205,10 @@ public final class HTTPClient: Transport {
         var exclusions = options.noProxy
         if exclusions == nil && options.useEnvironmentProxy { exclusions = environment("no_proxy") ?? environment("NO_PROXY") }
         if let list = exclusions, noProxyMatches(host: url.host, list: list) { return nil }
-        let withScheme = Array(text.utf8).firstIndex(of: UInt8(ascii: ":")).map { i in
-            let rest = Array(text.utf8)[i...]
-            return rest.starts(with: Array("://".utf8))
-        } ?? false ? text : "http://" + text
+        // "host:port" without a scheme means an http proxy, as curl reads it.
+        let bytes = Array(text.utf8)
+        let hasScheme = bytes.firstIndex(of: UInt8(ascii: ":")).map { bytes[$0...].starts(with: "://".utf8) } ?? false
+        let withScheme = hasScheme ? text : "http://" + text
         let proxy: URL
         do throws(SCEPError) {
             proxy = try URL(parsing: withScheme)
@@ -265,7 +268,7 @@ struct Deadline {
     var budgetMs: Int
     var option: String
 
-    /// Milliseconds left, at most Int32.max; 0 or less when passed.
+    /// Milliseconds left; 0 or less when passed.
     var remainingMs: Int64 { atMs - Syscall.monotonicMilliseconds() }
 
     func earlier(_ other: Deadline) -> Deadline { other.atMs < atMs ? other : self }
@@ -333,7 +336,7 @@ final class TCPConnection {
             }
         }
         let summary = failures.isEmpty ? "no usable address" : failures.joined(separator: "; ")
-        if timedOut && failures.count == addresses.count || (timedOut && lastErrno == 0) {
+        if timedOut {
             throw SCEPError(.transportTimeout, "connecting to " + host + ":" + String(port) + " (for " + purpose + ") timed out: " + summary + "; check that the server is reachable or raise the timeout")
         }
         throw SCEPError(.transportConnect, "cannot connect to " + host + ":" + String(port) + " (for " + purpose + "): " + summary + "; check the URL and that the server is running", detail: lastErrno)

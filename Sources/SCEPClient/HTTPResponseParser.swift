@@ -45,7 +45,7 @@ public struct HTTPResponseParser {
 
     private var state: State = .head
     private let bodyless: Bool
-    private var buffer: [UInt8] = []
+    private var buffer = ByteQueue()
     /// How far `buffer` has been scanned for a line end (avoids rescanning on every piece).
     private var scanned = 0
     private var interimCount = 0
@@ -128,7 +128,7 @@ public struct HTTPResponseParser {
             switch state {
             case .done:
                 surplusBytes += buffer.count
-                buffer.removeAll()
+                buffer.removeFirst(buffer.count)
                 return
             case .head:
                 guard let end = try findHeadEnd() else { return }
@@ -147,7 +147,7 @@ public struct HTTPResponseParser {
                 guard body.count + buffer.count <= maxResponseBytes else {
                     throw tooLarge("body exceeds the cap of \(maxResponseBytes) bytes")
                 }
-                body.append(contentsOf: buffer)
+                body.append(contentsOf: buffer[0..<buffer.count])
                 consume(buffer.count)
             case .chunkSize:
                 guard let line = try takeLine(limit: HTTPResponseParser.maxChunkLineBytes, what: "chunk-size line") else { return }
@@ -400,5 +400,32 @@ public struct HTTPResponseParser {
             }
         }
         return size
+    }
+}
+
+/// A byte FIFO whose `removeFirst` is O(1): consumed bytes are dropped only when they outweigh the
+/// rest, so a stream of tiny chunks costs linear time, not quadratic.
+struct ByteQueue {
+    private var storage: [UInt8] = []
+    private var head = 0
+
+    var count: Int { storage.count - head }
+    var isEmpty: Bool { head == storage.count }
+
+    subscript(i: Int) -> UInt8 { storage[head + i] }
+    subscript(range: Range<Int>) -> ArraySlice<UInt8> { storage[(head + range.lowerBound)..<(head + range.upperBound)] }
+
+    mutating func append(contentsOf bytes: some Collection<UInt8>) {
+        if head > 0 && head >= storage.count - head {
+            storage.removeFirst(head)
+            head = 0
+        }
+        storage.append(contentsOf: bytes)
+    }
+
+    mutating func removeFirst(_ n: Int) {
+        precondition(n >= 0 && n <= count, "ByteQueue.removeFirst past the end")
+        head += n
+        if head == storage.count { storage.removeAll(keepingCapacity: true); head = 0 }
     }
 }

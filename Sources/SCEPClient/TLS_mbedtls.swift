@@ -172,6 +172,9 @@ final class TLSSession {
             _ = mbedtls_x509_crt_verify_info(&buffer, buffer.count, "", flags)
             var info = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             info = ASCII.trimmed(String(decoding: info.utf8.map { $0 == 10 ? UInt8(ascii: ";") : $0 }, as: UTF8.self))
+            if flags & UInt32(MBEDTLS_X509_BADCERT_CN_MISMATCH) != 0, TLSSession.isIPLiteral(hostname) {
+                info += "; mbedTLS 2.28 cannot match an IP address against a certificate, use a DNS name in the URL"
+            }
             throw SCEPError(.transportTLS, "TLS server certificate of " + hostname + " failed verification against '" + configuration.caFile
                 + "': " + info + " (flags 0x" + String(flags, radix: 16) + "); check tlsCAFile and that the URL's host matches the certificate", detail: rc)
         default:
@@ -195,6 +198,12 @@ final class TLSSession {
         let result = try step(mbedtls_ssl_read(ssl, base.assumingMemoryBound(to: UInt8.self), buffer.count), "mbedtls_ssl_read")
         if case .done(0) = result { return .endOfStream }
         return result
+    }
+
+    /// True for an IPv4 or IPv6 literal (inet_pton accepts it).
+    static func isIPLiteral(_ host: String) -> Bool {
+        var address = [UInt8](repeating: 0, count: 16)
+        return inet_pton(AF_INET, host, &address) == 1 || inet_pton(AF_INET6, host, &address) == 1
     }
 
     /// Best-effort close_notify (mbedtls_ssl_close_notify); never waits.

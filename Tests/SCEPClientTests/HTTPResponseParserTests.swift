@@ -205,6 +205,19 @@ private func code(_ body: () throws(SCEPError) -> Void) -> SCEPError.Code? {
         #expect(code { () throws(SCEPError) in _ = try parse(bytes(many)) } == .transportProtocol)
     }
 
+    /// 200 000 one-byte chunks in 16 KiB reads: consuming must not shift the buffer per chunk.
+    @Test func tinyChunksParseInLinearTime() throws {
+        var input = bytes("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        let chunk = bytes("1;e\r\nx\r\n")
+        for _ in 0..<200_000 { input += chunk }
+        input += bytes("0\r\n\r\n")
+        let clock = ContinuousClock()
+        var r: HTTPResponse? = nil
+        let elapsed = try clock.measure { r = try parse(input, piece: 16 * 1024) }
+        #expect(r?.body.count == 200_000)
+        #expect(elapsed < .seconds(10))
+    }
+
     /// A cheap in-test fuzz: random mutations of valid inputs never trap.
     @Test func mutatedInputsNeverTrap() {
         var rng = SystemRandomNumberGenerator()
