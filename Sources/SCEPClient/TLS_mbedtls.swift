@@ -2,6 +2,7 @@
 // socket through our own send/recv callbacks so the client's poll-based deadlines cover TLS too.
 import CSCEPShim
 import DER
+import SCEPMessages
 
 /// The mbedTLS error text for a negative code (mbedtls_strerror).
 func mbedTLSErrorText(_ code: Int32) -> String {
@@ -119,12 +120,35 @@ private func tlsRecvCallback(_ context: UnsafeMutableRawPointer?, _ buffer: Unsa
     }
 }
 
+/// Verifies an IP-literal host ourselves: mbedTLS 2.28 matches only DNS names and the CN, so for
+/// `https://192.0.2.1/` the leaf must carry an iPAddress subjectAltName with exactly these bytes
+/// (RFC 6125 §6.2.1); otherwise the handshake fails with the name-mismatch flag.
+private func tlsVerifyIPAddressCallback(
+    _ context: UnsafeMutableRawPointer?, _ certificate: UnsafeMutablePointer<mbedtls_x509_crt>?, _ depth: Int32, _ flags: UnsafeMutablePointer<UInt32>?
+) -> Int32 {
+    guard depth == 0, let context, let certificate, let flags else { return 0 }
+    let expected = context.assumingMemoryBound(to: [UInt8].self).pointee
+    let raw = certificate.pointee.raw
+    guard let base = raw.p else {
+        flags.pointee |= UInt32(MBEDTLS_X509_BADCERT_CN_MISMATCH)
+        return 0
+    }
+    let der = Array(UnsafeBufferPointer(start: base, count: raw.len))
+    let names = (try? CertificateExtensions.subjectAltNames(certificate: der)) ?? []
+    if !names.contains(where: { $0.kind == .ip && $0.value == expected }) {
+        flags.pointee |= UInt32(MBEDTLS_X509_BADCERT_CN_MISMATCH)
+    }
+    return 0
+}
+
 /// One TLS client session over a connected socket; the socket itself stays owned by `TCPConnection`.
 final class TLSSession {
     let ssl: UnsafeMutablePointer<mbedtls_ssl_context>
     let transport: UnsafeMutablePointer<TLSTransportState>
     let configuration: TLSConfiguration
     let hostname: String
+    /// The address bytes an IP-literal host must match (see `tlsVerifyIPAddressCallback`).
+    let expectedAddress: UnsafeMutablePointer<[UInt8]>?
 
     /// - Parameters:
     ///   - configuration: the shared client configuration (kept alive by the session).
@@ -137,13 +161,23 @@ final class TLSSession {
         mbedtls_ssl_init(ssl)
         self.configuration = configuration
         self.hostname = hostname
-        var rc = mbedtls_ssl_setup(ssl, configuration.config)
+        if let address = TLSSession.ipAddressBytes(hostname) {
+            expectedAddress = .allocate(capacity: 1)
+            expectedAddress?.initialize(to: address)
+        } else {
+            expectedAddress = nil
+        }
+        let rc = mbedtls_ssl_setup(ssl, configuration.config)
         guard rc == 0 else {
             throw SCEPError(.transportTLS, "cannot set up TLS for " + hostname + ": " + mbedTLSFailure("mbedtls_ssl_setup", rc), detail: rc)
         }
-        rc = mbedtls_ssl_set_hostname(ssl, hostname)
-        guard rc == 0 else {
-            throw SCEPError(.transportTLS, "cannot set the TLS server name '" + hostname + "': " + mbedTLSFailure("mbedtls_ssl_set_hostname", rc), detail: rc)
+        if let expectedAddress {
+            mbedtls_ssl_set_verify(ssl, tlsVerifyIPAddressCallback, UnsafeMutableRawPointer(expectedAddress))
+        } else {
+            let rc = mbedtls_ssl_set_hostname(ssl, hostname)
+            guard rc == 0 else {
+                throw SCEPError(.transportTLS, "cannot set the TLS server name '" + hostname + "': " + mbedTLSFailure("mbedtls_ssl_set_hostname", rc), detail: rc)
+            }
         }
         mbedtls_ssl_set_bio(ssl, UnsafeMutableRawPointer(transport), tlsSendCallback, tlsRecvCallback, nil)
     }
@@ -152,6 +186,8 @@ final class TLSSession {
         mbedtls_ssl_free(ssl)
         transport.deinitialize(count: 1)
         transport.deallocate()
+        expectedAddress?.deinitialize(count: 1)
+        expectedAddress?.deallocate()
     }
 
     /// The outcome of one mbedTLS call on a non-blocking socket.
@@ -172,8 +208,8 @@ final class TLSSession {
             _ = mbedtls_x509_crt_verify_info(&buffer, buffer.count, "", flags)
             var info = String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             info = ASCII.trimmed(String(decoding: info.utf8.map { $0 == 10 ? UInt8(ascii: ";") : $0 }, as: UTF8.self))
-            if flags & UInt32(MBEDTLS_X509_BADCERT_CN_MISMATCH) != 0, TLSSession.isIPLiteral(hostname) {
-                info += "; mbedTLS 2.28 cannot match an IP address against a certificate, use a DNS name in the URL"
+            if flags & UInt32(MBEDTLS_X509_BADCERT_CN_MISMATCH) != 0, expectedAddress != nil {
+                info = "the certificate has no iPAddress subjectAltName " + hostname
             }
             throw SCEPError(.transportTLS, "TLS server certificate of " + hostname + " failed verification against '" + configuration.caFile
                 + "': " + info + " (flags 0x" + String(flags, radix: 16) + "); check tlsCAFile and that the URL's host matches the certificate", detail: rc)
@@ -200,10 +236,12 @@ final class TLSSession {
         return result
     }
 
-    /// True for an IPv4 or IPv6 literal (inet_pton accepts it).
-    static func isIPLiteral(_ host: String) -> Bool {
+    /// The 4 or 16 address bytes of an IPv4 or IPv6 literal (inet_pton), or nil for a name.
+    static func ipAddressBytes(_ host: String) -> [UInt8]? {
         var address = [UInt8](repeating: 0, count: 16)
-        return inet_pton(AF_INET, host, &address) == 1 || inet_pton(AF_INET6, host, &address) == 1
+        if inet_pton(AF_INET, host, &address) == 1 { return Array(address.prefix(4)) }
+        if inet_pton(AF_INET6, host, &address) == 1 { return address }
+        return nil
     }
 
     /// Best-effort close_notify (mbedtls_ssl_close_notify); never waits.

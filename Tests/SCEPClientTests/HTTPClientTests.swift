@@ -221,17 +221,24 @@ private func errorCode(_ body: () throws(SCEPError) -> Void) -> SCEPError.Code? 
         #expect(text(proxied.body).hasPrefix("POST /echo/tls\n") && text(proxied.body).hasSuffix("\n\nover tls"))
     }
 
-    /// mbedTLS 2.28 matches only dNSName/CN, never iPAddress SANs: an https URL with an IP literal
-    /// fails closed (transportTLS) even though the certificate names IP:127.0.0.1.
-    @Test func ipLiteralHostFailsClosed() throws {
+    /// mbedTLS 2.28 matches only dNSName/CN; for an IP-literal URL the client checks the leaf's
+    /// iPAddress SANs itself. The server certificate names IP:127.0.0.1 and DNS:localhost.
+    @Test func ipLiteralHostMatchesTheIPAddressSAN() throws {
         let server = try TestHTTPServer()
         let nginx = try TestNginx(upstreamPort: server.v4Port)
-        let request = try get("https://127.0.0.1:\(nginx.port)/hello.txt")
+        let response = try client { $0.tlsCAFile = nginx.caFile }.send(try get("https://127.0.0.1:\(nginx.port)/hello.txt"))
+        #expect(response.status == 200 && text(response.body) == "static file over TLS\n")
+    }
+
+    @Test func ipLiteralHostWithoutThatIPAddressSANFailsClosed() throws {
+        let server = try TestHTTPServer()
+        let nginx = try TestNginx(upstreamPort: server.v4Port)
         let tlsClient = client { $0.tlsCAFile = nginx.caFile }
+        let request = try get("https://[::1]:\(nginx.port)/hello.txt")
         var caught: SCEPError? = nil
         do throws(SCEPError) { _ = try tlsClient.send(request) } catch { caught = error }
         #expect(caught?.code == .transportTLS)
-        #expect(caught?.reason.contains("use a DNS name") == true)
+        #expect(caught?.reason.contains("no iPAddress subjectAltName ::1") == true)
     }
 
     @Test func wrongCAFailsVerification() throws {

@@ -167,6 +167,7 @@ final class TestNginx {
             scgi_temp_path \(directory)/tmp-scgi;
             server {
                 listen 127.0.0.1:\(port) ssl;
+                listen [::1]:\(port) ssl;
                 server_name localhost;
                 ssl_certificate \(directory)/server.pem;
                 ssl_certificate_key \(directory)/server.key;
