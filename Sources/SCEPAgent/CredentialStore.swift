@@ -5,12 +5,16 @@ import DER
 public struct CredentialFile {
     public var path: String
     public var contents: [UInt8]
-    public var mode: mode_t
+    public var ownership: FileOwnership
 
     public init(path: String, contents: [UInt8], mode: mode_t) {
+        self.init(path: path, contents: contents, ownership: FileOwnership(mode: mode))
+    }
+
+    public init(path: String, contents: [UInt8], ownership: FileOwnership) {
         self.path = path
         self.contents = contents
-        self.mode = mode
+        self.ownership = ownership
     }
 }
 
@@ -69,11 +73,15 @@ public struct CredentialStore {
             }
             let temporary = String(decoding: line[line.startIndex..<tab], as: UTF8.self)
             let target = String(decoding: line[(tab + 1)...], as: UTF8.self)
-            if FileSystem.exists(temporary) { try FileSystem.rename(temporary, target) }
+            if FileSystem.exists(temporary) {
+                try FileSystem.rename(temporary, target)
+                FaultInjection.point("install.renamed." + FileSystem.baseName(of: target))
+            }
             let directory = FileSystem.directory(of: target)
             if !directories.contains(directory) { directories.append(directory) }
         }
         for directory in directories { try FileSystem.syncDirectory(directory) }
+        FaultInjection.point("install.synced")
         try FileSystem.remove(journalPath)
         try FileSystem.syncDirectory(FileSystem.directory(of: journalPath))
         return true
@@ -86,20 +94,24 @@ public struct CredentialStore {
         do throws(SCEPError) {
             for file in files {
                 let temporary = Self.temporaryPath(for: file.path)
-                try FileSystem.createFile(temporary, file.contents, mode: file.mode)
+                try FileSystem.createFile(temporary, file.contents, mode: file.ownership.mode, owner: file.ownership.owner, group: file.ownership.group)
                 written.append(temporary)
+                FaultInjection.point("install.written." + String(written.count))
             }
             for file in files where FileSystem.exists(file.path) {
                 let previous = Self.previousPath(for: file.path)
                 try FileSystem.remove(previous)
                 try FileSystem.link(file.path, previous)
+                FaultInjection.point("install.previous." + FileSystem.baseName(of: file.path))
             }
             var journal: [UInt8] = []
             for file in files { journal += Array((Self.temporaryPath(for: file.path) + "\t" + file.path + "\n").utf8) }
             try FileSystem.remove(journalPath + ".new")
             try FileSystem.createFile(journalPath + ".new", journal, mode: 0o600)
+            FaultInjection.point("install.journal-written")
             try FileSystem.rename(journalPath + ".new", journalPath)
             try FileSystem.syncDirectory(FileSystem.directory(of: journalPath))
+            FaultInjection.point("install.committed")
         } catch {
             // Before the commit point: the old set is untouched; drop what we wrote.
             for temporary in written { try? FileSystem.remove(temporary) }

@@ -60,9 +60,13 @@ public enum FileSystem {
 
     /// Creates `path` exclusively with `mode` (O_EXCL: never follows or reuses an existing file),
     /// writes `bytes`, fsyncs and closes. The mode is set at creation, so a key is never readable by others.
-    public static func createFile(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(SCEPError) {
+    public static func createFile(_ path: String, _ bytes: [UInt8], mode: mode_t, owner: uid_t? = nil, group: gid_t? = nil) throws(SCEPError) {
         let fd = try open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode)
         do throws(SCEPError) {
+            // Ownership before content: a key handed to another user is never readable by the wrong one.
+            if owner != nil || group != nil, fchown(fd, owner ?? uid_t.max, group ?? gid_t.max) != 0 {
+                throw failure("fchown", path, "the agent needs root (or CAP_CHOWN) to set key/cert owners")
+            }
             // The umask may have masked bits off; fchmod gives exactly the mode asked for.
             if fchmod(fd, mode) != 0 { throw failure("fchmod", path) }
             try writeAll(fd, bytes, path: path)
@@ -76,6 +80,20 @@ public enum FileSystem {
             _ = unlink(path)
             throw failure("close", path)
         }
+    }
+
+    /// Replaces one small file atomically: write `path.tmp`, fsync, rename over `path`, fsync the directory.
+    public static func replaceAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(SCEPError) {
+        let temporary = path + ".tmp"
+        try remove(temporary)
+        try createFile(temporary, bytes, mode: mode)
+        try rename(temporary, path)
+        try syncDirectory(directory(of: path))
+    }
+
+    /// mkdir(2) of one directory with `mode`; an existing directory is fine.
+    public static func makeDirectory(_ path: String, mode: mode_t) throws(SCEPError) {
+        if mkdir(path, mode) != 0 && CSCEPShim_errno() != EEXIST { throw failure("mkdir", path) }
     }
 
     /// rename(2): atomic replacement of `to` by `from` within one file system.

@@ -4,19 +4,26 @@ import SCEPClient
 import SCEPCrypto
 import SCEPMessages
 
-/// Where the outputs of one certificate go.
+/// Where the outputs of one certificate go, and who owns them.
 public struct OutputPaths {
     public var key: String
     public var certificate: String
     public var chain: String?
+    /// The pinned CA certificate (the daemon's `ca`), installed with the set.
+    public var ca: String?
+    public var keyOwnership = FileOwnership(mode: FileSystem.privateKeyMode)
+    public var certificateOwnership = FileOwnership(mode: FileSystem.publicFileMode)
+    public var chainOwnership = FileOwnership(mode: FileSystem.publicFileMode)
+    public var caOwnership = FileOwnership(mode: FileSystem.publicFileMode)
 
-    public init(key: String, certificate: String, chain: String?) {
+    public init(key: String, certificate: String, chain: String?, ca: String? = nil) {
         self.key = key
         self.certificate = certificate
         self.chain = chain
+        self.ca = ca
     }
 
-    var all: [String] { [key, certificate] + (chain.map { [$0] } ?? []) }
+    var all: [String] { [key, certificate] + (chain.map { [$0] } ?? []) + (ca.map { [$0] } ?? []) }
 
     /// A generated key waits here while its request is PENDING, so a rerun resumes the same transaction.
     var pendingKey: String { FileSystem.directory(of: key) + "/." + FileSystem.baseName(of: key) + ".scep-pending" }
@@ -56,7 +63,7 @@ public final class OneShot {
 
     /// Enrolls a new (or, with `existingKey`, the present) key and installs key, certificate and chain.
     public func enroll(url: URL, policy: EnrollmentPolicy, subject: DistinguishedName, subjectAltNames: [SubjectAltName], challenge: String?,
-                       keyType: KeyType, existingKey: Bool, paths: OutputPaths) throws(SCEPError) -> Outcome {
+                       keyType: KeyType, existingKey: Bool, replaceExistingKey: Bool = false, paths: OutputPaths) throws(SCEPError) -> Outcome {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
         for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
@@ -66,14 +73,10 @@ public final class OneShot {
         var keyIsNew = false
         if existingKey {
             key = try CredentialFiles.loadPrivateKey(paths.key)
-        } else if FileSystem.exists(paths.key) {
+        } else if FileSystem.exists(paths.key) && !replaceExistingKey {
             throw SCEPError(.fileExists, "key file " + paths.key + " exists: pass --existing-key to enroll that key, or remove it to make a new one")
-        } else if FileSystem.exists(paths.pendingKey) {
-            key = try CredentialFiles.loadPrivateKey(paths.pendingKey)
-            keyIsNew = true
-            log.notice("resuming the pending request with the key saved in " + paths.pendingKey)
         } else {
-            key = try SoftwarePrivateKey.generate(keyType, random: random)
+            key = try pendingOrNewKey(keyType, paths: paths)
             keyIsNew = true
             timer.mark("keygen")
         }
@@ -86,15 +89,11 @@ public final class OneShot {
         do throws(SCEPError) {
             result = try enrollment.enroll(CertificateRequest(template: template, key: key), profile: profile)
         } catch {
-            if error.code == .serverPending, keyIsNew, let software = key as? SoftwarePrivateKey, !FileSystem.exists(paths.pendingKey) {
-                try FileSystem.createFile(paths.pendingKey, Array(try software.pem().utf8), mode: FileSystem.privateKeyMode)
-                try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
-            }
+            if error.code == .serverPending && keyIsNew { try keepPendingKey(key, paths: paths) }
             throw error
         }
         timer.mark("enroll")
-        let written = try install(result, key: keyIsNew ? key : nil, paths: paths, store: store)
-        try FileSystem.remove(paths.pendingKey)
+        let written = try install(result, key: keyIsNew ? key : nil, ca: profile.roles.ca, paths: paths, store: store)
         timer.mark("install")
         return outcome(result, key: key, written: written, timer: timer)
     }
@@ -111,7 +110,7 @@ public final class OneShot {
         guard current.publicKey.subjectPublicKeyInfo == currentKey.publicKeyInfo else {
             throw SCEPError(.verifyKeyMismatch, "certificate " + paths.certificate + " does not belong to key " + paths.key)
         }
-        let key: PrivateKey = reuseKey ? currentKey : try SoftwarePrivateKey.generate(keyType ?? currentKey.keyType, random: random)
+        let key: PrivateKey = reuseKey ? currentKey : try pendingOrNewKey(keyType ?? currentKey.keyType, paths: paths)
         timer.mark("keygen")
 
         let enrollment = enrollment(url: url, policy: policy)
@@ -121,9 +120,15 @@ public final class OneShot {
             subject: DistinguishedName(der: current.subjectDER, text: current.subjectText),
             subjectAltNames: try CertificateExtensions.subjectAltNames(certificate: current.der),
             challengePassword: challenge, keyType: key.keyType)
-        let result = try enrollment.enroll(CertificateRequest(template: template, key: key, currentCertificate: current, currentKey: currentKey), profile: profile)
+        let result: EnrollmentResult
+        do throws(SCEPError) {
+            result = try enrollment.enroll(CertificateRequest(template: template, key: key, currentCertificate: current, currentKey: currentKey), profile: profile)
+        } catch {
+            if error.code == .serverPending && !reuseKey { try keepPendingKey(key, paths: paths) }
+            throw error
+        }
         timer.mark("enroll")
-        let written = try install(result, key: reuseKey ? nil : key, paths: paths, store: store)
+        let written = try install(result, key: reuseKey ? nil : key, ca: profile.roles.ca, paths: paths, store: store)
         timer.mark("install")
         return outcome(result, key: key, written: written, timer: timer)
     }
@@ -157,19 +162,39 @@ public final class OneShot {
         return crls.count
     }
 
-    func install(_ result: EnrollmentResult, key: PrivateKey?, paths: OutputPaths, store: CredentialStore) throws(SCEPError) -> [String] {
+    /// The key saved while a request was PENDING (same key, same transactionID), or a new one.
+    func pendingOrNewKey(_ type: KeyType, paths: OutputPaths) throws(SCEPError) -> PrivateKey {
+        if FileSystem.exists(paths.pendingKey) {
+            log.notice("resuming the pending request with the key saved in " + paths.pendingKey)
+            return try CredentialFiles.loadPrivateKey(paths.pendingKey)
+        }
+        return try SoftwarePrivateKey.generate(type, random: random)
+    }
+
+    /// Keeps a PENDING request's new key (0600) so the next run polls the same transaction.
+    func keepPendingKey(_ key: PrivateKey, paths: OutputPaths) throws(SCEPError) {
+        guard let software = key as? SoftwarePrivateKey, !FileSystem.exists(paths.pendingKey) else { return }
+        try FileSystem.createFile(paths.pendingKey, Array(try software.pem().utf8), mode: FileSystem.privateKeyMode)
+        try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
+    }
+
+    func install(_ result: EnrollmentResult, key: PrivateKey?, ca: Certificate, paths: OutputPaths, store: CredentialStore) throws(SCEPError) -> [String] {
         var files: [CredentialFile] = []
         if let key {
             guard let software = key as? SoftwarePrivateKey else {
                 throw SCEPError(.tokenError, "a key that lives in a token is never written to a file")
             }
-            files.append(CredentialFile(path: paths.key, contents: Array(try software.pem().utf8), mode: FileSystem.privateKeyMode))
+            files.append(CredentialFile(path: paths.key, contents: Array(try software.pem().utf8), ownership: paths.keyOwnership))
         }
-        files.append(CredentialFile(path: paths.certificate, contents: CredentialFiles.pem([result.certificate]), mode: FileSystem.publicFileMode))
+        files.append(CredentialFile(path: paths.certificate, contents: CredentialFiles.pem([result.certificate]), ownership: paths.certificateOwnership))
         if let chain = paths.chain {
-            files.append(CredentialFile(path: chain, contents: CredentialFiles.pem(result.chain), mode: FileSystem.publicFileMode))
+            files.append(CredentialFile(path: chain, contents: CredentialFiles.pem(result.chain), ownership: paths.chainOwnership))
+        }
+        if let caPath = paths.ca {
+            files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem([ca]), ownership: paths.caOwnership))
         }
         try store.withLock { () throws(SCEPError) in try store.install(files) }
+        try FileSystem.remove(paths.pendingKey)
         return files.map { $0.path }
     }
 

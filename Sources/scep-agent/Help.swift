@@ -15,6 +15,10 @@ enum Help {
       getcert   fetch a certificate by serial number (GetCert)
       getcrl    fetch the CRL covering our certificate (GetCRL)
       csr       make a key and a PKCS#10 request offline
+      run           the daemon: keep every certificate of a config file valid
+      status        what the daemon knows about each certificate
+      check-config  validate a config file (exit 3 with file:line: key on errors)
+      renew-now     renew now (signals a running daemon, else renews here)
       version   print the version
 
     'scep-agent COMMAND --help' describes each command. Exit codes: 0 issued, 2 usage,
@@ -123,6 +127,36 @@ enum Help {
       --der                     write the request as DER instead of PEM
     """
 
+    static let run = """
+    usage: scep-agent run --config FILE [--verbose]
+
+    Keeps every [cert NAME] of FILE valid: renews at renew_at of the lifetime (minus jitter), retries
+    with backoff, polls PENDING, re-enrolls an expired certificate when challenge_file is set, runs
+    post_renew after each install. Sleeps until the next due time; SIGHUP renews now; SIGTERM and
+    SIGINT stop it between operations. Under systemd: Type=notify, STATUS= and WATCHDOG=1 messages.
+    docs/config.md documents the file.
+    """
+
+    static let status = """
+    usage: scep-agent status --config FILE [--json]
+
+    Per certificate: subject, serial, notAfter, next renewal, last attempt and its result, failures,
+    pending transaction.
+    """
+
+    static let checkConfig = """
+    usage: scep-agent check-config --config FILE
+
+    Validates FILE; errors name the file, the line and the key (exit 3).
+    """
+
+    static let renewNow = """
+    usage: scep-agent renew-now --config FILE [--name NAME]
+
+    Asks the running daemon to renew (all certificates, or NAME) through SIGHUP; with no daemon
+    running, renews here and exits 0 when every renewal was issued.
+    """
+
     static func text(for command: String) -> String? {
         switch command {
         case "enroll": enroll
@@ -133,6 +167,10 @@ enum Help {
         case "getcrl": getcrl
         case "csr": csr
         case "version": "usage: scep-agent version"
+        case "run": run
+        case "status": status
+        case "check-config": checkConfig
+        case "renew-now": renewNow
         default: nil
         }
     }

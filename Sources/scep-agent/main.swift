@@ -50,6 +50,10 @@ func runCommand(_ all: [String]) -> Int32 {
     case "getcert": handler = Commands.getcert
     case "getcrl": handler = Commands.getcrl
     case "csr": handler = Commands.csr
+    case "run": handler = DaemonCommands.run
+    case "status": handler = DaemonCommands.status
+    case "check-config": handler = DaemonCommands.checkConfig
+    case "renew-now": handler = DaemonCommands.renewNow
     default: handler = nil
     }
     guard let handler else {

@@ -20,7 +20,7 @@ def agent_binaries():
     """SCEP_AGENT_BINARIES=name=path,name=path overrides; by default every built mode is tested."""
     spec = os.environ.get("SCEP_AGENT_BINARIES")
     if spec:
-        return {name: pathlib.Path(path) for name, path in (item.split("=", 1) for item in spec.split(","))}
+        return {name: pathlib.Path(path).resolve() for name, path in (item.split("=", 1) for item in spec.split(","))}
     return {name: path for name, path in DEFAULT_BINARIES.items() if path.exists()}
 
 

@@ -30,6 +30,8 @@
 #include <unistd.h>
 #include <pwd.h>
 #include <grp.h>
+#include <spawn.h>
+#include <syslog.h>
 
 #include <mbedtls/aes.h>
 #include <mbedtls/asn1.h>
@@ -75,6 +77,16 @@ static inline int CSCEPShim_flock(int fd, int operation) { return flock(fd, oper
 
 /// signal(sig, SIG_IGN): SIG_IGN is a cast macro Swift cannot import.
 static inline void CSCEPShim_signal_ignore(int sig) { signal(sig, SIG_IGN); }
+
+/// syslog(3) is variadic: one message, never a format string of ours or the caller's.
+static inline void CSCEPShim_syslog(int priority, const char *message) { syslog(priority, "%s", message); }
+
+/// The process environment (`environ` is an extern Swift cannot see in Embedded mode).
+static inline char *const *CSCEPShim_environ(void) { extern char **environ; return environ; }
+
+/// Blocks `sig` in this thread and adds it to `set` (sigaddset may be a macro).
+static inline void CSCEPShim_sigset_add(sigset_t *set, int sig) { sigaddset(set, sig); }
+static inline void CSCEPShim_sigset_empty(sigset_t *set) { sigemptyset(set); }
 
 /// argc as glibc handed it to the constructor in shim.c.
 int CSCEPShim_argc(void);

@@ -1,0 +1,155 @@
+import CSCEPShim
+import DER
+import SCEPClient
+import SCEPCrypto
+import SCEPMessages
+
+/// `scep-agent run`: keeps every configured certificate valid until SIGTERM.
+public final class DaemonRunner {
+    let config: AgentConfig
+    let clock: Clock
+    let random: RandomGenerator
+    let log: Log
+    let source: CertificateSource
+
+    public var pidFilePath: String { config.stateDirectory + "/scep-agent.pid" }
+    public static func renewRequestPath(stateDirectory: String) -> String { stateDirectory + "/renew-now.request" }
+    /// How often to look again while the clock is not sane (there is no event for "clock was set").
+    static let clockRecheckMilliseconds: Int64 = 60_000
+
+    public init(config: AgentConfig, source: CertificateSource, clock: Clock, random: RandomGenerator, log: Log) {
+        self.config = config
+        self.source = source
+        self.clock = clock
+        self.random = random
+        self.log = log
+    }
+
+    /// Loads every certificate's state (creating the state directory, 0700), after finishing any
+    /// install a crash interrupted, so what the daemon reads is always one complete set.
+    public static func loadStates(_ config: AgentConfig) throws(SCEPError) -> [CertState] {
+        try FileSystem.makeDirectory(config.stateDirectory, mode: 0o700)
+        var states: [CertState] = []
+        for certificate in config.certificates {
+            let paths = certificate.paths
+            var targets = [paths.certificate] + (paths.chain.map { [$0] } ?? []) + (paths.ca.map { [$0] } ?? [])
+            if !paths.key.hasPrefix("pkcs11:") { targets.append(paths.key) }
+            if try CredentialStore(certificatePath: paths.certificate).recover(targets: targets) {
+                // The state may predate the set it describes.
+                try FileSystem.remove(CertState.path(stateDirectory: config.stateDirectory, name: certificate.name))
+            }
+        }
+        for certificate in config.certificates {
+            states.append(try CertState.load(CertState.path(stateDirectory: config.stateDirectory, name: certificate.name)))
+        }
+        return states
+    }
+
+    /// Runs until SIGTERM or SIGINT. Returns normally after a clean stop.
+    public func run() throws(SCEPError) {
+        let waiter = SignalWaiter()
+        let states = try Self.loadStates(config)
+        let lockFD = try FileSystem.open(config.stateDirectory + "/daemon.lock", O_RDWR | O_CREAT, 0o600)
+        defer { _ = close(lockFD) }
+        guard CSCEPShim_flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+            throw SCEPError(.fileIO, "another scep-agent daemon already runs with state_dir " + config.stateDirectory)
+        }
+        try FileSystem.replaceAtomically(pidFilePath, Array((String(getpid()) + "\n").utf8), mode: 0o644)
+        defer { try? FileSystem.remove(pidFilePath) }
+
+        let engine = RenewalEngine(config: config, source: source, states: states, clock: clock, random: random, log: log)
+        engine.onStateChange = { [config, log] name, state in
+            do throws(SCEPError) {
+                try state.save(CertState.path(stateDirectory: config.stateDirectory, name: name))
+            } catch {
+                log.error("cannot save state of " + name + ": " + error.reason)
+            }
+        }
+        let notifier = SystemdNotifier()
+        notifier.send("READY=1")
+        log.notice("daemon started: " + String(config.certificates.count) + " certificate(s), state in " + config.stateDirectory)
+        var force: [String] = []
+        var clockWarned = false
+        while true {
+            let now = clock.now()
+            var waitMilliseconds: Int64?
+            if let reason = engine.insaneClockReason(now: now) {
+                if !clockWarned { log.warning(reason) }
+                clockWarned = true
+                notifier.send("STATUS=" + reason)
+                waitMilliseconds = Self.clockRecheckMilliseconds
+            } else {
+                clockWarned = false
+                let next = engine.runDue(now: now, force: force)
+                force = []
+                Metrics.write(config: config, engine: engine, source: source, log: log)
+                notifier.send("STATUS=" + Self.summary(engine, next: next))
+                let after = clock.now()
+                waitMilliseconds = next == Int64.max ? nil : max(next - after, 0) * 1000
+            }
+            if let interval = notifier.watchdogIntervalMilliseconds {
+                notifier.send("WATCHDOG=1")
+                waitMilliseconds = min(waitMilliseconds ?? interval, interval)
+            }
+            switch waiter.wait(milliseconds: waitMilliseconds) {
+            case .timeout:
+                continue
+            case .reload:
+                force = readRenewRequest()
+                log.notice("SIGHUP: renewing " + force.joined(separator: ", ") + " now")
+                notifier.send("RELOADING=1")
+            case .stop:
+                notifier.send("STOPPING=1")
+                log.notice("stopping")
+                return
+            }
+        }
+    }
+
+    /// The names `renew-now` asked for (all when none were named), consuming the request.
+    func readRenewRequest() -> [String] {
+        let path = Self.renewRequestPath(stateDirectory: config.stateDirectory)
+        let all = config.certificates.map { $0.name }
+        guard let bytes = try? FileSystem.read(path, limit: 64 * 1024) else { return all }
+        try? FileSystem.remove(path)
+        let names = bytes.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }.filter { all.contains($0) }
+        return names.isEmpty ? all : names
+    }
+
+    static func summary(_ engine: RenewalEngine, next: Int64) -> String {
+        var parts: [String] = []
+        for (index, certificate) in engine.config.certificates.enumerated() {
+            parts.append(certificate.name + ": " + (engine.states[index].lastResult ?? "waiting"))
+        }
+        return parts.joined(separator: "; ") + (next == Int64.max ? "" : "; next " + CivilTime(unixSeconds: next).description)
+    }
+}
+
+/// The optional Prometheus text file for node_exporter's textfile collector.
+public enum Metrics {
+    public static func render(config: AgentConfig, states: [CertState], installed: [InstalledCertificate?]) -> String {
+        var text = ""
+        func family(_ name: String, _ type: String, _ help: String, _ value: (Int) -> String?) {
+            text += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n"
+            for (index, certificate) in config.certificates.enumerated() {
+                if let value = value(index) { text += name + "{name=\"" + certificate.name + "\"} " + value + "\n" }
+            }
+        }
+        family("scep_agent_certificate_expiry_timestamp_seconds", "gauge", "notAfter of the installed certificate.") { installed[$0].map { String($0.notAfter) } }
+        family("scep_agent_last_success_timestamp_seconds", "gauge", "When a certificate was last issued.") { states[$0].lastSuccess.map { String($0) } }
+        family("scep_agent_next_renewal_timestamp_seconds", "gauge", "When the agent acts next.") { states[$0].nextDue.map { String($0) } }
+        family("scep_agent_failures_total", "counter", "Failed enrollment or renewal attempts.") { String(states[$0].totalFailures) }
+        family("scep_agent_consecutive_failures", "gauge", "Failures since the last success.") { String(states[$0].consecutiveFailures) }
+        return text
+    }
+
+    static func write(config: AgentConfig, engine: RenewalEngine, source: CertificateSource, log: Log) {
+        guard let path = config.metricsFile else { return }
+        let text = render(config: config, states: engine.states, installed: config.certificates.map { source.installed($0) })
+        do throws(SCEPError) {
+            try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o644)
+        } catch {
+            log.warning("cannot write metrics file: " + error.reason)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+/// When to act next, as pure functions of times, policy and a uniform random number in [0, 1):
+/// the daemon's schedule, and what the clock-twin tests drive through years in milliseconds.
+public struct RenewalPolicy: Equatable {
+    /// Fraction of the lifetime after which to renew, in (0, 1).
+    public var renewAt: Double
+    /// Fraction of the wait over which renewals are spread (earlier, never later); 0 turns it off.
+    public var jitter: Double
+    public var retryMin: Int64
+    public var retryMax: Int64
+    public var pollMin: Int64
+    public var pollMax: Int64
+
+    public init(renewAt: Double = 0.66, jitter: Double = 0.1, retryMin: Int64 = 60, retryMax: Int64 = 21_600, pollMin: Int64 = 60, pollMax: Int64 = 3600) {
+        self.renewAt = renewAt
+        self.jitter = jitter
+        self.retryMin = retryMin
+        self.retryMax = retryMax
+        self.pollMin = pollMin
+        self.pollMax = pollMax
+    }
+}
+
+public enum RenewalPlanner {
+    /// The renewal time of a certificate valid from `notBefore` to `notAfter`:
+    /// notBefore + renewAt × lifetime, moved earlier by up to jitter × that wait.
+    public static func renewalTime(notBefore: Int64, notAfter: Int64, policy: RenewalPolicy, uniform: Double) -> Int64 {
+        let lifetime = Double(max(notAfter - notBefore, 0))
+        let wait = lifetime * policy.renewAt
+        let spread = wait * policy.jitter * clamp(uniform)
+        return notBefore + Int64(wait - spread)
+    }
+
+    /// After the `failures`-th consecutive failure: retryMin × 2^(failures−1), capped at retryMax,
+    /// jittered over [half, full] so a fleet that failed together does not retry together.
+    public static func retryTime(now: Int64, failures: Int, policy: RenewalPolicy, uniform: Double) -> Int64 {
+        now + jittered(exponential(base: policy.retryMin, step: failures, cap: policy.retryMax), uniform)
+    }
+
+    /// While PENDING, after `polls` polls: the same shape with pollMin and pollMax.
+    public static func pollTime(now: Int64, polls: Int, policy: RenewalPolicy, uniform: Double) -> Int64 {
+        now + jittered(exponential(base: policy.pollMin, step: polls, cap: policy.pollMax), uniform)
+    }
+
+    static func exponential(base: Int64, step: Int, cap: Int64) -> Int64 {
+        var value = max(base, 1)
+        var remaining = max(step - 1, 0)
+        while remaining > 0 && value < cap {
+            value *= 2
+            remaining -= 1
+        }
+        return min(value, cap)
+    }
+
+    static func jittered(_ seconds: Int64, _ uniform: Double) -> Int64 {
+        let half = seconds / 2
+        return half + Int64(Double(seconds - half) * clamp(uniform))
+    }
+
+    static func clamp(_ uniform: Double) -> Double { min(max(uniform, 0), 1) }
+}

@@ -1,0 +1,152 @@
+import CSCEPShim
+import DER
+import SCEPAgent
+import SCEPClient
+import SCEPCrypto
+import SCEPMessages
+
+/// `run`, `status`, `check-config` and `renew-now`: the commands that read a configuration file.
+enum DaemonCommands {
+    static let configOptions: [OptionSpec] = [.value("--config"), .flag("--verbose"), .flag("--quiet")]
+
+    static func load(_ args: Arguments) throws(SCEPError) -> AgentConfig {
+        try AgentConfig.load(try args.required("--config"))
+    }
+
+    /// The log the configuration asks for: stderr (journal priorities under systemd) or syslog.
+    static func log(_ config: AgentConfig, _ args: Arguments) -> Log {
+        let console = Console.log(verbose: args.has("--verbose"), quiet: args.has("--quiet"))
+        guard config.log == .syslog else { return console }
+        openlog("scep-agent", LOG_PID, LOG_DAEMON)
+        return Log(threshold: console.threshold) { level, message in CSCEPShim_syslog(Int32(level.rawValue), message) }
+    }
+
+    static func transport(for certificate: CertConfig) -> Transport {
+        var options = HTTPClientOptions()
+        options.tlsCAFile = certificate.tlsCA
+        options.proxy = certificate.proxy
+        options.totalTimeoutMs = Int(certificate.timeout * 1000)
+        return HTTPClient(options: options)
+    }
+
+    static func source(_ log: Log, _ clock: SystemClock, _ random: RandomGenerator) -> SCEPCertificateSource {
+        SCEPCertificateSource(clock: clock, random: random, log: log, makeTransport: transport(for:))
+    }
+
+    static func run(_ arguments: [String]) throws(SCEPError) {
+        let args = try Arguments(command: "run", arguments: arguments, accepted: configOptions)
+        let config = try load(args)
+        let log = log(config, args)
+        let clock = SystemClock()
+        let random = try RandomGenerator()
+        try DaemonRunner(config: config, source: source(log, clock, random), clock: clock, random: random, log: log).run()
+    }
+
+    static func checkConfig(_ arguments: [String]) throws(SCEPError) {
+        let args = try Arguments(command: "check-config", arguments: arguments, accepted: configOptions)
+        let config = try load(args)
+        for certificate in config.certificates {
+            Console.out("[cert " + certificate.name + "] " + certificate.subject.description + " from " + certificate.url.description
+                + (certificate.caFingerprint == nil ? " (CA NOT PINNED)" : "") + ", renew at " + fraction(certificate.renewAt)
+                + " of the lifetime, jitter " + fraction(certificate.jitter))
+        }
+        if let board = config.board { Console.out("[board] " + board.name + " (" + board.arch + ", " + board.keyBackend + " keys)") }
+        Console.out(config.path + ": OK")
+    }
+
+    static func fraction(_ value: Double) -> String {
+        let hundredths = Int(value * 100 + 0.5)
+        return String(hundredths / 100) + "." + (hundredths % 100 < 10 ? "0" : "") + String(hundredths % 100)
+    }
+
+    static func status(_ arguments: [String]) throws(SCEPError) {
+        let args = try Arguments(command: "status", arguments: arguments, accepted: configOptions + [.flag("--json")])
+        let config = try load(args)
+        let now = SystemClock().now()
+        var objects: [JSONObject] = []
+        for certificate in config.certificates {
+            let state = try CertState.load(CertState.path(stateDirectory: config.stateDirectory, name: certificate.name))
+            let installed = FileSystem.exists(certificate.paths.certificate) ? try? CredentialFiles.loadCertificate(certificate.paths.certificate) : nil
+            var object = JSONObject()
+            object.set("name", certificate.name)
+            object.set("key", certificate.paths.key)
+            object.set("cert", certificate.paths.certificate)
+            if let installed {
+                object.set("subject", installed.subjectText)
+                object.set("serial", Hex.encode(installed.serial))
+                object.set("notAfter", CivilTime(unixSeconds: installed.notAfter).description)
+                object.set("expired", installed.notAfter <= now)
+            } else {
+                object.set("subject", certificate.subject.description)
+                object.set("installed", false)
+            }
+            if let due = state.nextDue { object.set("nextRenewal", CivilTime(unixSeconds: due).description) }
+            if let attempt = state.lastAttempt { object.set("lastAttempt", CivilTime(unixSeconds: attempt).description) }
+            if let result = state.lastResult { object.set("lastResult", result) }
+            if let success = state.lastSuccess { object.set("lastSuccess", CivilTime(unixSeconds: success).description) }
+            if let pending = state.pendingTransaction { object.set("pendingTransaction", pending) }
+            object.set("consecutiveFailures", Int64(state.consecutiveFailures))
+            object.set("totalFailures", Int64(state.totalFailures))
+            objects.append(object)
+            if !args.has("--json") {
+                Console.out("[cert " + certificate.name + "]")
+                if let installed {
+                    Console.out("  subject       " + installed.subjectText)
+                    Console.out("  serial        " + Hex.encode(installed.serial))
+                    Console.out("  valid until   " + CivilTime(unixSeconds: installed.notAfter).description + (installed.notAfter <= now ? "  EXPIRED" : ""))
+                } else {
+                    Console.out("  no certificate installed at " + certificate.paths.certificate)
+                }
+                Console.out("  next renewal  " + (state.nextDue.map { CivilTime(unixSeconds: $0).description } ?? "when the daemon starts"))
+                Console.out("  last attempt  " + (state.lastAttempt.map { CivilTime(unixSeconds: $0).description + ": " + (state.lastResult ?? "") } ?? "none"))
+                if state.consecutiveFailures > 0 { Console.out("  failures      " + String(state.consecutiveFailures) + " in a row") }
+            }
+        }
+        if args.has("--json") {
+            var root = JSONObject()
+            root.set("config", config.path)
+            root.set("certificates", objects: objects)
+            Console.out(root.text)
+        }
+    }
+
+    static func renewNow(_ arguments: [String]) throws(SCEPError) {
+        let args = try Arguments(command: "renew-now", arguments: arguments, accepted: configOptions + [.value("--name")])
+        let config = try load(args)
+        var names = config.certificates.map { $0.name }
+        if let name = args.value("--name") {
+            guard names.contains(name) else {
+                throw SCEPError(.usage, "--name " + name + ": no [cert " + name + "] in " + config.path + " (it has " + names.joined(separator: ", ") + ")")
+            }
+            names = [name]
+        }
+        let pidPath = config.stateDirectory + "/scep-agent.pid"
+        if let text = try? FileSystem.read(pidPath, limit: 64), let pid = Int32(ASCII.trimmed(String(decoding: text, as: UTF8.self))), pid > 0, kill(pid, 0) == 0 {
+            try FileSystem.replaceAtomically(DaemonRunner.renewRequestPath(stateDirectory: config.stateDirectory),
+                                             Array((names.joined(separator: "\n") + "\n").utf8), mode: 0o600)
+            guard kill(pid, SIGHUP) == 0 else { throw SCEPError(.fileIO, "cannot signal the daemon (pid " + String(pid) + ")") }
+            Console.out("asked the daemon (pid " + String(pid) + ") to renew " + names.joined(separator: ", "))
+            return
+        }
+        // No daemon: do it here, with the same engine and state.
+        let log = log(config, args)
+        let clock = SystemClock()
+        let random = try RandomGenerator()
+        let engine = RenewalEngine(config: config, source: source(log, clock, random), states: try DaemonRunner.loadStates(config), clock: clock, random: random, log: log)
+        var failure: String? = nil
+        engine.onStateChange = { name, state in
+            try? state.save(CertState.path(stateDirectory: config.stateDirectory, name: name))
+        }
+        engine.runDue(now: clock.now(), force: names)
+        for (index, certificate) in config.certificates.enumerated() where names.contains(certificate.name) {
+            let result = engine.states[index].lastResult ?? ""
+            Console.out(certificate.name + ": " + result)
+            if !result.hasPrefix("issued") { failure = certificate.name + ": " + result }
+        }
+        if let failure { throw SCEPError(result(failure), failure) }
+    }
+
+    static func result(_ text: String) -> SCEPError.Code {
+        text.hasPrefix("pending") ? .serverPending : .serverFailure
+    }
+}

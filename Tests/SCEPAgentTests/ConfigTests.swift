@@ -1,0 +1,79 @@
+import DER
+import Testing
+import SCEPAgent
+
+@Suite struct ConfigTests {
+    @Test func hookArgvSplitsOnBlanksAndGroupsQuotes() {
+        #expect(ConfigFile.splitArguments("/usr/sbin/wpa_cli -i wlan0 reconfigure") == ["/usr/sbin/wpa_cli", "-i", "wlan0", "reconfigure"])
+        #expect(ConfigFile.splitArguments("/bin/sh -c \"echo a  b\"") == ["/bin/sh", "-c", "echo a  b"])
+        #expect(ConfigFile.splitArguments("/bin/x \"\" \"say \\\"hi\\\"\"") == ["/bin/x", "", "say \"hi\""])
+        #expect(ConfigFile.splitArguments("/bin/x \"open") == nil)
+    }
+
+    @Test func durations() {
+        #expect(ConfigFile.parseDuration("90") == 90)
+        #expect(ConfigFile.parseDuration("15m") == 900)
+        #expect(ConfigFile.parseDuration("6h") == 21_600)
+        #expect(ConfigFile.parseDuration("2d") == 172_800)
+        for bad in ["", "m", "1.5h", "-1", "10w", "9999999999"] { #expect(ConfigFile.parseDuration(bad) == nil, "\(bad)") }
+    }
+
+    @Test func fractions() {
+        #expect(ConfigFile.parseFraction("0.66") == 0.66)
+        #expect(ConfigFile.parseFraction("1") == 1)
+        for bad in ["", ".", "0.6.6", "1e-3", "-0.5", "abc"] { #expect(ConfigFile.parseFraction(bad) == nil, "\(bad)") }
+    }
+
+    @Test func commentsAndQuotedHashes() throws {
+        let text = "[agent]  # the agent\nstate_dir = /var/lib/x # here\n[cert a]\npost_renew = /bin/sh -c \"echo #1\" # hook\n"
+        let file = try ConfigFile(path: "t", text: Array(text.utf8))
+        #expect(file.sections[0].value("state_dir")?.value == "/var/lib/x")
+        #expect(file.sections[1].value("post_renew")?.value == "/bin/sh -c \"echo #1\"")
+    }
+
+    @Test(arguments: [
+        ("key = value\n", "t:1: key 'key': setting outside a section"),
+        ("[agent\n", "t:1: section header must end with ']'"),
+        ("[cert]\n", "t:1: write [cert NAME]"),
+        ("[cert a b]\n", "t:1: write [cert NAME]"),
+        ("[agent]\n[agent]\n", "t:2: [agent] appears twice"),
+        ("[servers]\n", "t:1: unknown section"),
+        ("[agent]\nnonsense\n", "t:2: expected 'key = value'"),
+        ("[agent]\nlog = stderr\nlog = syslog\n", "t:3: key 'log': set twice"),
+    ])
+    func syntaxErrorsNameFileAndLine(_ text: String, _ message: String) {
+        do {
+            _ = try ConfigFile(path: "t", text: Array(text.utf8))
+            Issue.record("accepted \(text)")
+        } catch {
+            #expect((error as? SCEPError)?.code == .config)
+            #expect((error as? SCEPError)?.reason.hasPrefix(message) == true, "\((error as? SCEPError)?.reason ?? "")")
+        }
+    }
+
+    @Test func theIssueExampleLoads() throws {
+        let text = """
+        [agent]
+        state_dir = /var/lib/scep-agent
+
+        [cert wifi]
+        url = http://ca.example.net/scep
+        ca_fingerprint = 3f0c:\(String(repeating: "ab", count: 29)):a1            # SHA-256, hex, colons optional
+        subject = CN=gw-0042,O=Example
+        challenge_file = /etc/scep-agent/wifi.challenge
+        key = /etc/ssl/wifi/key.pem         # or a pkcs11: URI once hardware keys exist
+        cert = /etc/ssl/wifi/cert.pem
+        chain = /etc/ssl/wifi/chain.pem
+        ca = /etc/ssl/wifi/ca.pem
+        renew_at = 0.66                     # any fraction in (0,1) of the lifetime
+        jitter = 0.1                        # fraction of the wait; 0 turns it off
+        post_renew = /usr/sbin/wpa_cli -i wlan0 reconfigure   # argv: split on blanks, "double quotes" group, no shell
+        """
+        let config = try AgentConfig(file: ConfigFile(path: "example.conf", text: Array(text.utf8)))
+        let wifi = config.certificates[0]
+        #expect(wifi.name == "wifi" && wifi.renewAt == 0.66 && wifi.jitter == 0.1)
+        #expect(wifi.postRenew == ["/usr/sbin/wpa_cli", "-i", "wlan0", "reconfigure"])
+        #expect(wifi.paths.ca == "/etc/ssl/wifi/ca.pem" && wifi.paths.keyOwnership.mode == 0o600)
+        #expect(wifi.caFingerprint?.count == 32)
+    }
+}

@@ -1,0 +1,136 @@
+import DER
+import Foundation
+import Testing
+import SCEPAgent
+import SCEPClient
+import SCEPCrypto
+
+/// Years of a gateway's life in milliseconds: the engine with a twin clock and a simulated CA.
+@Suite struct RenewalEngineTests {
+    /// Runs the engine the way the daemon does: act on what is due, jump to the next due time.
+    func live(_ engine: RenewalEngine, clock: TwinClock, until end: Int64) {
+        while clock.current < end {
+            let next = engine.runDue(now: clock.current)
+            clock.current = max(next, clock.current + 1)
+        }
+    }
+
+    @Test func tenYearsOfYearLongCertificatesNeverLapse() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: year)
+        let engine = RenewalEngine(config: try config(), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        live(engine, clock: clock, until: start + 10 * year)
+        // Each renewal between (1 - jitter) × 0.66 and 0.66 of the lifetime after the previous issue.
+        for (previous, next) in zip(ca.issued, ca.issued.dropFirst()) {
+            let fraction = Double(next.notBefore - previous.notBefore) / Double(year)
+            #expect(fraction >= 0.66 * 0.9 - 0.0001 && fraction <= 0.66 + 0.0001, "renewed at \(fraction) of the lifetime")
+            #expect(next.notBefore < previous.notAfter, "never lapses")
+        }
+        #expect(ca.issued.count >= 15 && ca.issued.count <= 17)
+        #expect(ca.attempts.filter { $0.reenroll }.count == 1, "only the first attempt enrolls")
+    }
+
+    @Test func jitterZeroRenewsExactlyAtRenewAt() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: 100 * day)
+        let engine = RenewalEngine(config: try config("jitter = 0\nrenew_at = 0.5"), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        live(engine, clock: clock, until: start + 200 * day)
+        #expect(ca.issued.map { $0.notBefore - start } == [0, 50 * day, 100 * day, 150 * day])
+    }
+
+    @Test func outageIsRetriedWithCappedExponentialBackoff() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: year)
+        let engine = RenewalEngine(config: try config("retry_min = 60\nretry_max = 1h"), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        ca.downUntil = start + 2 * day
+        live(engine, clock: clock, until: start + 3 * day)
+        let failed = ca.attempts.filter { $0.time < ca.downUntil }
+        let gaps = zip(failed, failed.dropFirst()).map { $1.time - $0.time }
+        // 60 s doubling up to the 1 h cap, each jittered into [half, full].
+        var expected: Int64 = 60
+        for gap in gaps {
+            #expect(gap >= expected / 2 && gap <= expected, "gap \(gap) for a backoff of \(expected)")
+            expected = min(expected * 2, 3600)
+        }
+        #expect(gaps.count > 40, "two days of hourly retries")
+        #expect(ca.issued.count == 1, "the first attempt after the outage succeeds")
+        #expect(engine.states[0].consecutiveFailures == 0 && engine.states[0].totalFailures == failed.count)
+    }
+
+    @Test func pendingIsPolledOnItsOwnScheduleThenIssued() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: year)
+        let engine = RenewalEngine(config: try config("poll_min = 5m\npoll_max = 20m"), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        ca.pendingAnswers = 6
+        live(engine, clock: clock, until: start + 1 * day)
+        let gaps = zip(ca.attempts, ca.attempts.dropFirst()).prefix(6).map { $1.time - $0.time }
+        let caps: [Int64] = [300, 600, 1200, 1200, 1200, 1200]
+        for (gap, cap) in zip(gaps, caps) { #expect(gap >= cap / 2 && gap <= cap) }
+        #expect(ca.issued.count == 1)
+        #expect(engine.states[0].pendingTransaction == nil && engine.states[0].pendingPolls == 0)
+    }
+
+    @Test func expiredWhileOfflineIsEnrolledAgainWithTheChallenge() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: 30 * day)
+        let engine = RenewalEngine(config: try config(), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        engine.runDue(now: clock.current)
+        clock.current = start + 90 * day  // the device was switched off for three months
+        engine.runDue(now: clock.current)
+        #expect(ca.attempts.last?.reenroll == true)
+        #expect(ca.issued.count == 2 && ca.issued[1].notBefore == clock.current)
+    }
+
+    @Test func expiredWithoutAChallengeIsReportedNotRetriedInALoop() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: 30 * day)
+        ca.installedCertificate = InstalledCertificate(notBefore: start - 60 * day, notAfter: start - 30 * day, serial: "1")
+        let engine = RenewalEngine(config: try config(challenge: false), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        live(engine, clock: clock, until: start + day)
+        #expect(ca.attempts.isEmpty, "nothing can be sent without a challenge")
+        #expect(engine.states[0].lastResult?.contains("no challenge_file") == true)
+        #expect(engine.states[0].consecutiveFailures < 20, "backoff keeps the retries few")
+    }
+
+    @Test func aClockBeforeTheBuildOrBeforeNotBeforeIsNotActedOn() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: year)
+        let engine = RenewalEngine(config: try config(), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        #expect(engine.insaneClockReason(now: 0) != nil, "1970: no real-time clock yet")
+        ca.installedCertificate = InstalledCertificate(notBefore: start + day, notAfter: start + year, serial: "1")
+        #expect(engine.insaneClockReason(now: start) != nil, "a day before the certificate's notBefore")
+        #expect(engine.insaneClockReason(now: start + day) == nil)
+    }
+}
+
+/// 10,000 agents enrolled in the same second: the jitter must spread their renewals.
+@Suite struct FleetTests {
+    @Test func busiestMinuteStaysUnderThreeTimesTheMean() throws {
+        let random = try RandomGenerator()
+        let policy = RenewalPolicy(renewAt: 0.66, jitter: 0.1)
+        func uniform() throws -> Double {
+            let bytes = try random.bytes(8)
+            return Double(bytes.reduce(UInt64(0)) { $0 << 8 | UInt64($1) } >> 11) / Double(UInt64(1) << 53)
+        }
+        // One-day certificates (scepserver -crtvalid 1), three generations of renewals.
+        var renewals: [Int64] = []
+        for _ in 0..<10_000 {
+            var notBefore = start
+            for _ in 0..<3 {
+                let due = RenewalPlanner.renewalTime(notBefore: notBefore, notAfter: notBefore + day, policy: policy, uniform: try uniform())
+                renewals.append(due)
+                notBefore = due
+            }
+        }
+        let firstGeneration = Array(renewals.enumerated().filter { $0.offset % 3 == 0 }.map { $0.element })
+        let minutes = Dictionary(grouping: firstGeneration, by: { $0 / 60 }).mapValues { $0.count }
+        let span = (firstGeneration.max()! - firstGeneration.min()!) / 60 + 1
+        let mean = Double(firstGeneration.count) / Double(span)
+        let busiest = minutes.values.max()!
+        print("fleet: 10000 agents enrolled at once, first renewals spread over \(span) min; mean \(String(format: "%.1f", mean))/min, busiest minute \(busiest) (\(String(format: "%.2f", Double(busiest) / mean))x)")
+        #expect(Double(busiest) < 3 * mean)
+        // Without jitter they would all renew in the same second.
+        let unjittered = RenewalPlanner.renewalTime(notBefore: start, notAfter: start + day, policy: RenewalPolicy(renewAt: 0.66, jitter: 0), uniform: 0.5)
+        #expect(unjittered == start + Int64(Double(day) * 0.66))
+    }
+}

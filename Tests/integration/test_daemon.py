@@ -1,0 +1,234 @@
+"""The daemon against a real scepserver (-crtvalid 1 -allowrenew 0) on 127.0.0.1: it enrolls, renews when
+due, runs its hook, answers SIGHUP and renew-now, stops cleanly, survives kill -9 at every install point,
+and refuses bad configuration with file, line and key."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from scepca import ScepCA
+
+EXIT_CONFIG = 3
+
+
+def openssl(*args):
+    return subprocess.run(["openssl", *map(str, args)], capture_output=True, check=True).stdout.decode()
+
+
+@pytest.fixture
+def short_ca(tmp_path):
+    with ScepCA(tmp_path / "ca", crtvalid=1, allowrenew=0) as server:
+        yield server
+
+
+class Gateway:
+    """A config file, its state directory and its output files in one temporary directory."""
+
+    def __init__(self, agent, ca, renew_at="0.5", jitter="0", extra=""):
+        self.agent = agent
+        self.ca = ca
+        self.dir = agent.workdir
+        (self.dir / "challenge").write_text(ca.challenge + "\n")
+        self.hook_log = self.dir / "hook.log"
+        self.config = self.dir / "agent.conf"
+        self.config.write_text(f"""
+[agent]
+state_dir = {self.dir}/state
+metrics_file = {self.dir}/metrics.prom
+
+[cert wifi]
+url = {ca.url}
+ca_fingerprint = {ca.ca_fingerprint_sha256}
+subject = CN=gw-daemon,O=Example
+sans = dns:gw-daemon.example.net
+challenge_file = {self.dir}/challenge
+renew_with_challenge = yes
+key = {self.dir}/key.pem
+cert = {self.dir}/cert.pem
+chain = {self.dir}/chain.pem
+ca = {self.dir}/ca.pem
+renew_at = {renew_at}
+jitter = {jitter}
+retry_min = 1s
+retry_max = 2s
+post_renew = /bin/sh -c "echo renewed >> {self.hook_log}"
+""")
+        if extra:
+            # The extra line replaces the base line with the same key.
+            key = extra.split("=", 1)[0].strip()
+            lines = [line for line in self.config.read_text().splitlines() if line.split("=", 1)[0].strip() != key]
+            self.config.write_text("\n".join(lines + [extra]) + "\n")
+
+    def start(self, env=None):
+        full_env = dict(os.environ, **(env or {}))
+        self.process = subprocess.Popen([str(self.agent.binary), "run", "--config", str(self.config)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
+        return self.process
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+    def hooks(self):
+        return len(self.hook_log.read_text().splitlines()) if self.hook_log.exists() else 0
+
+    def wait_for(self, predicate, timeout=30, what="condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            if getattr(self, "process", None) is not None and self.process.poll() is not None:
+                raise AssertionError(f"daemon exited {self.process.returncode} while waiting for {what}: {self.process.stderr.read()}")
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def serial(self):
+        return openssl("x509", "-in", self.dir / "cert.pem", "-noout", "-serial").strip()
+
+    def status(self):
+        result = self.agent.run("status", "--config", self.config, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["certificates"][0]
+
+    def assert_valid_set(self):
+        key, cert, chain, ca = (self.dir / name for name in ("key.pem", "cert.pem", "chain.pem", "ca.pem"))
+        assert openssl("pkey", "-in", key, "-pubout") == openssl("x509", "-in", cert, "-noout", "-pubkey"), "key and cert must match"
+        assert openssl("verify", "-CAfile", ca, cert).strip().endswith("OK")
+        assert openssl("verify", "-CAfile", chain, cert).strip().endswith("OK")
+        assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_daemon_enrolls_renews_when_due_and_runs_the_hook(agent, short_ca):
+    # renew_at 0.00002 of a one-day certificate: due 1.7 s after issue.
+    gateway = Gateway(agent, short_ca, renew_at="0.00002")
+    gateway.start()
+    try:
+        gateway.wait_for(lambda: gateway.hooks() >= 1, what="the first enrollment")
+        first = gateway.serial()
+        gateway.wait_for(lambda: gateway.hooks() >= 2, what="a renewal")
+        gateway.assert_valid_set()
+        assert (agent.workdir / "cert.pem.prev").exists()
+    finally:
+        assert gateway.stop() == 0
+    assert gateway.serial() != first
+    status = gateway.status()
+    assert status["lastResult"].startswith("issued")
+    assert status["consecutiveFailures"] == 0
+    metrics = (agent.workdir / "metrics.prom").read_text()
+    assert 'scep_agent_certificate_expiry_timestamp_seconds{name="wifi"}' in metrics
+    assert 'scep_agent_failures_total{name="wifi"} 0' in metrics
+
+
+def test_sighup_and_renew_now_renew_at_once_and_sigterm_stops(agent, short_ca):
+    gateway = Gateway(agent, short_ca, renew_at="0.5")
+    gateway.start()
+    try:
+        gateway.wait_for(lambda: gateway.hooks() >= 1, what="the first enrollment")
+        time.sleep(1)
+        assert gateway.hooks() == 1, "nothing is due for twelve hours"
+        serial = gateway.serial()
+        gateway.process.send_signal(signal.SIGHUP)
+        gateway.wait_for(lambda: gateway.hooks() >= 2, what="the SIGHUP renewal")
+        assert gateway.serial() != serial
+        result = agent.run("renew-now", "--config", gateway.config, "--name", "wifi")
+        assert result.returncode == 0 and "asked the daemon" in result.stdout, result.stderr
+        gateway.wait_for(lambda: gateway.hooks() >= 3, what="the renew-now renewal")
+        gateway.assert_valid_set()
+        status = gateway.status()
+        assert status["serial"] and status["nextRenewal"] and status["lastResult"].startswith("issued")
+    finally:
+        started = time.monotonic()
+        assert gateway.stop() == 0
+        assert time.monotonic() - started < 5
+    assert not (agent.workdir / "state" / "scep-agent.pid").exists()
+
+
+def test_renew_now_without_a_daemon_renews_in_process(agent, short_ca):
+    gateway = Gateway(agent, short_ca)
+    first = agent.run("renew-now", "--config", gateway.config)
+    assert first.returncode == 0, first.stderr
+    assert gateway.hooks() == 1
+    gateway.assert_valid_set()
+    serial = gateway.serial()
+    second = agent.run("renew-now", "--config", gateway.config)
+    assert second.returncode == 0, second.stderr
+    assert gateway.serial() != serial
+
+
+def test_failure_is_retried_with_backoff_and_reported(agent, short_ca):
+    gateway = Gateway(agent, short_ca)
+    (agent.workdir / "challenge").write_text("wrong-challenge\n")
+    result = agent.run("renew-now", "--config", gateway.config)
+    assert result.returncode == 5
+    status = gateway.status()
+    assert status["lastResult"].startswith("failed") and "badRequest" in status["lastResult"]
+    assert status["consecutiveFailures"] == 1 and status["installed"] is False
+    assert not (agent.workdir / "key.pem").exists()
+
+
+FAULT_POINTS = [
+    "install.written.1", "install.written.2", "install.written.3", "install.written.4",
+    "install.previous.key.pem", "install.previous.cert.pem", "install.previous.chain.pem", "install.previous.ca.pem",
+    "install.journal-written", "install.committed",
+    "install.renamed.key.pem", "install.renamed.cert.pem", "install.renamed.chain.pem", "install.renamed.ca.pem",
+    "install.synced", "daemon.installed", "daemon.hook-ran",
+]
+
+
+@pytest.mark.parametrize("point", FAULT_POINTS)
+def test_kill_9_during_a_renewal_leaves_a_set_the_next_run_completes(agent, short_ca, point):
+    gateway = Gateway(agent, short_ca)
+    assert agent.run("renew-now", "--config", gateway.config).returncode == 0
+    old_serial = gateway.serial()
+    killed = agent.run("renew-now", "--config", gateway.config, env={"SCEP_AGENT_FAULT": point})
+    assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr)
+    journal = agent.workdir / ".cert.pem.scep-install"
+    if not journal.exists():
+        gateway.assert_valid_set()  # before the commit point: the old set; after the renames: the new one
+    gateway.start()
+    try:
+        gateway.wait_for(lambda: not journal.exists(), what="the roll-forward")
+        gateway.assert_valid_set()
+    finally:
+        assert gateway.stop() == 0
+    again = agent.run("renew-now", "--config", gateway.config)
+    assert again.returncode == 0, again.stderr
+    gateway.assert_valid_set()
+    assert gateway.serial() != old_serial
+    leftovers = [p.name for p in agent.workdir.iterdir() if p.name.endswith((".scep-new", ".scep-install", ".scep-pending", ".tmp"))]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("line,message", [
+    ("renew_at = 1.5", "key 'renew_at'"),
+    ("renew_at = soon", "key 'renew_at'"),
+    ("jitter = -1", "key 'jitter'"),
+    ("retry_min = 5 minutes", "key 'retry_min'"),
+    ("colour = blue", "key 'colour': unknown"),
+    ("post_renew = wpa_cli reconfigure", "absolute path"),
+    ("post_renew = /usr/sbin/wpa_cli \"unbalanced", "unbalanced quotes"),
+    ("key_mode = 0644", "must not be accessible to others"),
+    ("key_owner = no-such-user-here", "no user"),
+    ("sans = dns:ok, ip:999.1.1.1", "key 'sans'"),
+])
+def test_check_config_names_file_line_and_key(agent, short_ca, line, message):
+    gateway = Gateway(agent, short_ca, extra=line)
+    result = agent.run("check-config", "--config", gateway.config)
+    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert f"{gateway.config}:" in result.stderr and message in result.stderr, result.stderr
+    line_number = next(i for i, text in enumerate(gateway.config.read_text().splitlines(), 1) if text == line)
+    assert f":{line_number}:" in result.stderr
+
+
+def test_check_config_accepts_the_documented_example(agent, short_ca):
+    gateway = Gateway(agent, short_ca)
+    result = agent.run("check-config", "--config", gateway.config)
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
