@@ -2,6 +2,7 @@
 due, runs its hook, answers SIGHUP and renew-now, stops cleanly, survives kill -9 at every install point,
 and refuses bad configuration with file, line and key."""
 import json
+import pathlib
 import os
 import signal
 import subprocess
@@ -232,3 +233,49 @@ def test_check_config_accepts_the_documented_example(agent, short_ca):
     result = agent.run("check-config", "--config", gateway.config)
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
+
+
+def test_systemd_readiness_status_and_stopping_reach_notify_socket(agent, short_ca, tmp_path):
+    import socket
+    path = str(tmp_path / "notify.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(path)
+    listener.settimeout(20)
+    gateway = Gateway(agent, short_ca)
+    gateway.start(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000"})
+    messages = []
+    try:
+        while not any(m.startswith("STATUS=wifi: issued") for m in messages):
+            messages.append(listener.recv(4096).decode())
+        assert "READY=1" in messages
+        # With WatchdogSec=2s the daemon pings every second even though nothing is due.
+        watchdogs = 0
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            try:
+                if listener.recv(4096).decode() == "WATCHDOG=1":
+                    watchdogs += 1
+            except socket.timeout:
+                break
+        assert watchdogs >= 2
+    finally:
+        assert gateway.stop() == 0
+        listener.settimeout(1)
+        tail = []
+        try:
+            while True:
+                tail.append(listener.recv(4096).decode())
+        except socket.timeout:
+            pass
+        listener.close()
+        assert "STOPPING=1" in tail
+
+
+def test_unit_file_is_accepted_by_systemd_analyze(tmp_path):
+    import shutil
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (Debian package systemd)")
+    unit = pathlib.Path(__file__).resolve().parents[2] / "dist" / "systemd" / "scep-agent.service"
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True)
+    problems = [line for line in result.stderr.splitlines() if "scep-agent.service" in line and "Command /usr/bin/scep-agent" not in line]
+    assert problems == [], result.stderr
