@@ -132,7 +132,7 @@ public final class PKCS11Session {
             let model = PKCS11Session.trimmed(withUnsafeBytes(of: info.model) { Array($0) })
             let serial = PKCS11Session.trimmed(withUnsafeBytes(of: info.serialNumber) { Array($0) })
             let labelText = String(decoding: label, as: UTF8.self)
-            present.append(labelText)
+            if info.flags & CK_FLAGS(CKF_TOKEN_INITIALIZED) != 0 { present.append(labelText) }
             if let want = uri.token, want != label { continue }
             if let want = uri.manufacturer, want != manufacturer { continue }
             if let want = uri.model, want != model { continue }
