@@ -53,12 +53,13 @@ var targets: [Target] = [
     ),
     .target(name: "DER", swiftSettings: productSwiftSettings),
     .target(name: "SCEPCrypto", dependencies: ["CSCEPShim", "DER"], swiftSettings: productSwiftSettings),
+    .target(name: "SCEPPKCS11", dependencies: ["CSCEPShim", "DER", "SCEPCrypto"], swiftSettings: productSwiftSettings),
     .target(name: "SCEPMessages", dependencies: ["DER", "SCEPCrypto"], swiftSettings: productSwiftSettings),
     .target(name: "SCEPClient", dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages"], swiftSettings: productSwiftSettings),
-    .target(name: "SCEPAgent", dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient"], swiftSettings: productSwiftSettings),
+    .target(name: "SCEPAgent", dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPPKCS11"], swiftSettings: productSwiftSettings),
     .executableTarget(
         name: "scep-agent",
-        dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPAgent"],
+        dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPAgent", "SCEPPKCS11"],
         swiftSettings: productSwiftSettings,
         linkerSettings: executableLinkerSettings
     ),
@@ -74,6 +75,8 @@ if !embedded {
         .testTarget(name: "SCEPAgentTests", dependencies: ["SCEPAgent", "SCEPClient", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPAgentTests"),
         .testTarget(name: "SCEPClientTests", dependencies: ["SCEPClient", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPClientTests",
             exclude: ["Servers"]),
+        .testTarget(name: "SCEPPKCS11Tests", dependencies: ["SCEPPKCS11", "SCEPCrypto", "DER"], path: "Tests/SCEPPKCS11Tests"),
+        .testTarget(name: "SCEPAgentPKCS11Tests", dependencies: ["SCEPAgent", "DER"], path: "Tests/SCEPAgentPKCS11Tests"),
     ]
 }
 
@@ -81,7 +84,7 @@ let package = Package(
     name: "scep-agent",
     products: [
         .executable(name: "scep-agent", targets: ["scep-agent"]),
-        .library(name: "SCEPAgentKit", targets: ["DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPAgent"]),
+        .library(name: "SCEPAgentKit", targets: ["DER", "SCEPCrypto", "SCEPPKCS11", "SCEPMessages", "SCEPClient", "SCEPAgent"]),
     ],
     targets: targets
 )

@@ -31,10 +31,7 @@ public final class DaemonRunner {
         try FileSystem.makeDirectory(config.stateDirectory, mode: 0o700)
         var states: [CertState] = []
         for certificate in config.certificates {
-            let paths = certificate.paths
-            var targets = [paths.certificate] + (paths.chain.map { [$0] } ?? []) + (paths.ca.map { [$0] } ?? [])
-            if !paths.key.hasPrefix("pkcs11:") { targets.append(paths.key) }
-            if try CredentialStore(certificatePath: paths.certificate).recover(targets: targets) {
+            if try CredentialStore(certificatePath: certificate.paths.certificate).recover(targets: certificate.paths.all) {
                 // The state may predate the set it describes.
                 try FileSystem.remove(CertState.path(stateDirectory: config.stateDirectory, name: certificate.name))
             }

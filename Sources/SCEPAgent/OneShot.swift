@@ -3,6 +3,7 @@ import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SCEPPKCS11
 
 /// Where the outputs of one certificate go, and who owns them.
 public struct OutputPaths {
@@ -23,7 +24,11 @@ public struct OutputPaths {
         self.ca = ca
     }
 
-    var all: [String] { [key, certificate] + (chain.map { [$0] } ?? []) + (ca.map { [$0] } ?? []) }
+    /// True when `key` is a `pkcs11:` URI: the key is then no file and never written.
+    public var keyIsToken: Bool { PKCS11URI.isPKCS11(key) }
+
+    /// The files of the set (a token key is none of them).
+    var all: [String] { (keyIsToken ? [] : [key]) + [certificate] + (chain.map { [$0] } ?? []) + (ca.map { [$0] } ?? []) }
 
     /// A generated key waits here while its request is PENDING, so a rerun resumes the same transaction.
     var pendingKey: String { FileSystem.directory(of: key) + "/." + FileSystem.baseName(of: key) + ".scep-pending" }
@@ -34,6 +39,8 @@ public struct Outcome {
     public let certificate: Certificate
     public let chain: [Certificate]
     public let written: [String]
+    /// Where the key is: its file path, or its `pkcs11:` URI (without pin-value).
+    public let key: String
     public let keyFingerprint: [UInt8]
     public let transactionID: String
     public let messageType: String
@@ -49,6 +56,8 @@ public final class OneShot {
     let clock: Clock
     let random: RandomGenerator
     let log: Log
+    /// How to reach a token when a key is a `pkcs11:` URI.
+    public var tokenOptions = TokenOptions()
 
     public init(transport: Transport, clock: Clock, random: RandomGenerator, log: Log) {
         self.transport = transport
@@ -71,7 +80,27 @@ public final class OneShot {
 
         let key: PrivateKey
         var keyIsNew = false
-        if existingKey {
+        var token: TokenKeySlot? = nil
+        var tokenKey: PKCS11PrivateKey? = nil
+        if paths.keyIsToken {
+            let slot = try openToken(paths.key)
+            try slot.recover(certificatePath: paths.certificate)
+            if existingKey {
+                tokenKey = try slot.existing()
+            } else if try slot.current() != nil {
+                throw SCEPError(.fileExists, "key " + slot.uri.description + " already exists on token " + slot.store.session.tokenLabel + ": pass --existing-key to enroll that key, or delete it to make a new one")
+            } else if let pending = try slot.pending().first {
+                tokenKey = pending
+                keyIsNew = true
+                log.notice("resuming with the key made on the token by an earlier run")
+            } else {
+                tokenKey = try slot.generatePending(keyType, random: random)
+                keyIsNew = true
+                timer.mark("keygen")
+            }
+            token = slot
+            key = tokenKey!
+        } else if existingKey {
             key = try CredentialFiles.loadPrivateKey(paths.key)
         } else if FileSystem.exists(paths.key) && !replaceExistingKey {
             throw SCEPError(.fileExists, "key file " + paths.key + " exists: pass --existing-key to enroll that key, or remove it to make a new one")
@@ -94,8 +123,9 @@ public final class OneShot {
         }
         timer.mark("enroll")
         let written = try install(result, key: keyIsNew ? key : nil, ca: profile.roles.ca, paths: paths, store: store)
+        if let token, let tokenKey, keyIsNew { try token.commit(new: tokenKey, old: nil) }
         timer.mark("install")
-        return outcome(result, key: key, written: written, timer: timer)
+        return outcome(result, key: key, written: written, timer: timer, location: paths.key)
     }
 
     /// Renews the certificate at `paths` (RenewalReq when offered, signed by the current certificate),
@@ -105,12 +135,32 @@ public final class OneShot {
         let store = CredentialStore(certificatePath: paths.certificate)
         for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
         try store.recover(targets: paths.all)
-        let currentKey = try CredentialFiles.loadPrivateKey(paths.key)
+        var token: TokenKeySlot? = nil
+        let currentKey: PrivateKey
+        if paths.keyIsToken {
+            let slot = try openToken(paths.key)
+            try slot.recover(certificatePath: paths.certificate)
+            currentKey = try slot.existing()
+            token = slot
+        } else {
+            currentKey = try CredentialFiles.loadPrivateKey(paths.key)
+        }
         let current = try CredentialFiles.loadCertificate(paths.certificate)
         guard current.publicKey.subjectPublicKeyInfo == currentKey.publicKeyInfo else {
             throw SCEPError(.verifyKeyMismatch, "certificate " + paths.certificate + " does not belong to key " + paths.key)
         }
-        let key: PrivateKey = reuseKey ? currentKey : try pendingOrNewKey(keyType ?? currentKey.keyType, paths: paths)
+        var tokenKey: PKCS11PrivateKey? = nil
+        let key: PrivateKey
+        if reuseKey {
+            key = currentKey
+        } else if let token {
+            // A pending pair here never got its certificate (recover() above kept the one that did).
+            try token.discardPending()
+            tokenKey = try token.generatePending(keyType ?? currentKey.keyType, random: random)
+            key = tokenKey!
+        } else {
+            key = try pendingOrNewKey(keyType ?? currentKey.keyType, paths: paths)
+        }
         timer.mark("keygen")
 
         let enrollment = enrollment(url: url, policy: policy)
@@ -129,8 +179,9 @@ public final class OneShot {
         }
         timer.mark("enroll")
         let written = try install(result, key: reuseKey ? nil : key, ca: profile.roles.ca, paths: paths, store: store)
+        if let token, let tokenKey, let old = currentKey as? PKCS11PrivateKey { try token.commit(new: tokenKey, old: old) }
         timer.mark("install")
-        return outcome(result, key: key, written: written, timer: timer)
+        return outcome(result, key: key, written: written, timer: timer, location: paths.key)
     }
 
     /// Discovery alone: capabilities, CA certificates and the pin check.
@@ -141,7 +192,7 @@ public final class OneShot {
     /// GetCert: fetches the certificate with `serial`, asking with the certificate and key at `paths`.
     public func getCert(url: URL, policy: EnrollmentPolicy, serial: [UInt8], paths: OutputPaths, output: String) throws(SCEPError) -> [Certificate] {
         try FileSystem.requireWritableDirectory(for: output)
-        let key = try CredentialFiles.loadPrivateKey(paths.key)
+        let key = try loadKey(paths.key)
         let certificate = try CredentialFiles.loadCertificate(paths.certificate)
         let enrollment = enrollment(url: url, policy: policy)
         let certificates = try enrollment.getCert(serial: serial, certificate: certificate, key: key, profile: try enrollment.discover())
@@ -152,7 +203,7 @@ public final class OneShot {
     /// GetCRL: fetches the CRL covering the certificate at `paths` and writes it as PEM.
     public func getCRL(url: URL, policy: EnrollmentPolicy, paths: OutputPaths, output: String) throws(SCEPError) -> Int {
         try FileSystem.requireWritableDirectory(for: output)
-        let key = try CredentialFiles.loadPrivateKey(paths.key)
+        let key = try loadKey(paths.key)
         let certificate = try CredentialFiles.loadCertificate(paths.certificate)
         let enrollment = enrollment(url: url, policy: policy)
         let crls = try enrollment.getCRL(certificate: certificate, key: key, profile: try enrollment.discover())
@@ -160,6 +211,18 @@ public final class OneShot {
         for crl in crls { text += PEM.encode(label: "X509 CRL", der: crl) }
         try CredentialStore(certificatePath: output).install([CredentialFile(path: output, contents: Array(text.utf8), mode: FileSystem.publicFileMode)])
         return crls.count
+    }
+
+    /// Opens the token a `pkcs11:` key names, with this OneShot's token options.
+    func openToken(_ text: String) throws(SCEPError) -> TokenKeySlot {
+        let location = try KeyLocation(text)
+        guard let uri = location.uri else { preconditionFailure("openToken needs a pkcs11: URI") }
+        return try TokenKeySlot(uri: uri, options: tokenOptions)
+    }
+
+    /// The existing key at a file path or `pkcs11:` URI.
+    public func loadKey(_ text: String) throws(SCEPError) -> PrivateKey {
+        PKCS11URI.isPKCS11(text) ? try openToken(text).existing() : try CredentialFiles.loadPrivateKey(text)
     }
 
     /// The key saved while a request was PENDING (same key, same transactionID), or a new one.
@@ -171,19 +234,20 @@ public final class OneShot {
         return try SoftwarePrivateKey.generate(type, random: random)
     }
 
-    /// Keeps a PENDING request's new key (0600) so the next run polls the same transaction.
+    /// Keeps a PENDING request's new software key (0600) so the next run polls the same transaction;
+    /// a token key stays on its token as a pending pair.
     func keepPendingKey(_ key: PrivateKey, paths: OutputPaths) throws(SCEPError) {
-        guard let software = key as? SoftwarePrivateKey, !FileSystem.exists(paths.pendingKey) else { return }
+        guard !paths.keyIsToken, let software = key as? SoftwarePrivateKey, !FileSystem.exists(paths.pendingKey) else { return }
         try FileSystem.createFile(paths.pendingKey, Array(try software.pem().utf8), mode: FileSystem.privateKeyMode)
         try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
     }
 
+    /// Installs certificate, chain, CA and (for a new software key) the key file as one set. A token
+    /// key is not part of the set: it never leaves the token.
     func install(_ result: EnrollmentResult, key: PrivateKey?, ca: Certificate, paths: OutputPaths, store: CredentialStore) throws(SCEPError) -> [String] {
         var files: [CredentialFile] = []
-        if let key {
-            guard let software = key as? SoftwarePrivateKey else {
-                throw SCEPError(.tokenError, "a key that lives in a token is never written to a file")
-            }
+        if let key, !paths.keyIsToken {
+            guard let software = key as? SoftwarePrivateKey else { preconditionFailure("a key file is only ever written for a software key") }
             files.append(CredentialFile(path: paths.key, contents: Array(try software.pem().utf8), ownership: paths.keyOwnership))
         }
         files.append(CredentialFile(path: paths.certificate, contents: CredentialFiles.pem([result.certificate]), ownership: paths.certificateOwnership))
@@ -194,12 +258,13 @@ public final class OneShot {
             files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem([ca]), ownership: paths.caOwnership))
         }
         try store.withLock { () throws(SCEPError) in try store.install(files) }
-        try FileSystem.remove(paths.pendingKey)
+        if !paths.keyIsToken { try FileSystem.remove(paths.pendingKey) }
         return files.map { $0.path }
     }
 
-    func outcome(_ result: EnrollmentResult, key: PrivateKey, written: [String], timer: PhaseTimer) -> Outcome {
-        Outcome(certificate: result.certificate, chain: result.chain, written: written, keyFingerprint: SHA256.hash(key.publicKeyInfo),
+    func outcome(_ result: EnrollmentResult, key: PrivateKey, written: [String], timer: PhaseTimer, location: String) -> Outcome {
+        let shown = (try? KeyLocation(location))?.description ?? location
+        return Outcome(certificate: result.certificate, chain: result.chain, written: written, key: shown, keyFingerprint: SHA256.hash(key.publicKeyInfo),
                 transactionID: result.transactionID.value, messageType: result.messageType.description, polls: result.polls,
                 timings: timer.phases + [("total", timer.total)])
     }

@@ -13,6 +13,8 @@ let networkOptions: [OptionSpec] = [
 let pinOptions: [OptionSpec] = [.value("--ca-fingerprint"), .flag("--insecure-skip-ca-pin")]
 let pollOptions: [OptionSpec] = [.value("--poll-interval"), .value("--max-poll-time")]
 let challengeOptions: [OptionSpec] = [.value("--challenge-file"), .value("--challenge-env"), .value("--challenge")]
+/// For a `--key pkcs11:...` URI: the module and the PIN (each overrides the URI's own attribute).
+let tokenOptions: [OptionSpec] = [.value("--pkcs11-module"), .value("--pin-file")]
 
 /// What one command run needs from the outside world.
 struct Environment {
@@ -52,7 +54,13 @@ struct Environment {
     }
 
     func oneShot() throws(SCEPError) -> OneShot {
-        OneShot(transport: try transport(), clock: clock, random: random, log: log)
+        let oneShot = OneShot(transport: try transport(), clock: clock, random: random, log: log)
+        oneShot.tokenOptions = tokens()
+        return oneShot
+    }
+
+    func tokens() -> TokenOptions {
+        TokenOptions(pkcs11Module: arguments.value("--pkcs11-module"), pinFile: arguments.value("--pin-file"))
     }
 
     /// The pin, or nil after an explicit, loud opt-out.
@@ -114,7 +122,7 @@ enum Commands {
         let environment = try Environment(try Arguments(command: "enroll", arguments: arguments, accepted: networkOptions + pinOptions + pollOptions + challengeOptions + [
             .value("--subject"), .value("--san", repeatable: true), .value("--key"), .value("--cert"), .value("--chain"),
             .value("--key-type"), .flag("--existing-key"),
-        ]))
+        ] + tokenOptions))
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
@@ -133,7 +141,7 @@ enum Commands {
     static func renew(_ arguments: [String]) throws(SCEPError) {
         let environment = try Environment(try Arguments(command: "renew", arguments: arguments, accepted: networkOptions + pinOptions + pollOptions + challengeOptions + [
             .value("--key"), .value("--cert"), .value("--chain"), .value("--key-type"), .flag("--reuse-key"),
-        ]))
+        ] + tokenOptions))
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
@@ -215,7 +223,7 @@ enum Commands {
     static func getcert(_ arguments: [String]) throws(SCEPError) {
         let environment = try Environment(try Arguments(command: "getcert", arguments: arguments, accepted: networkOptions + pinOptions + [
             .value("--key"), .value("--cert"), .value("--serial"), .value("--out"),
-        ]))
+        ] + tokenOptions))
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
@@ -233,7 +241,7 @@ enum Commands {
     static func getcrl(_ arguments: [String]) throws(SCEPError) {
         let environment = try Environment(try Arguments(command: "getcrl", arguments: arguments, accepted: networkOptions + pinOptions + [
             .value("--key"), .value("--cert"), .value("--out"),
-        ]))
+        ] + tokenOptions))
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
@@ -247,7 +255,7 @@ enum Commands {
         let args = try Arguments(command: "csr", arguments: arguments, accepted: challengeOptions + [
             .value("--subject"), .value("--san", repeatable: true), .value("--key-type"), .value("--key"), .value("--out"),
             .flag("--der"), .flag("--existing-key"), .flag("--verbose"), .flag("--quiet"),
-        ])
+        ] + tokenOptions)
         let environment = try Environment(args)
         let subject = try DistinguishedName(parsing: try args.required("--subject"))
         var sans: [SubjectAltName] = []
@@ -256,6 +264,18 @@ enum Commands {
         let out = try args.required("--out")
         let challenge = try environment.challenge()
         try FileSystem.requireWritableDirectory(for: out)
+        if try KeyLocation(keyPath).isToken {
+            // The key is made (or found) on the token; only the request is written.
+            let keyType = try environment.keyType(default: .rsa(bits: 2048)) ?? .rsa(bits: 2048)
+            let key = try TokenKeys.forRequest(keyPath, options: environment.tokens(), existing: args.has("--existing-key"), keyType: keyType, random: environment.random)
+            let request = try CertificationRequest.build(
+                .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)
+            let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: body, mode: FileSystem.publicFileMode)])
+            let location = try KeyLocation(keyPath)
+            environment.log.info("wrote " + out + " for the token key " + location.description)
+            return
+        }
         let key: SoftwarePrivateKey
         if args.has("--existing-key") {
             guard !args.has("--key-type") else { throw SCEPError(.usage, "--key-type and --existing-key contradict each other") }
@@ -297,6 +317,7 @@ enum Commands {
             object.set("messageType", outcome.messageType)
             object.set("polls", Int64(outcome.polls))
             object.set("written", strings: outcome.written)
+            object.set("key", outcome.key)
             var timings = JSONObject()
             for (phase, milliseconds) in outcome.timings { timings.set(phase, milliseconds) }
             object.set("timingsMs", timings)
@@ -309,6 +330,7 @@ enum Commands {
         Console.out("  valid       " + CivilTime(unixSeconds: certificate.notBefore).description + " to " + CivilTime(unixSeconds: certificate.notAfter).description)
         Console.out("  sha256      " + Hex.encode(certificate.sha256Fingerprint))
         for path in outcome.written { Console.out("  written     " + path) }
+        Console.out("  key         " + outcome.key)
     }
 
     /// JSON for a failure, so a factory script reading stdout always gets one object.

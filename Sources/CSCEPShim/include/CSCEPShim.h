@@ -58,6 +58,9 @@
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_crl.h>
 
+// Cryptoki types from Debian libp11-kit-dev; the header is self-contained (defines CK_PTR and friends).
+#include <p11-kit-1/p11-kit/pkcs11.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -120,6 +123,11 @@ static inline mbedtls_ecp_keypair *CSCEPShim_pk_ec(mbedtls_pk_context *pk) { ret
 /// The stdio streams are macros or externs that Embedded Swift cannot name.
 static inline FILE *CSCEPShim_stderr(void) { return stderr; }
 static inline FILE *CSCEPShim_stdout(void) { return stdout; }
+
+/// Calls a dlsym'd C_GetFunctionList: dlsym returns void*, which Swift cannot call.
+static inline CK_RV CSCEPShim_C_GetFunctionList(void *symbol, CK_FUNCTION_LIST_PTR_PTR list) {
+    return ((CK_C_GetFunctionList)symbol)(list);
+}
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,41 @@
+import DER
+import SCEPAgent
+import Testing
+
+@Suite struct WPASupplicantTests {
+    @Test func fileKeyUsesPrivateKey() throws {
+        let block = try WPASupplicant.networkBlock(identity: "gw-0042", caCertificate: "/etc/scep/ca.pem", clientCertificate: "/etc/scep/cert.pem",
+                                                   key: try KeyLocation("/etc/scep/key.pem"))
+        #expect(block == """
+            network={
+                key_mgmt=IEEE8021X
+                eap=TLS
+                eapol_flags=0
+                identity="gw-0042"
+                ca_cert="/etc/scep/ca.pem"
+                client_cert="/etc/scep/cert.pem"
+                private_key="/etc/scep/key.pem"
+            }
+
+            """)
+    }
+
+    @Test func tokenKeyUsesThePKCS11Engine() throws {
+        let key = try KeyLocation("pkcs11:token=gw;object=device-key?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234")
+        #expect(key.isToken)
+        #expect(key.description == "pkcs11:token=gw;object=device-key?module-path=/usr/lib/softhsm/libsofthsm2.so")
+        let block = try WPASupplicant.networkBlock(identity: "gw-0042", caCertificate: "/etc/scep/ca.pem", clientCertificate: "/etc/scep/cert.pem",
+                                                   key: key, pin: "1234")
+        #expect(block.contains("    engine=1\n"))
+        #expect(block.contains("    engine_id=\"pkcs11\"\n"))
+        #expect(block.contains("    key_id=\"pkcs11:token=gw;object=device-key;type=private\"\n"))
+        #expect(block.contains("    pin=\"1234\"\n"))
+        #expect(!block.contains("private_key"))
+    }
+
+    @Test func refusesValuesThatBreakOutOfQuotes() throws {
+        #expect(throws: SCEPError.self) {
+            try WPASupplicant.networkBlock(identity: "a\"\n}\nnetwork={", caCertificate: "/c", clientCertificate: "/d", key: try KeyLocation("/k"))
+        }
+    }
+}
