@@ -41,6 +41,8 @@ public struct CertConfig {
     public var tlsCA: String?
     public var proxy: String?
     public var timeout: Int64
+    /// Fetch the next CA (GetNextCACert) once the current one expires within this many seconds.
+    public var caRollover: Int64
 }
 
 /// The `[board]` section of a board profile.
@@ -171,7 +173,8 @@ public struct AgentConfig {
             paths: try Self.outputPaths(&reader, key: keyEntry.value, certificate: certPath),
             renewAt: renewAt, jitter: jitter, retryMin: retryMin, retryMax: retryMax, pollMin: pollMin, pollMax: pollMax,
             postRenew: hook, postRenewTimeout: try reader.duration("post_renew_timeout", default: 30),
-            tlsCA: try reader.absolutePath("tls_ca"), proxy: reader.take("proxy")?.value, timeout: try reader.duration("timeout", default: 60))
+            tlsCA: try reader.absolutePath("tls_ca"), proxy: reader.take("proxy")?.value, timeout: try reader.duration("timeout", default: 60),
+            caRollover: try reader.duration("ca_rollover", default: 30 * 86_400))
     }
 }
 

@@ -9,8 +9,10 @@ public final class SCEPCertificateSource: CertificateSource {
     let random: RandomGenerator
     let log: Log
     let makeTransport: (CertConfig) -> Transport
+    let stateDirectory: String
 
-    public init(clock: Clock, random: RandomGenerator, log: Log, makeTransport: @escaping (CertConfig) -> Transport) {
+    public init(stateDirectory: String, clock: Clock, random: RandomGenerator, log: Log, makeTransport: @escaping (CertConfig) -> Transport) {
+        self.stateDirectory = stateDirectory
         self.clock = clock
         self.random = random
         self.log = log
@@ -26,8 +28,9 @@ public final class SCEPCertificateSource: CertificateSource {
 
     public func obtain(_ config: CertConfig, reenroll: Bool) -> AttemptResult {
         // The daemon polls PENDING on its own schedule: each attempt asks once.
-        let policy = EnrollmentPolicy(caFingerprint: config.caFingerprint, pollIntervalSeconds: config.pollMin,
+        var policy = EnrollmentPolicy(caFingerprint: config.caFingerprint, pollIntervalSeconds: config.pollMin,
                                       pollMaxIntervalSeconds: config.pollMax, maxPollSeconds: 0)
+        policy.nextCAFingerprint = (try? FileSystem.read(nextCAPath(config), limit: 256)).flatMap { Hex.decode(ASCII.trimmed(String(decoding: $0, as: UTF8.self))) }
         let oneShot = OneShot(transport: makeTransport(config), clock: clock, random: random, log: log)
         do throws(SCEPError) {
             let challenge = try config.challengeFile.map { path throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
@@ -41,11 +44,35 @@ public final class SCEPCertificateSource: CertificateSource {
             }
             FaultInjection.point("daemon.installed")
             runHook(config)
+            rollOver(config, oneShot: oneShot, policy: policy)
             let certificate = outcome.certificate
             return .issued(InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial)))
         } catch {
             if error.code == .serverPending { return .pending(error.reason) }
             return .failed(error.description)
+        }
+    }
+
+    func nextCAPath(_ config: CertConfig) -> String { stateDirectory + "/" + config.name + ".next-ca" }
+
+    /// CA rollover (RFC 8894 §3.6): near the CA's end, fetch its successor, check the current CA signed
+    /// it, and install both in the `ca` file for the overlap. Failures are logged; the set stays.
+    func rollOver(_ config: CertConfig, oneShot: OneShot, policy: EnrollmentPolicy) {
+        guard let caPath = config.paths.ca else { return }
+        do throws(SCEPError) {
+            let enrollment = oneShot.enrollment(url: config.url, policy: policy)
+            let profile = try enrollment.discover()
+            let current = profile.roles.ca
+            guard profile.capabilities.getNextCACert, current.notAfter - clock.now() < config.caRollover,
+                let next = try enrollment.nextCACertificate(profile: profile) else { return }
+            try CredentialStore(certificatePath: caPath).install([
+                CredentialFile(path: caPath, contents: CredentialFiles.pem([current, next]), ownership: config.paths.caOwnership),
+            ])
+            try FileSystem.replaceAtomically(nextCAPath(config), Array((Hex.encode(next.sha256Fingerprint) + "\n").utf8), mode: 0o600)
+            log.notice(config.name + ": CA " + current.subjectText + " expires " + CivilTime(unixSeconds: current.notAfter).description
+                + "; installed its successor " + next.subjectText + " (sha256 " + Hex.encode(next.sha256Fingerprint) + ") beside it in " + caPath)
+        } catch {
+            log.warning(config.name + ": CA rollover check failed: " + error.reason)
         }
     }
 

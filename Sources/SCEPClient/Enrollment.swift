@@ -11,6 +11,9 @@ public struct EnrollmentPolicy {
     public var pollMaxIntervalSeconds: Int64
     /// Give up polling after this long (exit code "still pending").
     public var maxPollSeconds: Int64
+    /// The successor of the pinned CA, fetched earlier with GetNextCACert and verified to be signed by
+    /// it: accepted as the CA once the server switches over (RFC 8894 §3.6).
+    public var nextCAFingerprint: [UInt8]? = nil
 
     public init(caFingerprint: [UInt8]?, pollIntervalSeconds: Int64 = 10, pollMaxIntervalSeconds: Int64 = 300, maxPollSeconds: Int64 = 600) {
         self.caFingerprint = caFingerprint
@@ -83,7 +86,13 @@ public final class Enrollment {
         guard !certificates.isEmpty else { throw SCEPError(.messageMalformed, "GetCACert returned no certificate") }
         let ca: Certificate
         if let pin = policy.caFingerprint {
-            ca = try CAPin.select(certificates, pin: pin, url: service.url)
+            if let next = policy.nextCAFingerprint, let successor = certificates.first(where: { $0.sha256Fingerprint == next }),
+                !certificates.contains(where: { $0.sha256Fingerprint == pin }) {
+                log.notice("the CA has rolled over to " + successor.subjectText + " (sha256 " + Hex.encode(next) + "), fetched earlier with GetNextCACert")
+                ca = successor
+            } else {
+                ca = try CAPin.select(certificates, pin: pin, url: service.url)
+            }
         } else {
             ca = try CAPin.unpinnedCA(certificates)
             log.warning("INSECURE: CA not pinned; trusting " + ca.subjectText + " sha256 " + Hex.encode(ca.sha256Fingerprint) + " as sent by " + service.url.description)
@@ -160,6 +169,26 @@ public final class Enrollment {
         }
         return EnrollmentResult(certificate: certificate, chain: chain, transactionID: transactionID, messageType: type, polls: polls,
                                 replyCipher: decrypted.cipher, replyDigest: reply.digest)
+    }
+
+    /// GetNextCACert (RFC 8894 §3.6): the CA certificate that will succeed the pinned one, from a
+    /// SignedData that the pinned CA must have signed. Nil when the server does not offer it.
+    public func nextCACertificate(profile: ServerProfile) throws(SCEPError) -> Certificate? {
+        guard profile.capabilities.getNextCACert else { return nil }
+        let signed = try SignedData(parsing: try service.getNextCACert())
+        guard let signer = signed.signerInfos.first else {
+            throw SCEPError(.verifySigner, "GetNextCACert reply is not signed; the current CA must sign its successor")
+        }
+        do throws(SCEPError) {
+            try signer.verify(content: signed.content, with: profile.roles.ca)
+        } catch {
+            throw SCEPError(.verifySigner, "GetNextCACert reply is not signed by the pinned CA " + profile.roles.ca.subjectText + ": " + error.reason)
+        }
+        for der in signed.certificates where der != profile.roles.ca.der {
+            let candidate = try Certificate(der: der)
+            if candidate.isCA { return candidate }
+        }
+        throw SCEPError(.messageMalformed, "GetNextCACert reply holds no CA certificate other than the current one")
     }
 
     /// GetCert: the certificate with `serial` issued by the pinned CA, asked for with our certificate and key.

@@ -29,8 +29,8 @@ enum DaemonCommands {
         return HTTPClient(options: options)
     }
 
-    static func source(_ log: Log, _ clock: SystemClock, _ random: RandomGenerator) -> SCEPCertificateSource {
-        SCEPCertificateSource(clock: clock, random: random, log: log, makeTransport: transport(for:))
+    static func source(_ config: AgentConfig, _ log: Log, _ clock: SystemClock, _ random: RandomGenerator) -> SCEPCertificateSource {
+        SCEPCertificateSource(stateDirectory: config.stateDirectory, clock: clock, random: random, log: log, makeTransport: transport(for:))
     }
 
     static func run(_ arguments: [String]) throws(SCEPError) {
@@ -39,7 +39,7 @@ enum DaemonCommands {
         let log = log(config, args)
         let clock = SystemClock()
         let random = try RandomGenerator()
-        try DaemonRunner(config: config, source: source(log, clock, random), clock: clock, random: random, log: log).run()
+        try DaemonRunner(config: config, source: source(config, log, clock, random), clock: clock, random: random, log: log).run()
     }
 
     static func checkConfig(_ arguments: [String]) throws(SCEPError) {
@@ -132,7 +132,7 @@ enum DaemonCommands {
         let log = log(config, args)
         let clock = SystemClock()
         let random = try RandomGenerator()
-        let engine = RenewalEngine(config: config, source: source(log, clock, random), states: try DaemonRunner.loadStates(config), clock: clock, random: random, log: log)
+        let engine = RenewalEngine(config: config, source: source(config, log, clock, random), states: try DaemonRunner.loadStates(config), clock: clock, random: random, log: log)
         var failure: String? = nil
         engine.onStateChange = { name, state in
             try? state.save(CertState.path(stateDirectory: config.stateDirectory, name: name))

@@ -51,10 +51,13 @@ def _query_param(query, name):
 
 
 class RecordingProxy:
-    def __init__(self, upstream, timeout=30.0, rewrite_caps=None):
+    def __init__(self, upstream, timeout=30.0, rewrite_caps=None, overrides=None):
         """rewrite_caps: optional function bytes -> bytes applied to GetCACaps response bodies
-        (to make a real server look like one that lacks a capability, e.g. POSTPKIOperation)."""
+        (to make a real server look like one that lacks a capability, e.g. POSTPKIOperation).
+        overrides: {operation: (status, content_type, body)} answered here instead of upstream
+        (an operation the real server lacks, such as GetNextCACert)."""
         self.rewrite_caps = rewrite_caps
+        self.overrides = overrides or {}
         u = urllib.parse.urlsplit(upstream)
         if u.scheme != "http" or u.hostname not in _LOOPBACK_HOSTS:
             raise ValueError(f"upstream must be http on loopback, got {upstream!r}")
@@ -117,6 +120,16 @@ class RecordingProxy:
                             recorded = b""
                 ex = Exchange(self.command, self.path, operation, recorded, raw_message,
                               {k.lower(): v for k, v in self.headers.items()})
+                if operation in proxy.overrides:
+                    status, content_type, data = proxy.overrides[operation]
+                    ex.status, ex.response_headers, ex.response_body = status, {"content-type": content_type}, data
+                    proxy._record(ex)
+                    self.send_response(status)
+                    self.send_header("Content-Type", content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 headers = {}
                 if self.headers.get("Content-Type"):
                     headers["Content-Type"] = self.headers["Content-Type"]
