@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the firmware scep-agent (Embedded Swift, mbedTLS static) with CMake into build-<arch>/ and
+# prints the stripped size.
+#   Scripts/build-firmware.sh [x86_64|aarch64|armhf|all]     (default: all)
+# Extra CMake cache options can be given in SCEP_CMAKE_ARGS (e.g. -DSCEP_STATIC_PIE=ON).
+# Needs Scripts/install-cross-deps.sh (as root) once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+jobs="${SCEP_BUILD_JOBS:-2}"
+
+toolchain_for() {
+    case "$1" in
+        x86_64) echo x86_64-linux-gnu ;;
+        aarch64) echo aarch64-linux-gnu ;;
+        armhf) echo arm-linux-gnueabihf ;;
+        *) echo "unknown architecture '$1': x86_64, aarch64, armhf or all" >&2; exit 2 ;;
+    esac
+}
+
+build() {
+    local arch="$1" triple dir
+    triple="$(toolchain_for "$arch")"
+    dir="$root/build-$arch"
+    if [ ! -f "$dir/build.ninja" ]; then
+        cmake -G Ninja -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/$triple.cmake" ${SCEP_CMAKE_ARGS:-} >/dev/null
+    elif [ -n "${SCEP_CMAKE_ARGS:-}" ]; then
+        cmake "$dir" ${SCEP_CMAKE_ARGS} >/dev/null
+    fi
+    cmake --build "$dir" -j "$jobs"
+    local strip_tool=strip
+    [ "$arch" = x86_64 ] || strip_tool="$triple-strip"
+    "$strip_tool" -o "$dir/scep-agent.stripped" "$dir/scep-agent"
+    local bytes
+    bytes="$(stat -c %s "$dir/scep-agent.stripped")"
+    printf '%s: %s (%s bytes stripped, %s KiB)\n' "$arch" "$dir/scep-agent.stripped" "$bytes" "$((bytes / 1024))"
+}
+
+target="${1:-all}"
+if [ "$target" = all ]; then
+    for arch in x86_64 aarch64 armhf; do build "$arch"; done
+else
+    build "$target"
+fi
