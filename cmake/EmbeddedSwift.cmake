@@ -9,7 +9,11 @@
 # usr/lib/swift/embedded/<triple> directory) and the target flags.
 
 set(CMAKE_Swift_COMPILATION_MODE wholemodule)
-set(SCEP_EMBEDDED_SWIFT_FLAGS -enable-experimental-feature Embedded -wmo -Osize)
+# -function-sections lets --gc-sections drop unused functions (the stdlib code each module carries too).
+# -disable-incremental-llvm-codegen: multi-threaded WMO otherwise keeps an object whose IR hash
+# (.swift_modhash) is unchanged, so a changed code-generation flag would silently not take effect.
+set(SCEP_EMBEDDED_SWIFT_FLAGS -enable-experimental-feature Embedded -wmo -Osize
+  -Xfrontend -function-sections -Xfrontend -disable-incremental-llvm-codegen)
 
 # A per-build-directory module cache: Clang silently reuses a stale cache across targets otherwise.
 set(SCEP_MODULE_CACHE "${CMAKE_BINARY_DIR}/module-cache")
@@ -31,6 +35,7 @@ function(scep_c_module name)
     "module ${name} {\n    umbrella header \"${SCEP_SOURCES_DIR}/${name}/include/${name}.h\"\n    export *\n}\n")
   configure_file("${map_dir}/module.modulemap.in" "${map_dir}/module.modulemap" COPYONLY)
   target_compile_options(${name} INTERFACE "$<$<COMPILE_LANGUAGE:Swift>:SHELL:-I ${map_dir}>")
+  target_compile_options(${name} PRIVATE -Os -ffunction-sections -fdata-sections)
   target_link_libraries(${name} PUBLIC scep::mbedtls)
 endfunction()
 
@@ -85,6 +90,12 @@ endif()
 
 # Size: drop unreferenced sections at link time.
 set(SCEP_EXECUTABLE_LINK_OPTIONS -Wl,--gc-sections -Wl,--as-needed)
+# The linker map, for Benchmarks/footprint.sh's size attribution.
+list(APPEND SCEP_EXECUTABLE_LINK_OPTIONS "-Wl,-Map=${CMAKE_BINARY_DIR}/scep-agent.map")
+if(SCEP_MAX_PAGE_SIZE)
+  # GNU ld pads the file so that RELRO ends on a max-page-size boundary: up to 64 KB on ARM by default.
+  list(APPEND SCEP_EXECUTABLE_LINK_OPTIONS "-Wl,-z,max-page-size=${SCEP_MAX_PAGE_SIZE}")
+endif()
 option(SCEP_STATIC_PIE "Link a static PIE (no shared libc needed on the board)" OFF)
 if(SCEP_STATIC_PIE)
   # Plain -static fails on a copy relocation; -static-pie works.

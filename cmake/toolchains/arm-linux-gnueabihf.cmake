@@ -6,6 +6,8 @@ set(SCEP_SYSROOT_ARCH armhf)
 # Debian armhf's ABI: VFPv3-D16, hard-float calling convention.
 set(SCEP_TARGET_CFLAGS -mfloat-abi=hard -mfpu=vfpv3-d16)
 set(SCEP_CROSS ON)
+# 32-bit ARM Linux uses 4 KB pages; binutils' 64 KB default only adds file padding.
+set(SCEP_MAX_PAGE_SIZE 4096 CACHE STRING "ELF max-page-size for the target kernel")
 # The toolchain's armv7 Embedded Unicode tables are tagged soft-float: cmake/EmbeddedSwift.cmake links a
 # copy without the .ARM.attributes sections.
 set(SCEP_STRIP_ARM_ATTRIBUTES ON)
