@@ -20,8 +20,11 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import linkmap  # noqa: E402
 
-ARCHES = ["x86_64", "aarch64", "armhf"]
-STRIP = {"x86_64": "strip", "aarch64": "aarch64-linux-gnu-strip", "armhf": "arm-linux-gnueabihf-strip"}
+ARCHES = ["x86_64", "x86_64-static", "aarch64", "armhf"]
+STRIP = {"x86_64": "strip", "x86_64-static": "strip", "aarch64": "aarch64-linux-gnu-strip",
+         "armhf": "arm-linux-gnueabihf-strip"}
+LABEL = {"x86_64": "x86_64 (CMake, Embedded)", "x86_64-static": "x86_64 static PIE (CMake, Embedded)",
+         "aarch64": "aarch64 (CMake, Embedded)", "armhf": "armhf (CMake, Embedded)"}
 GOAL_SIZE = 1024 * 1024          # aarch64 stripped
 GOAL_RSS_KIB = 2.5 * 1024        # x86_64 one enrollment
 
@@ -65,15 +68,17 @@ def stripped_size(arch, binary):
     return stripped.stat().st_size
 
 
-def enrollment_rss(runs, binary):
-    """{client: median peak RSS in KiB} for scepclient and the x86_64 firmware binary."""
-    template = (f"{binary} enroll --quiet --url {{url}} --ca-fingerprint {{fingerprint}} --subject CN={{cn}} "
-                f"--challenge {{challenge}} --key {{key}} --existing-key --cert {{cert}}")
+def enrollment_rss(runs, binaries):
+    """{client: median peak RSS in KiB} for scepclient and the x86_64 firmware binaries ({name: path})."""
+    clients = []
+    for name, binary in binaries.items():
+        template = (f"{binary} enroll --quiet --url {{url}} --ca-fingerprint {{fingerprint}} --subject CN={{cn}} "
+                    f"--challenge {{challenge}} --key {{key}} --existing-key --cert {{cert}}")
+        clients += ["--client", f"{name}={template}"]
     with tempfile.TemporaryDirectory() as work:
         out = os.path.join(work, "rss.json")
         result = subprocess.run([sys.executable, str(HERE / "scepclient_baseline.py"), "-n", str(runs),
-                                 "--client", f"scep-agent-x86_64={template}", "--json", out],
-                                capture_output=True, text=True)
+                                 *clients, "--json", out], capture_output=True, text=True)
         if not os.path.exists(out):
             print(f"warning: the enrollment benchmark failed:\n{result.stdout}\n{result.stderr}", file=sys.stderr)
             return {}
@@ -92,7 +97,7 @@ def main(argv=None):
 
     binaries = {arch: ROOT / f"build-{arch}" / "scep-agent" for arch in ARCHES}
     built = {arch: path for arch, path in binaries.items() if path.exists()}
-    rss = enrollment_rss(a.runs, built["x86_64"]) if "x86_64" in built else {}
+    rss = enrollment_rss(a.runs, {arch: path for arch, path in built.items() if arch.startswith("x86_64")})
 
     print("## Footprint\n")
     print("| binary | stripped size | needed shared libraries | peak RSS, one enrollment |")
@@ -100,11 +105,11 @@ def main(argv=None):
     sizes = {}
     for arch in ARCHES:
         if arch not in built:
-            print(f"| scep-agent {arch} (CMake, Embedded) | not built | - | - |")
+            print(f"| scep-agent {LABEL[arch]} | not built | - | - |")
             continue
         sizes[arch] = stripped_size(arch, built[arch])
-        memory = f"{rss['scep-agent-x86_64'] / 1024:.2f} MiB" if arch == "x86_64" and "scep-agent-x86_64" in rss else "-"
-        print(f"| scep-agent {arch} (CMake, Embedded) | {sizes[arch]} B ({kib(sizes[arch])}) | "
+        memory = f"{rss[arch] / 1024:.2f} MiB" if arch in rss else "-"
+        print(f"| scep-agent {LABEL[arch]} | {sizes[arch]} B ({kib(sizes[arch])}) | "
               f"{needed(built[arch])} | {memory} |")
     scepclient = pathlib.Path("/usr/bin/scepclient")
     if scepclient.exists():
@@ -115,10 +120,14 @@ def main(argv=None):
     if "aarch64" in sizes:
         verdict = "met" if sizes["aarch64"] <= GOAL_SIZE else "MISSED"
         print(f"Goal aarch64 stripped <= 1 MiB ({GOAL_SIZE} B): {verdict} ({sizes['aarch64']} B).")
-    if "scep-agent-x86_64" in rss:
-        verdict = "met" if rss["scep-agent-x86_64"] <= GOAL_RSS_KIB else "MISSED"
-        print(f"Goal x86_64 peak RSS of one enrollment <= 2.5 MiB: {verdict} "
-              f"({rss['scep-agent-x86_64']:.0f} KiB, median of {a.runs}).")
+    for arch in ("x86_64", "x86_64-static"):
+        if arch in rss:
+            verdict = "met" if rss[arch] <= GOAL_RSS_KIB else "MISSED"
+            print(f"Goal x86_64 peak RSS of one enrollment <= 2.5 MiB, {LABEL[arch]}: {verdict} "
+                  f"({rss[arch]:.0f} KiB, median of {a.runs}).")
+    print("\nPeak RSS counts the file pages the kernel maps around each fault (fault-around), so a shared "
+          "libc.so.6 contributes most of its text (about 1.1 MiB measured with /proc/self/smaps); a static PIE "
+          "carries only the libc code it calls.")
     print()
 
     for arch in ARCHES:

@@ -10,5 +10,6 @@ arches=(x86_64)
 command -v aarch64-linux-gnu-gcc >/dev/null && arches+=(aarch64)
 command -v arm-linux-gnueabihf-gcc >/dev/null && arches+=(armhf)
 [ ${#arches[@]} -eq 3 ] || echo "note: cross toolchains missing (Scripts/install-cross-deps.sh): building ${arches[*]} only" >&2
+arches+=(x86_64-static)   # the same objects' code as a static PIE: what shared libc costs in RSS
 for arch in "${arches[@]}"; do Scripts/build-firmware.sh "$arch" >&2; done
 exec python3 Benchmarks/footprint.py --runs "${1:-5}"

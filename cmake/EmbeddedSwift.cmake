@@ -12,8 +12,10 @@ set(CMAKE_Swift_COMPILATION_MODE wholemodule)
 # -function-sections lets --gc-sections drop unused functions (the stdlib code each module carries too).
 # -disable-incremental-llvm-codegen: multi-threaded WMO otherwise keeps an object whose IR hash
 # (.swift_modhash) is unchanged, so a changed code-generation flag would silently not take effect.
-set(SCEP_EMBEDDED_SWIFT_FLAGS -enable-experimental-feature Embedded -wmo -Osize
-  -Xfrontend -function-sections -Xfrontend -disable-incremental-llvm-codegen)
+# SHELL: groups keep CMake's option de-duplication from dropping a repeated -Xfrontend.
+set(SCEP_EMBEDDED_SWIFT_FLAGS
+  "SHELL:-enable-experimental-feature Embedded" -wmo -Osize
+  "SHELL:-Xfrontend -function-sections" "SHELL:-Xfrontend -disable-incremental-llvm-codegen")
 
 # A per-build-directory module cache: Clang silently reuses a stale cache across targets otherwise.
 set(SCEP_MODULE_CACHE "${CMAKE_BINARY_DIR}/module-cache")
@@ -40,7 +42,7 @@ function(scep_c_module name)
 endfunction()
 
 function(_scep_swift_target name)
-  target_compile_options(${name} PRIVATE "$<$<COMPILE_LANGUAGE:Swift>:${SCEP_EMBEDDED_SWIFT_FLAGS}>")
+  target_compile_options(${name} PRIVATE ${SCEP_EMBEDDED_SWIFT_FLAGS})
   set_target_properties(${name} PROPERTIES Swift_MODULE_DIRECTORY "${CMAKE_BINARY_DIR}/swift-modules")
 endfunction()
 

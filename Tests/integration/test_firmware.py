@@ -13,10 +13,17 @@ import pytest
 
 from conftest import ROOT, Agent
 
+def emulator(qemu, loader, triple):
+    """qemu with -L /, where multiarch put the target's libc; else the cross toolchain's copy of it (when
+    install-cross-deps.sh had to unpack mbedTLS into sysroot/ instead)."""
+    prefix = "/" if pathlib.Path(loader).exists() else f"/usr/{triple}"
+    return [qemu, "-L", prefix]
+
+
 ARCHES = {
     # arch: (cross gcc, emulator command)
-    "aarch64": ("aarch64-linux-gnu-gcc", ["qemu-aarch64-static", "-L", "/"]),
-    "armhf": ("arm-linux-gnueabihf-gcc", ["qemu-arm-static", "-L", "/"]),
+    "aarch64": ("aarch64-linux-gnu-gcc", emulator("qemu-aarch64-static", "/lib/ld-linux-aarch64.so.1", "aarch64-linux-gnu")),
+    "armhf": ("arm-linux-gnueabihf-gcc", emulator("qemu-arm-static", "/lib/ld-linux-armhf.so.3", "arm-linux-gnueabihf")),
 }
 READELF = {"aarch64": "aarch64-linux-gnu-readelf", "armhf": "arm-linux-gnueabihf-readelf"}
 ONE_MEGABYTE = 1024 * 1024
