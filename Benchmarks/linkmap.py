@@ -6,7 +6,7 @@
 Counts input sections placed in allocated, file-backed output sections (text, read-only data, data,
 unwind tables, init arrays, GOT); .bss and debug sections are left out. Groups: mbedTLS (per library and,
 with --members, per object), Swift product modules, the Embedded stdlib's Unicode tables, the C shim,
-and the C runtime (crt files, libc_nonshared, libgcc)."""
+and the C library and runtime (libc.a in a static build, crt files, libc_nonshared, libgcc)."""
 import collections
 import os
 import re
@@ -62,7 +62,7 @@ def group_of(input_file):
         return "C shim", archive, member
     if archive.endswith(".swift.o") or (archive.startswith("lib") and archive[3:-2] in SWIFT_MODULES):
         return "Swift (product + Embedded stdlib)", archive, member
-    return "C runtime (crt, libc_nonshared, libgcc)", archive, member
+    return "C library and runtime (libc when static, crt, libgcc)", archive, member
 
 
 SWIFT_MODULES = set()

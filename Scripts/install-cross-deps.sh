@@ -10,7 +10,9 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 export DEBIAN_FRONTEND=noninteractive
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# One status line per installed architecture of the package; name:arch asks for one architecture.
+installed() { grep -q "install ok installed" <<<"$(dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null)"; }
+native="$(dpkg --print-architecture)"
 
 updated=0
 # A mirror mid-sync can fail one index (often a foreign architecture's): go on with what was fetched.
@@ -23,7 +25,7 @@ apt_update() {
 
 # 1. host packages
 host_packages=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
-               qemu-user-static binutils libmbedtls-dev openssl time python3 python3-pip)
+               qemu-user-static binutils "libmbedtls-dev:$native" openssl time python3 python3-pip)
 missing=()
 for p in "${host_packages[@]}"; do installed "$p" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -33,8 +35,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # 2. foreign architectures and their mbedTLS (headers + static archives)
+foreign="$(dpkg --print-foreign-architectures)"
 for arch in arm64 armhf; do
-    if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+    if ! grep -qx "$arch" <<<"$foreign"; then
         echo "adding dpkg architecture $arch"
         dpkg --add-architecture "$arch"
         updated=0
@@ -51,7 +54,7 @@ for arch in arm64 armhf; do
     fi
     echo "multiarch refused libmbedtls-dev:$arch ($(tail -n 1 "/tmp/scep-cross-$arch.err")); unpacking into $sysroot"
     rm -rf "$sysroot"; mkdir -p "$sysroot/debs"
-    (cd "$sysroot/debs" && apt-get download -qq "libmbedtls-dev:$arch" "libmbedtls14:$arch" "libmbedx509-1:$arch" \
+    (cd "$sysroot/debs" && apt-get download -qq -o APT::Sandbox::User=root "libmbedtls-dev:$arch" "libmbedtls14:$arch" "libmbedx509-1:$arch" \
         "libmbedcrypto7:$arch")
     for deb in "$sysroot"/debs/*.deb; do dpkg -x "$deb" "$sysroot"; done
     rm -rf "$sysroot/debs"
