@@ -36,18 +36,19 @@ def agent_binary(request):
 
 
 class Agent:
-    """Runs scep-agent and keeps what it printed."""
+    """Runs scep-agent and keeps what it printed. prefix: a command to run it under (e.g. an emulator)."""
 
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, prefix=()):
         self.binary = binary
         self.workdir = pathlib.Path(workdir)
+        self.prefix = [str(part) for part in prefix]
 
     def run(self, *args, env=None, timeout=120):
         full_env = dict(os.environ)
         for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "no_proxy", "NO_PROXY"):
             full_env.pop(name, None)
         full_env.update(env or {})
-        result = subprocess.run([str(self.binary), *map(str, args)], capture_output=True, text=True,
+        result = subprocess.run([*self.prefix, str(self.binary), *map(str, args)], capture_output=True, text=True,
                                 timeout=timeout, env=full_env, cwd=self.workdir)
         self.last = result
         return result

@@ -1,0 +1,105 @@
+# Helpers that turn Sources/<Module>/ into CMake targets compiled as Embedded Swift.
+#
+#   scep_c_module(NAME)                       Sources/NAME/*.c, public headers in Sources/NAME/include
+#   scep_swift_module(NAME [DEPENDS ...])     Sources/NAME/*.swift as a static library
+#   scep_swift_executable(NAME [DEPENDS ...]) Sources/NAME/*.swift as the linked executable
+#
+# Sources are globbed (CONFIGURE_DEPENDS), so a new file in a module directory is picked up without
+# editing CMake. The toolchain file provides SCEP_EMBEDDED_LIBRARY_DIR (the Swift toolchain's
+# usr/lib/swift/embedded/<triple> directory) and the target flags.
+
+set(CMAKE_Swift_COMPILATION_MODE wholemodule)
+# -function-sections lets --gc-sections drop unused functions (the stdlib code each module carries too).
+# -disable-incremental-llvm-codegen: multi-threaded WMO otherwise keeps an object whose IR hash
+# (.swift_modhash) is unchanged, so a changed code-generation flag would silently not take effect.
+# SHELL: groups keep CMake's option de-duplication from dropping a repeated -Xfrontend.
+set(SCEP_EMBEDDED_SWIFT_FLAGS
+  "SHELL:-enable-experimental-feature Embedded" -wmo -Osize
+  "SHELL:-Xfrontend -function-sections" "SHELL:-Xfrontend -disable-incremental-llvm-codegen")
+
+# A per-build-directory module cache: Clang silently reuses a stale cache across targets otherwise.
+set(SCEP_MODULE_CACHE "${CMAKE_BINARY_DIR}/module-cache")
+add_compile_options("$<$<COMPILE_LANGUAGE:Swift>:SHELL:-module-cache-path ${SCEP_MODULE_CACHE}>")
+
+# No RUNPATH/RPATH in the binaries, not even for the build tree.
+set(CMAKE_SKIP_RPATH ON)
+set(CMAKE_SKIP_BUILD_RPATH ON)
+
+set(SCEP_SOURCES_DIR "${PROJECT_SOURCE_DIR}/Sources")
+
+function(scep_c_module name)
+  file(GLOB sources CONFIGURE_DEPENDS "${SCEP_SOURCES_DIR}/${name}/*.c")
+  add_library(${name} STATIC ${sources})
+  target_include_directories(${name} PUBLIC "${SCEP_SOURCES_DIR}/${name}/include")
+  # SwiftPM synthesizes the module map from include/<name>.h; do the same for the CMake build.
+  set(map_dir "${CMAKE_BINARY_DIR}/modulemaps/${name}")
+  file(WRITE "${map_dir}/module.modulemap.in"
+    "module ${name} {\n    umbrella header \"${SCEP_SOURCES_DIR}/${name}/include/${name}.h\"\n    export *\n}\n")
+  configure_file("${map_dir}/module.modulemap.in" "${map_dir}/module.modulemap" COPYONLY)
+  target_compile_options(${name} INTERFACE "$<$<COMPILE_LANGUAGE:Swift>:SHELL:-I ${map_dir}>")
+  target_compile_options(${name} PRIVATE -Os -ffunction-sections -fdata-sections)
+  target_link_libraries(${name} PUBLIC scep::mbedtls)
+endfunction()
+
+function(_scep_swift_target name)
+  target_compile_options(${name} PRIVATE ${SCEP_EMBEDDED_SWIFT_FLAGS})
+  set_target_properties(${name} PROPERTIES Swift_MODULE_DIRECTORY "${CMAKE_BINARY_DIR}/swift-modules")
+endfunction()
+
+function(scep_swift_module name)
+  cmake_parse_arguments(arg "" "" "DEPENDS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS "${SCEP_SOURCES_DIR}/${name}/*.swift")
+  add_library(${name} STATIC ${sources})
+  _scep_swift_target(${name})
+  set_target_properties(${name} PROPERTIES Swift_MODULE_NAME ${name})
+  target_link_libraries(${name} PUBLIC ${arg_DEPENDS})
+endfunction()
+
+function(scep_swift_executable name)
+  cmake_parse_arguments(arg "" "" "DEPENDS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS "${SCEP_SOURCES_DIR}/${name}/*.swift")
+  add_executable(${name} ${sources})
+  _scep_swift_target(${name})
+  string(REPLACE "-" "_" module_name "${name}")
+  set_target_properties(${name} PROPERTIES
+    Swift_MODULE_NAME ${module_name}
+    LINKER_LANGUAGE C)
+  # The Embedded stdlib needs these two from the toolchain's embedded directory (and libc, libm).
+  target_link_libraries(${name} PRIVATE ${arg_DEPENDS} ${SCEP_UNICODE_DATA_TABLES} m)
+  target_link_options(${name} PRIVATE ${SCEP_EXECUTABLE_LINK_OPTIONS})
+  if(TARGET scep_unicode_tables)
+    add_dependencies(${name} scep_unicode_tables)
+  endif()
+endfunction()
+
+# The Embedded stdlib's Unicode tables (String comparison, Character) from the toolchain.
+set(SCEP_UNICODE_DATA_TABLES "${SCEP_EMBEDDED_LIBRARY_DIR}/libswiftUnicodeDataTables.a")
+if(NOT EXISTS "${SCEP_UNICODE_DATA_TABLES}")
+  message(FATAL_ERROR "${SCEP_UNICODE_DATA_TABLES} not found: does this Swift toolchain support Embedded "
+    "Swift for ${CMAKE_Swift_COMPILER_TARGET}?")
+endif()
+if(SCEP_STRIP_ARM_ATTRIBUTES)
+  # armv7's archive is tagged soft-float; the tables are plain data, so drop the tags in a copy.
+  set(_tables "${CMAKE_BINARY_DIR}/embedded-runtime/libswiftUnicodeDataTables.a")
+  add_custom_command(OUTPUT "${_tables}"
+    COMMAND "${CMAKE_COMMAND}" -E make_directory "${CMAKE_BINARY_DIR}/embedded-runtime"
+    COMMAND "${CMAKE_OBJCOPY}" --remove-section=.ARM.attributes "${SCEP_UNICODE_DATA_TABLES}" "${_tables}"
+    DEPENDS "${SCEP_UNICODE_DATA_TABLES}"
+    COMMENT "Unicode tables without soft-float .ARM.attributes")
+  add_custom_target(scep_unicode_tables DEPENDS "${_tables}")
+  set(SCEP_UNICODE_DATA_TABLES "${_tables}")
+endif()
+
+# Size: drop unreferenced sections at link time.
+set(SCEP_EXECUTABLE_LINK_OPTIONS -Wl,--gc-sections -Wl,--as-needed)
+# The linker map, for Benchmarks/footprint.sh's size attribution.
+list(APPEND SCEP_EXECUTABLE_LINK_OPTIONS "-Wl,-Map=${CMAKE_BINARY_DIR}/scep-agent.map")
+if(SCEP_MAX_PAGE_SIZE)
+  # GNU ld pads the file so that RELRO ends on a max-page-size boundary: up to 64 KB on ARM by default.
+  list(APPEND SCEP_EXECUTABLE_LINK_OPTIONS "-Wl,-z,max-page-size=${SCEP_MAX_PAGE_SIZE}")
+endif()
+option(SCEP_STATIC_PIE "Link a static PIE (no shared libc needed on the board)" OFF)
+if(SCEP_STATIC_PIE)
+  # Plain -static fails on a copy relocation; -static-pie works.
+  list(APPEND SCEP_EXECUTABLE_LINK_OPTIONS -static-pie)
+endif()
