@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine (as root) and runs every test: unit tests, both build modes, and the
-# end-to-end suites against real peers, once per binary (normal and Embedded).
+# end-to-end suites against real peers, once per binary (normal and Embedded), and the ARM
+# firmware builds under qemu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-deps.sh
+Scripts/install-cross-deps.sh
 echo "== normal build (warnings are errors) and unit tests"
 swift build -Xswiftc -warnings-as-errors
 swift test
 echo "== Embedded build (the shipped binary)"
 SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release -Xswiftc -warnings-as-errors
-echo "== end-to-end suites against scepserver, nginx and OpenSSL (normal and Embedded binaries)"
+echo "== firmware builds with CMake (x86_64, aarch64, armhf)"
+Scripts/build-firmware.sh all
+echo "== end-to-end suites against scepserver, nginx, SoftHSM, swtpm and OpenSSL (normal, Embedded, ARM under qemu)"
 python3 -m pytest -q Tests/integration

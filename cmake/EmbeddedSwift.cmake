@@ -92,6 +92,14 @@ endif()
 
 # Size: drop unreferenced sections at link time.
 set(SCEP_EXECUTABLE_LINK_OPTIONS -Wl,--gc-sections -Wl,--as-needed)
+# Embedded Swift specialises generics per module, leaving many byte-identical functions: lld's
+# identical code folding merges them. lld ships with the Swift toolchain (next to swiftc).
+find_program(SCEP_LLD ld.lld HINTS "${SCEP_SWIFT_BIN_DIR}")
+option(SCEP_IDENTICAL_CODE_FOLDING "Link with lld --icf=all when lld is available" ON)
+if(SCEP_IDENTICAL_CODE_FOLDING AND SCEP_LLD)
+  get_filename_component(_lld_dir "${SCEP_LLD}" DIRECTORY)
+  list(APPEND SCEP_EXECUTABLE_LINK_OPTIONS "-B${_lld_dir}" -fuse-ld=lld -Wl,--icf=all)
+endif()
 # The linker map, for Benchmarks/footprint.sh's size attribution.
 list(APPEND SCEP_EXECUTABLE_LINK_OPTIONS "-Wl,-Map=${CMAKE_BINARY_DIR}/scep-agent.map")
 if(SCEP_MAX_PAGE_SIZE)
