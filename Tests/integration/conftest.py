@@ -13,6 +13,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_BINARIES = {
     "normal": ROOT / ".build" / "debug" / "scep-agent",
     "embedded": ROOT / ".build-embedded" / "release" / "scep-agent",
+    # The firmware build of the host (CMake, mbedTLS static): Scripts/build-firmware.sh x86_64.
+    "cmake-x86_64": ROOT / "build-x86_64" / "scep-agent",
 }
 
 
