@@ -67,7 +67,7 @@ var targets: [Target] = [
 
 if !embedded {
     targets += [
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["DER"], path: "Tests/TestSupport"),
         .testTarget(name: "DERTests", dependencies: ["DER", "TestSupport"], path: "Tests/DERTests"),
         .testTarget(name: "SCEPCryptoTests", dependencies: ["SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPCryptoTests"),
         .testTarget(

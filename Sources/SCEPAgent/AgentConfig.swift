@@ -30,12 +30,8 @@ public struct CertConfig {
     public var keyType: KeyType
     /// Key, cert, chain and ca paths with their owners and modes.
     public var paths: OutputPaths
-    public var renewAt: Double
-    public var jitter: Double
-    public var retryMin: Int64
-    public var retryMax: Int64
-    public var pollMin: Int64
-    public var pollMax: Int64
+    /// renew_at, jitter, retry and poll backoff.
+    public var renewal: RenewalPolicy
     public var postRenew: [String]
     public var postRenewTimeout: Int64
     public var tlsCA: String?
@@ -171,7 +167,7 @@ public struct AgentConfig {
             name: name, url: url, caFingerprint: pin, subject: subject, subjectAltNames: sans,
             challengeFile: try reader.absolutePath("challenge_file"), renewWithChallenge: try reader.flag("renew_with_challenge"), keyType: keyType,
             paths: try Self.outputPaths(&reader, key: keyEntry.value, certificate: certPath),
-            renewAt: renewAt, jitter: jitter, retryMin: retryMin, retryMax: retryMax, pollMin: pollMin, pollMax: pollMax,
+            renewal: RenewalPolicy(renewAt: renewAt, jitter: jitter, retryMin: retryMin, retryMax: retryMax, pollMin: pollMin, pollMax: pollMax),
             postRenew: hook, postRenewTimeout: try reader.duration("post_renew_timeout", default: 30),
             tlsCA: try reader.absolutePath("tls_ca"), proxy: reader.take("proxy")?.value, timeout: try reader.duration("timeout", default: 60),
             caRollover: try reader.duration("ca_rollover", default: 30 * 86_400))

@@ -64,11 +64,6 @@ public final class RenewalEngine {
         self.log = log
     }
 
-    static func policy(_ config: CertConfig) -> RenewalPolicy {
-        RenewalPolicy(renewAt: config.renewAt, jitter: config.jitter, retryMin: config.retryMin, retryMax: config.retryMax,
-                      pollMin: config.pollMin, pollMax: config.pollMax)
-    }
-
     func uniform() -> Double {
         guard let bytes = try? random.bytes(8) else { return 0.5 }
         var value: UInt64 = 0
@@ -95,7 +90,7 @@ public final class RenewalEngine {
         if let due = states[index].nextDue { return due }
         let certificate = config.certificates[index]
         guard let installed = source.installed(certificate) else { return now }
-        let due = RenewalPlanner.renewalTime(notBefore: installed.notBefore, notAfter: installed.notAfter, policy: Self.policy(certificate), uniform: uniform())
+        let due = RenewalPlanner.renewalTime(notBefore: installed.notBefore, notAfter: installed.notAfter, policy: certificate.renewal, uniform: uniform())
         states[index].nextDue = due
         onStateChange(certificate.name, states[index])
         return due
@@ -116,7 +111,7 @@ public final class RenewalEngine {
 
     func attempt(_ index: Int, now: Int64) {
         let certificate = config.certificates[index]
-        let policy = Self.policy(certificate)
+        let policy = certificate.renewal
         var state = states[index]
         let installed = source.installed(certificate)
         let reenroll = installed == nil || installed!.notAfter <= now

@@ -47,8 +47,8 @@ enum DaemonCommands {
         let config = try load(args)
         for certificate in config.certificates {
             Console.out("[cert " + certificate.name + "] " + certificate.subject.description + " from " + certificate.url.description
-                + (certificate.caFingerprint == nil ? " (CA NOT PINNED)" : "") + ", renew at " + fraction(certificate.renewAt)
-                + " of the lifetime, jitter " + fraction(certificate.jitter))
+                + (certificate.caFingerprint == nil ? " (CA NOT PINNED)" : "") + ", renew at " + fraction(certificate.renewal.renewAt)
+                + " of the lifetime, jitter " + fraction(certificate.renewal.jitter))
         }
         if let board = config.board { Console.out("[board] " + board.name + " (" + board.arch + ", " + board.keyBackend + " keys)") }
         Console.out(config.path + ": OK")

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import DER
 
 /// A small certificate-shaped structure exercising most tags.
@@ -166,15 +167,5 @@ private let sample: [UInt8] = DER.sequence([
         for length in 0..<ber.count {
             #expect(errorCode { try DERNode(parsing: Array(ber.prefix(length))) } == .derTruncated)
         }
-    }
-}
-
-/// The code of the SCEPError `body` throws; nil when it returns (or throws something else).
-func errorCode<T>(_ body: () throws -> T) -> SCEPError.Code? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        return (error as? SCEPError)?.code
     }
 }

@@ -46,8 +46,8 @@ import SCEPAgent
             _ = try ConfigFile(path: "t", text: Array(text.utf8))
             Issue.record("accepted \(text)")
         } catch {
-            #expect((error as? SCEPError)?.code == .config)
-            #expect((error as? SCEPError)?.reason.hasPrefix(message) == true, "\((error as? SCEPError)?.reason ?? "")")
+            #expect(error.code == .config)
+            #expect(error.reason.hasPrefix(message), "\(error.reason)")
         }
     }
 
@@ -71,7 +71,7 @@ import SCEPAgent
         """
         let config = try AgentConfig(file: ConfigFile(path: "example.conf", text: Array(text.utf8)))
         let wifi = config.certificates[0]
-        #expect(wifi.name == "wifi" && wifi.renewAt == 0.66 && wifi.jitter == 0.1)
+        #expect(wifi.name == "wifi" && wifi.renewal.renewAt == 0.66 && wifi.renewal.jitter == 0.1)
         #expect(wifi.postRenew == ["/usr/sbin/wpa_cli", "-i", "wlan0", "reconfigure"])
         #expect(wifi.paths.ca == "/etc/ssl/wifi/ca.pem" && wifi.paths.keyOwnership.mode == 0o600)
         #expect(wifi.caFingerprint?.count == 32)

@@ -27,27 +27,18 @@ import SCEPCrypto
 
     @Test func refusesACertificateForAnotherKey() throws {
         let other = try SoftwarePrivateKey.generate(.ec(.p256), random: try RandomGenerator())
-        #expect(code { try Enrollment.verifyIssued([pki.leaf], key: other, ca: try Certificate(der: pki.root), now: now) } == .verifyKeyMismatch)
+        #expect(errorCode { try Enrollment.verifyIssued([pki.leaf], key: other, ca: try Certificate(der: pki.root), now: now) } == .verifyKeyMismatch)
     }
 
     @Test func refusesACertificateFromAnotherCAWithTheSameName() throws {
-        #expect(code { try Enrollment.verifyIssued([pki.otherLeaf], key: try key(), ca: try Certificate(der: pki.root), now: now) } == .verifyChain)
+        #expect(errorCode { try Enrollment.verifyIssued([pki.otherLeaf], key: try key(), ca: try Certificate(der: pki.root), now: now) } == .verifyChain)
     }
 
     @Test func refusesAMissingIntermediate() throws {
-        #expect(code { try Enrollment.verifyIssued([pki.leafUnderIntermediate], key: try key(), ca: try Certificate(der: pki.root), now: now) } == .verifyChain)
+        #expect(errorCode { try Enrollment.verifyIssued([pki.leafUnderIntermediate], key: try key(), ca: try Certificate(der: pki.root), now: now) } == .verifyChain)
     }
 
     @Test func refusesAnExpiredCertificate() throws {
-        #expect(code { try Enrollment.verifyIssued([pki.expired], key: try key(), ca: try Certificate(der: pki.root), now: now) } == .verifyChain)
-    }
-
-    func code<T>(_ body: () throws -> T) -> SCEPError.Code? {
-        do {
-            _ = try body()
-            return nil
-        } catch {
-            return (error as? SCEPError)?.code
-        }
+        #expect(errorCode { try Enrollment.verifyIssued([pki.expired], key: try key(), ca: try Certificate(der: pki.root), now: now) } == .verifyChain)
     }
 }

@@ -6,16 +6,6 @@ import TestSupport
 
 let scepserver = "scepserver-2.1.0"
 
-/// The code of the SCEPError `body` throws; nil when it returns (or throws something else).
-func errorCode<T>(_ body: () throws -> T) -> SCEPError.Code? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        return (error as? SCEPError)?.code
-    }
-}
-
 /// One RSA-2048 key generated per process (generation is the slow part); each test imports its own
 /// copy because a key object's blinding RNG is not shared across threads.
 let sharedRSAKeyPEM: String = {

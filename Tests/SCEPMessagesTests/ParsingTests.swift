@@ -1,5 +1,6 @@
 import DER
 import Testing
+import TestSupport
 import SCEPMessages
 
 @Suite struct DistinguishedNameTests {
