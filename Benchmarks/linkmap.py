@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Attributes a linked binary's bytes to their inputs from a GNU ld map (-Wl,-Map=...).
+"""Attributes a linked binary's bytes to their inputs from a GNU ld or lld map (-Wl,-Map=...).
 
     python3 Benchmarks/linkmap.py build-aarch64/scep-agent.map [--members]
 
@@ -17,11 +17,33 @@ FILE_BACKED = re.compile(r"^\.(text|rodata|data|data\.rel\.ro|eh_frame|eh_frame_
 ENTRY = re.compile(r"^\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+(\S.*)$")
 
 
+LLD_ROW = re.compile(r"^\s*[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+ (\s*)(\S.*)$")
+
+
+def parse_lld(lines):
+    """lld's map: an output section row, then its input rows (`file:(section)`) indented further."""
+    rows = []
+    output = None
+    for line in lines[1:]:
+        m = LLD_ROW.match(line)
+        if not m:
+            continue
+        size, indent, name = int(m.group(1), 16), len(m.group(2)), m.group(3)
+        if indent == 0:
+            output = name
+        elif indent == 8 and name.endswith(")") and ":(" in name:
+            input_file, _, section = name[:-1].rpartition(":(")
+            rows.append((output, section, size, input_file))
+    return rows
+
+
 def parse(path):
     """[(output section, input section, size, input file)]"""
     rows = []
     with open(path, errors="replace") as f:
         lines = f.read().splitlines()
+    if lines and lines[0].split()[:3] == ["VMA", "LMA", "Size"]:
+        return [row for row in parse_lld(lines) if row[0] and FILE_BACKED.match(row[0])]
     try:
         start = next(i for i, line in enumerate(lines) if line.startswith("Linker script and memory map"))
     except StopIteration:
@@ -58,8 +80,10 @@ def group_of(input_file):
         return "mbedTLS", archive.split(".")[0], member
     if archive.startswith("libswiftUnicodeDataTables"):
         return "Swift Unicode tables", archive, member
-    if archive == "libCSCEPShim.a":
+    if archive == "libCSCEPShim.a" or archive.startswith("mbedtls_unused_stubs"):
         return "C shim", archive, member
+    if archive == "<internal>":
+        return "made by the linker (dynamic symbols, relocations, GOT)", archive, member
     if archive.endswith(".swift.o") or (archive.startswith("lib") and archive[3:-2] in SWIFT_MODULES):
         return "Swift (product + Embedded stdlib)", archive, member
     return "C library and runtime (libc when static, crt, libgcc)", archive, member

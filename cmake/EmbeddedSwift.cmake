@@ -99,6 +99,12 @@ option(SCEP_IDENTICAL_CODE_FOLDING "Link with lld --icf=all when lld is availabl
 if(SCEP_IDENTICAL_CODE_FOLDING AND SCEP_LLD)
   get_filename_component(_lld_dir "${SCEP_LLD}" DIRECTORY)
   list(APPEND SCEP_EXECUTABLE_LINK_OPTIONS "-B${_lld_dir}" -fuse-ld=lld -Wl,--icf=all)
+  # A PIE's pointers each need a relative relocation (24 bytes on 64-bit); RELR packs them into
+  # bitmaps. glibc reads DT_RELR from 2.36 on (Debian 12), which the target glibc already has to be.
+  option(SCEP_PACK_RELATIVE_RELOCS "Pack relative relocations (needs glibc 2.36 on the board)" ON)
+  if(SCEP_PACK_RELATIVE_RELOCS)
+    list(APPEND SCEP_EXECUTABLE_LINK_OPTIONS -Wl,-z,pack-relative-relocs)
+  endif()
 endif()
 # The linker map, for Benchmarks/footprint.sh's size attribution.
 list(APPEND SCEP_EXECUTABLE_LINK_OPTIONS "-Wl,-Map=${CMAKE_BINARY_DIR}/scep-agent.map")
