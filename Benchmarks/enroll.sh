@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One enrollment with a pre-generated RSA-2048 key: scep-agent (the shipped Embedded binary) against
+# One enrollment with a pre-generated RSA-2048 key: scep-agent (the Embedded binary, and the CMake
+# firmware build when present) against
 # Debian's scepclient on the same scepserver, alternating, many runs. Prints median wall time, CPU
 # time and peak RSS of each, and the ratios to scepclient.
 #   Benchmarks/enroll.sh [RUNS]        (default 30)
@@ -8,5 +9,9 @@ cd "$(dirname "$0")/.."
 Scripts/install-deps.sh
 SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release >/dev/null
 agent="$(pwd)/.build-embedded/release/scep-agent"
-exec python3 Benchmarks/scepclient_baseline.py -n "${1:-30}" \
-    --client "scep-agent=$agent enroll --quiet --url {url} --ca-fingerprint {fingerprint} --subject CN={cn} --challenge {challenge} --key {key} --existing-key --cert {cert}"
+arguments="enroll --quiet --url {url} --ca-fingerprint {fingerprint} --subject CN={cn} --challenge {challenge} --key {key} --existing-key --cert {cert}"
+clients=(--client "scep-agent=$agent $arguments")
+# The firmware build (mbedTLS linked statically), when Scripts/build-firmware.sh x86_64 has made it.
+firmware="$(pwd)/build-x86_64/scep-agent"
+[ -x "$firmware" ] && clients+=(--client "scep-agent-fw=$firmware $arguments")
+exec python3 Benchmarks/scepclient_baseline.py -n "${1:-30}" "${clients[@]}"
