@@ -112,6 +112,21 @@ def terminate_pid(pid, timeout=5.0):
         pass
 
 
+def stop_owned(proc, pid, owns, timeout=5.0):
+    """Stops a server we started: through its Popen (SIGTERM, then SIGKILL after `timeout`), or, for
+    one started by an earlier process, by pid, and only when `owns(pid)` confirms it is ours."""
+    if proc is not None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+    elif pid is not None and owns(pid):
+        terminate_pid(pid, timeout)
+
+
 def die_with_parent():
     """preexec_fn: SIGTERM the child when the process that started it dies (Linux prctl), so a killed
     test run does not leave servers behind. Not used for detached (CLI) servers."""
@@ -267,17 +282,8 @@ class ScepCA:
             self.proc = None  # forget the Popen so nothing waits for or kills it at exit
 
     def stop(self, timeout=5.0):
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout)
-            self.proc = None
-        elif self._pid is not None and self._owns(self._pid):
-            terminate_pid(self._pid, timeout)
+        stop_owned(self.proc, self._pid, self._owns, timeout)
+        self.proc = None
         self._pid = None
 
     def _owns(self, pid):

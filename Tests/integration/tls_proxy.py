@@ -29,7 +29,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from scepca import _cmdline, _tail, die_with_parent, free_port, pid_alive, terminate_pid  # noqa: E402
+from scepca import _cmdline, _tail, die_with_parent, free_port, pid_alive, stop_owned  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
 _LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -212,17 +212,8 @@ class TLSProxy:
 
     def stop(self, timeout=5.0):
         # SIGTERM to the nginx master = fast shutdown; it stops its worker itself.
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout)
-            self.proc = None
-        elif self._pid is not None and self._owns(self._pid):
-            terminate_pid(self._pid, timeout)
+        stop_owned(self.proc, self._pid, self._owns, timeout)
+        self.proc = None
         self._pid = None
 
     def _owns(self, pid):
