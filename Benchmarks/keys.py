@@ -56,8 +56,6 @@ def main():
                         if result.returncode != 0:
                             sys.exit(f"{name} run {run} failed ({result.returncode}): {result.stderr}")
                         results[name].append((wall, json.loads(result.stdout)["timingsMs"]))
-                        if token is tpm:
-                            tpm.flush()
         finally:
             softhsm.close()
             tpm.close()

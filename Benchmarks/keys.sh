@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Enrollment time with a software key, a SoftHSM2 key and a TPM 2.0 key (swtpm + tpm2-pkcs11) against the
+# Enrollment time with a software key, a SoftHSM2 key and a TPM 2.0 key (swtpm + tpm2-abrmd + tpm2-pkcs11) against the
 # same scepserver in the same run: median of RUNS runs each (default 7), the shipped Embedded binary.
 #   Benchmarks/keys.sh [RUNS]
 set -euo pipefail

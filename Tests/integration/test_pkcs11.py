@@ -81,11 +81,6 @@ class TestTokenEnrollment:
         first_key = token.public_key_der()
 
         result = agent.run(*renew_args(agent, ca, token, extra=["--json"]), env=token.env)
-        if token.module.endswith("libtpm2_pkcs11.so") and "out of memory for object contexts" in result.stderr:
-            # Known limit, not yet solved: swtpm without a resource manager holds 3 transient objects;
-            # tpm2-pkcs11 keeps the primary, its wrapping key and every used key loaded, and a renewal
-            # uses the old and the new key in one session. /dev/tpmrm0 or tpm2-abrmd swap them out.
-            pytest.xfail("TPM renewal needs a resource manager (3 transient object slots in swtpm)")
         assert result.returncode == EXIT_OK, result.stderr
         report = json.loads(result.stdout)
         assert report["serial"] != first_serial

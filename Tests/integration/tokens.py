@@ -1,5 +1,6 @@
 """Throwaway PKCS#11 tokens for the tests and benchmarks: SoftHSM2 with its own SOFTHSM2_CONF and token
-directory, and a TPM 2.0 (swtpm in socket mode on 127.0.0.1, fresh state) behind tpm2-pkcs11."""
+directory, and a TPM 2.0 (swtpm in socket mode on 127.0.0.1, fresh state) behind a resource manager
+(tpm2-abrmd on a private D-Bus session bus) and tpm2-pkcs11."""
 import os
 import pathlib
 import socket
@@ -94,12 +95,20 @@ class SoftHSM(Token):
 
 
 class TPM(Token):
-    """swtpm on 127.0.0.1 with a fresh state directory, and a tpm2-pkcs11 store of its own."""
+    """swtpm on 127.0.0.1 with a fresh state directory, tpm2-abrmd in front of it, and a tpm2-pkcs11 store
+    of its own.
+
+    The resource manager is what a gateway has too (the kernel's /dev/tpmrm0): a TPM holds only 3 loaded
+    transient objects, and tpm2-pkcs11 keeps its primary key plus every key it used loaded, so a renewal
+    (old key and new key in one run) fails on bare swtpm with "out of memory for object contexts".
+    tpm2-abrmd swaps objects out and in (context save/load) and flushes a client's objects when it
+    disconnects. It runs on a private dbus-daemon session bus: no system bus, no systemd."""
 
     module = TPM2_MODULE
 
     def __init__(self, workdir):
         super().__init__(workdir)
+        self.proc = self.dbus = self.abrmd = None
         state = self.workdir / "swtpm-state"
         store = self.workdir / "tpm2-pkcs11-store"
         state.mkdir()
@@ -110,6 +119,13 @@ class TPM(Token):
             self.port = free_port()
         self.ctrl_port = self.port + 1
         self.log = open(self.workdir / "swtpm.log", "wb")
+        try:
+            self._start(state, store)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, state, store):
         self.proc = subprocess.Popen(
             ["swtpm", "socket", "--tpm2",
              "--server", f"type=tcp,port={self.port},bindaddr=127.0.0.1",
@@ -123,35 +139,46 @@ class TPM(Token):
                 break
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.close()
                     raise RuntimeError("swtpm did not start: " + (self.workdir / "swtpm.log").read_text())
                 time.sleep(0.05)
-        self.env = {"TPM2_PKCS11_STORE": str(store), "TPM2_PKCS11_TCTI": f"swtpm:host=127.0.0.1,port={self.port}",
-                    "TPM2_PKCS11_LOG_LEVEL": "0"}
+        # A private session bus (unix socket in the work directory) for tpm2-abrmd and its clients.
+        self.dbus = subprocess.Popen(
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1",
+             f"--address=unix:path={self.workdir / 'bus'}"],
+            stdout=subprocess.PIPE, stderr=self.log, text=True, preexec_fn=die_with_parent)
+        address = self.dbus.stdout.readline().strip()
+        if not address:
+            raise RuntimeError("dbus-daemon did not start: " + (self.workdir / "swtpm.log").read_text())
+        abrmd = ["tpm2-abrmd", "--session", "--logger=stdout", "--flush-all",
+                 f"--tcti=swtpm:host=127.0.0.1,port={self.port}"]
+        if os.geteuid() == 0:
+            abrmd.append("--allow-root")
+        bus_env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=address)
+        self.abrmd = subprocess.Popen(abrmd, stdout=self.log, stderr=subprocess.STDOUT, env=bus_env,
+                                      preexec_fn=die_with_parent)
+        self.tcti = "tabrmd:bus_type=session"
+        self.env = {"TPM2_PKCS11_STORE": str(store), "TPM2_PKCS11_TCTI": self.tcti,
+                    "DBUS_SESSION_BUS_ADDRESS": address, "TPM2_PKCS11_LOG_LEVEL": "0"}
         full_env = dict(os.environ, **self.env)
+        # Ready when a TPM command goes through the broker.
+        deadline = time.monotonic() + 15
+        while subprocess.run(["tpm2_getrandom", "--hex", "4"], capture_output=True, timeout=30,
+                             env=dict(full_env, TPM2TOOLS_TCTI=self.tcti)).returncode != 0:
+            if time.monotonic() > deadline or self.abrmd.poll() is not None:
+                raise RuntimeError("tpm2-abrmd did not start: " + (self.workdir / "swtpm.log").read_text())
+            time.sleep(0.1)
         subprocess.run(["pkcs11-tool", "--module", self.module, "--slot-index", "0", "--init-token", "--label", LABEL, "--so-pin", SO_PIN],
                        check=True, capture_output=True, env=full_env, timeout=60)
         subprocess.run(["pkcs11-tool", "--module", self.module, "--token-label", LABEL, "--login", "--login-type", "so",
                         "--so-pin", SO_PIN, "--init-pin", "--pin", USER_PIN], check=True, capture_output=True, env=full_env, timeout=60)
-        self.flush()
-
-    def flush(self):
-        """pkcs11-tool leaves a transient object loaded; a TPM holds only 3, and a renewal needs the
-        primary key, the current key and the new one at once (INTEROP.md: flush between runs)."""
-        env = dict(os.environ, TPM2TOOLS_TCTI=f"swtpm:host=127.0.0.1,port={self.port}")
-        for kind in ("-t", "-l", "-s"):
-            subprocess.run(["tpm2_flushcontext", kind], check=True, capture_output=True, env=env, timeout=30)
-
-    def tool(self, *args, login=True, check=True):
-        try:
-            return super().tool(*args, login=login, check=check)
-        finally:
-            self.flush()
 
     def close(self):
-        if self.proc and self.proc.poll() is None:
-            terminate_pid(self.proc.pid)
-            self.proc.wait()
+        for proc in (self.abrmd, self.dbus, self.proc):
+            if proc and proc.poll() is None:
+                terminate_pid(proc.pid)
+                proc.wait()
+        if self.dbus and self.dbus.stdout:
+            self.dbus.stdout.close()
         self.log.close()
 
 
