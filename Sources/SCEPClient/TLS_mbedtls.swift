@@ -2,6 +2,7 @@
 // socket through our own send/recv callbacks so the client's poll-based deadlines cover TLS too.
 import CSCEPShim
 import DER
+import SCEPCrypto
 import SCEPMessages
 
 /// The mbedTLS error text for a negative code (mbedtls_strerror).
@@ -16,39 +17,12 @@ func mbedTLSFailure(_ function: String, _ code: Int32) -> String {
     function + ": " + mbedTLSErrorText(code) + " (-0x" + String(-Int(code), radix: 16) + ")"
 }
 
-/// Entropy plus CTR-DRBG for the TLS handshake (owned here until SCEPCrypto's RandomGenerator is
-/// available to share).
-final class TLSRandom {
-    let entropy: UnsafeMutablePointer<mbedtls_entropy_context>
-    let drbg: UnsafeMutablePointer<mbedtls_ctr_drbg_context>
-
-    /// Seeds a CTR-DRBG from the platform entropy source.
-    /// - Throws: `transportTLS` when seeding fails.
-    init() throws(SCEPError) {
-        entropy = .allocate(capacity: 1)
-        drbg = .allocate(capacity: 1)
-        mbedtls_entropy_init(entropy)
-        mbedtls_ctr_drbg_init(drbg)
-        let personalization = Array("scep-agent tls".utf8)
-        let rc = mbedtls_ctr_drbg_seed(drbg, CSCEPShim_entropy_func_fn(), entropy, personalization, personalization.count)
-        guard rc == 0 else {
-            throw SCEPError(.transportTLS, "cannot seed the TLS random generator: " + mbedTLSFailure("mbedtls_ctr_drbg_seed", rc), detail: rc)
-        }
-    }
-
-    deinit {
-        mbedtls_ctr_drbg_free(drbg)
-        mbedtls_entropy_free(entropy)
-        drbg.deallocate()
-        entropy.deallocate()
-    }
-}
-
 /// A TLS 1.2 client configuration: the CA bundle to verify servers against, verification required.
 final class TLSConfiguration {
     let config: UnsafeMutablePointer<mbedtls_ssl_config>
     let caChain: UnsafeMutablePointer<mbedtls_x509_crt>
-    let random: TLSRandom
+    /// The handshake's randomness; mbedTLS keeps a pointer to it, so the configuration holds it.
+    let random: RandomGenerator
     let caFile: String
 
     /// - Parameter caFile: PEM or DER file of trusted CA certificates.
@@ -59,7 +33,7 @@ final class TLSConfiguration {
         mbedtls_ssl_config_init(config)
         mbedtls_x509_crt_init(caChain)
         self.caFile = caFile
-        random = try TLSRandom()
+        random = try RandomGenerator()
         let parsed = mbedtls_x509_crt_parse_file(caChain, caFile)
         guard parsed >= 0, caChain.pointee.version != 0 else {
             throw SCEPError(.transportTLS, "cannot load the TLS CA bundle '" + caFile + "': "
@@ -72,7 +46,7 @@ final class TLSConfiguration {
         }
         mbedtls_ssl_conf_authmode(config, MBEDTLS_SSL_VERIFY_REQUIRED)
         mbedtls_ssl_conf_ca_chain(config, caChain, nil)
-        mbedtls_ssl_conf_rng(config, CSCEPShim_ctr_drbg_random_fn(), random.drbg)
+        mbedtls_ssl_conf_rng(config, CSCEPShim_ctr_drbg_random_fn(), random.drbgHandle)
         mbedtls_ssl_conf_min_version(config, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3)
     }
 

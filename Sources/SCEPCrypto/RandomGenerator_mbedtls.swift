@@ -64,6 +64,10 @@ public final class RandomGenerator {
         return output
     }
 
+    /// The DRBG as the opaque `p_rng` argument of mbedTLS calls in other modules (TLS), to pass with
+    /// `CSCEPShim_ctr_drbg_random_fn()`. Valid while this generator lives: keep a reference to it.
+    public var drbgHandle: UnsafeMutableRawPointer { UnsafeMutableRawPointer(context) }
+
     /// The f_rng callback mbedTLS functions take, paired with `context` as p_rng.
     var function: (@convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int) -> Int32)? {
         CSCEPShim_ctr_drbg_random_fn()
