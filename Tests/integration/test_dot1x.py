@@ -270,3 +270,68 @@ def test_certificate_from_another_ca_is_rejected(agent, ca, tmp_path, port):
         assert "CTRL-EVENT-EAP-SUCCESS" not in port.log("hostapd")
         assert "Certificate verification failed, error 20 (unable to get local issuer certificate) depth 0 for '/O=Example/CN=gw-intruder'" \
             in port.log("hostapd"), port.log("hostapd")[-3000:]
+
+
+# `wpa-config` on its own: no namespaces needed.
+
+def test_wpa_config_prints_a_block_with_absolute_paths_and_the_cn(agent, ca):
+    config = write_config(agent, ca, cn="gw-block", extra=f"ca = {agent.workdir}/wifi-ca.pem")
+    enroll(agent, ca, cn="gw-block")
+    result = agent.run("wpa-config", "--config", config, "--name", "wifi")
+    assert result.returncode == 0, result.stderr
+    directory = agent.workdir
+    # No ca file installed (enroll writes the chain only): ca_cert falls back to the chain.
+    assert result.stdout == f"""network={{
+    key_mgmt=IEEE8021X
+    eap=TLS
+    eapol_flags=0
+    identity="gw-block"
+    ca_cert="{directory}/wifi-chain.pem"
+    client_cert="{directory}/wifi-cert.pem"
+    private_key="{directory}/wifi-key.pem"
+}}
+"""
+    (directory / "wifi-ca.pem").write_bytes(pathlib.Path(ca.ca_cert_pem_path).read_bytes())
+    result = agent.run("wpa-config", "--config", config, "--name", "wifi", "--identity", "host/gw-block.example.net", "--iface", "eth1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("# wpa_supplicant -D wired -i eth1 -c")
+    assert lines[1] == "ap_scan=0"
+    assert f'    ca_cert="{directory}/wifi-ca.pem"' in lines
+    assert '    identity="host/gw-block.example.net"' in lines
+
+
+def test_wpa_config_pkcs11_key_uses_the_engine(agent, ca):
+    directory = agent.workdir
+    (directory / "pin").write_text("1234\n")
+    uri = f"pkcs11:token=gw;object=wifi-key;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source={directory}/pin"
+    config = write_config(agent, ca, cn="gw-token")
+    config.write_text(config.read_text().replace(f"key = {directory}/wifi-key.pem", f"key = {uri}"))
+    enroll(agent, ca, cn="gw-token")  # a file key: wpa-config only reads the certificate
+    result = agent.run("wpa-config", "--config", config, "--name", "wifi")
+    assert result.returncode == 0, result.stderr
+    assert "private_key" not in result.stdout and "pin=" not in result.stdout
+    for line in ('engine=1', 'engine_id="pkcs11"', 'key_id="pkcs11:token=gw;object=wifi-key;type=private"'):
+        assert f"    {line}\n" in result.stdout
+    with_pin = agent.run("wpa-config", "--config", config, "--name", "wifi", "--include-pin")
+    assert with_pin.returncode == 0, with_pin.stderr
+    assert '    pin="1234"\n' in with_pin.stdout
+
+
+def test_wpa_config_errors(agent, ca):
+    config = write_config(agent, ca)
+    missing = agent.run("wpa-config", "--config", config, "--name", "wifi")
+    assert missing.returncode == 8 and "no certificate installed" in missing.stderr, missing.stderr
+    unknown = agent.run("wpa-config", "--config", config, "--name", "lan")
+    assert unknown.returncode == 3 and "no [cert lan]" in unknown.stderr, unknown.stderr
+    broken = agent.workdir / "broken.conf"
+    broken.write_text("[cert wifi]\nurl = ftp://x\n")
+    assert agent.run("wpa-config", "--config", broken, "--name", "wifi").returncode == 3
+    assert agent.run("wpa-config", "--config", config).returncode == 2
+    enroll(agent, ca)
+    assert agent.run("wpa-config", "--config", config, "--name", "wifi", "--iface", "eth 1").returncode == 2
+    quoted = agent.run("wpa-config", "--config", config, "--name", "wifi", "--identity", 'a"b')
+    assert quoted.returncode == 2 and "quote" in quoted.stderr
+    help_text = agent.run("wpa-config", "--help")
+    assert help_text.returncode == 0 and "usage: scep-agent wpa-config" in help_text.stdout
+    assert "wpa-config" in agent.run("--help").stdout
