@@ -115,15 +115,15 @@ use_pae_group_addr=1
         self.hostapd = self._spawn(self.ns_a, HOSTAPD, "-dd", "-t", "-f", self.hostapd_log, config)
         wait_for(lambda: (self.hostapd_ctrl / self.if_a).exists(), 10, "hostapd's control socket")
 
-    def start_supplicant(self, block):
+    def start_supplicant(self, block, env=None):
         config = self.dir / "wpa_supplicant.conf"
         config.write_text(f"ctrl_interface={self.supplicant_ctrl}\n{block}")
         config.chmod(0o600)
         self.supplicant = self._spawn(self.ns_b, WPA_SUPPLICANT, "-D", "wired", "-i", self.if_b, "-c", config,
-                                      "-dd", "-t", "-f", self.supplicant_log)
+                                      "-dd", "-t", "-f", self.supplicant_log, env=env)
 
-    def _spawn(self, namespace, *command):
-        process = subprocess.Popen([IP, "netns", "exec", namespace, *map(str, command)],
+    def _spawn(self, namespace, *command, env=None):
+        process = subprocess.Popen([IP, "netns", "exec", namespace, *map(str, command)], env=dict(os.environ, **(env or {})),
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.processes.append(process)
         return process
@@ -251,6 +251,34 @@ post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
         hostapd_log = port.log("hostapd")
         last_renewed = [m.start() for m in re.finditer(f"peer certificate: depth=0 serial_num={renewed}", hostapd_log, re.IGNORECASE)][-1]
         assert hostapd_log.find("CTRL-EVENT-EAP-SUCCESS", last_renewed) > 0, "the renewed certificate must authenticate"
+
+
+def test_key_in_softhsm_through_the_pkcs11_engine(agent, ca, tmp_path, port):
+    from tokens import SOFTHSM_MODULE, SoftHSM
+    engine = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so"
+    if not (os.path.exists(SOFTHSM_MODULE) and os.path.exists(engine)):
+        pytest.skip("needs softhsm2 and libengine-pkcs11-openssl (Scripts/install-deps.sh)")
+    token = SoftHSM(tmp_path / "token")
+    port.start_hostapd(ca)
+    directory = agent.workdir
+    uri = token.uri("wifi-key")
+    config = write_config(agent, ca, cn="gw-hsm")
+    config.write_text(config.read_text().replace(f"key = {directory}/wifi-key.pem",
+                                                 f"key = {uri}?module-path={SOFTHSM_MODULE}&pin-source={token.pin_file}"))
+    result = agent.run("enroll", "--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--subject", "CN=gw-hsm,O=Example",
+                       "--challenge-file", directory / "challenge", "--key", uri, "--cert", directory / "wifi-cert.pem",
+                       "--chain", directory / "wifi-chain.pem", *token.agent_args(), env=token.env)
+    assert result.returncode == 0, result.stderr
+    assert not (directory / "wifi-key.pem").exists()
+    block = agent.run("wpa-config", "--config", config, "--name", "wifi", "--include-pin")
+    assert block.returncode == 0, block.stderr
+    assert 'engine_id="pkcs11"' in block.stdout and f'key_id="{uri}"' in block.stdout
+    # The engine and the module it loads are global settings; SOFTHSM2_CONF reaches the module
+    # through wpa_supplicant's environment.
+    port.start_supplicant(f"ap_scan=0\npkcs11_engine_path={engine}\npkcs11_module_path={SOFTHSM_MODULE}\n" + block.stdout,
+                          env=token.env)
+    port.wait_authorized()
+    assert port.peer_certificates() == [(serial_of(directory / "wifi-cert.pem"), "/O=Example/CN=gw-hsm")]
 
 
 def test_certificate_from_another_ca_is_rejected(agent, ca, tmp_path, port):
