@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need on Debian 12 (as root); quiet when all is present.
 set -euo pipefail
-packages=(libmbedtls-dev libp11-kit-dev openssl scep nginx-light time python3
+packages=(libmbedtls-dev libp11-kit-dev openssl scep nginx-light time python3 hostapd wpasupplicant iproute2
           softhsm2 opensc swtpm swtpm-tools libtpm2-pkcs11-1 libtss2-tcti-swtpm0 tpm2-tools libengine-pkcs11-openssl
           tpm2-abrmd libtss2-tcti-tabrmd0 dbus-daemon)
 missing=()

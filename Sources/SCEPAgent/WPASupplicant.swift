@@ -1,5 +1,6 @@
 // A wpa_supplicant network block for the installed credentials (INTEROP.md, wpa_supplicant 2.10).
 import DER
+import SCEPCrypto
 import SCEPPKCS11
 
 public enum WPASupplicant {
@@ -40,5 +41,68 @@ public enum WPASupplicant {
             throw SCEPError(.usage, "wpa_supplicant " + field + " cannot hold a quote or control character")
         }
         return "\"" + value + "\""
+    }
+}
+
+extension WPASupplicant {
+    /// The network block for one `[cert NAME]` of a configuration file, from its installed files:
+    /// `ca_cert` is the installed `ca` file (else the chain), identity defaults to the certificate's CN
+    /// (else the section name). A pkcs11: key gets the engine settings; its PIN (from the URI's
+    /// pin-value or pin-source) only when `includePIN` says so.
+    /// - Throws: `fileIO` when the certificate or its CA file is not installed.
+    public static func networkBlock(for certificate: CertConfig, identity: String?, includePIN: Bool) throws(SCEPError) -> String {
+        let certPath = certificate.paths.certificate
+        guard FileSystem.exists(certPath) else {
+            throw SCEPError(.fileIO, "[cert " + certificate.name + "]: no certificate installed at " + certPath + " (enroll first)")
+        }
+        let installed = try CredentialFiles.loadCertificate(certPath)
+        var caPath: String? = nil
+        for candidate in [certificate.paths.ca, certificate.paths.chain] {
+            if let candidate, FileSystem.exists(candidate) {
+                caPath = candidate
+                break
+            }
+        }
+        guard let caPath else {
+            throw SCEPError(.fileIO, "[cert " + certificate.name + "]: no CA certificate installed (set ca or chain in the config and enroll)")
+        }
+        let key = try KeyLocation(certificate.paths.key)
+        var pin: String? = nil
+        if includePIN, let uri = key.uri {
+            pin = String(decoding: try TokenKeySlot.pin(uri: uri, options: TokenOptions()), as: UTF8.self)
+        }
+        let name = identity ?? commonName(ofSubjectText: installed.subjectText) ?? certificate.name
+        return try networkBlock(identity: name, caCertificate: caPath, clientCertificate: certPath, key: key, pin: pin)
+    }
+
+    /// The CN of a subject as mbedTLS renders it (`CN=gw-0042, O=Example`, specials escaped with `\`),
+    /// or nil when there is none.
+    public static func commonName(ofSubjectText text: String) -> String? {
+        var components: [[UInt8]] = [[]]
+        var escaped = false
+        let bytes = Array(text.utf8)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if escaped {
+                components[components.count - 1].append(byte)
+                escaped = false
+            } else if byte == UInt8(ascii: "\\") {
+                escaped = true
+            } else if byte == UInt8(ascii: ",") || byte == UInt8(ascii: "+") {
+                components.append([])
+                while index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: " ") { index += 1 }
+            } else if byte == UInt8(ascii: " ") && index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "+") {
+                // " + " between the attributes of a multi-valued RDN
+            } else {
+                components[components.count - 1].append(byte)
+            }
+            index += 1
+        }
+        let prefix = Array("CN=".utf8)
+        for component in components where component.count > prefix.count && component.starts(with: prefix) {
+            return String(decoding: component.dropFirst(prefix.count), as: UTF8.self)
+        }
+        return nil
     }
 }

@@ -146,6 +146,27 @@ enum DaemonCommands {
         if let failure { throw SCEPError(result(failure), failure) }
     }
 
+    static func wpaConfig(_ arguments: [String]) throws(SCEPError) {
+        let args = try Arguments(command: "wpa-config", arguments: arguments,
+                                 accepted: [.value("--config"), .value("--name"), .value("--iface"), .value("--identity"), .flag("--include-pin")])
+        let config = try load(args)
+        let name = try args.required("--name")
+        guard let certificate = config.certificates.first(where: { $0.name == name }) else {
+            throw SCEPError(.config, config.path + ": no [cert " + name + "] (it has " + config.certificates.map { $0.name }.joined(separator: ", ") + ")")
+        }
+        let block = try WPASupplicant.networkBlock(for: certificate, identity: args.value("--identity"), includePIN: args.has("--include-pin"))
+        guard let iface = args.value("--iface") else {
+            Console.out(String(block.dropLast()))
+            return
+        }
+        guard !iface.isEmpty, iface.utf8.count < 16, !iface.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "/") }) else {
+            throw SCEPError(.usage, "--iface " + iface + ": not an interface name")
+        }
+        Console.out("# wpa_supplicant -D wired -i " + iface + " -c THIS_FILE; after a renewal: wpa_cli -i " + iface + " reconfigure")
+        Console.out("ap_scan=0")
+        Console.out(String(block.dropLast()))
+    }
+
     static func result(_ text: String) -> SCEPError.Code {
         text.hasPrefix("pending") ? .serverPending : .serverFailure
     }

@@ -19,6 +19,7 @@ enum Help {
       status        what the daemon knows about each certificate
       check-config  validate a config file (exit 3 with file:line: key on errors)
       renew-now     renew now (signals a running daemon, else renews here)
+      wpa-config    print a wpa_supplicant 802.1X EAP-TLS network block for a [cert NAME]
       version   print the version
 
     'scep-agent COMMAND --help' describes each command. Exit codes: 0 issued, 2 usage,
@@ -157,6 +158,23 @@ enum Help {
     running, renews here and exits 0 when every renewal was issued.
     """
 
+    static let wpaConfig = """
+    usage: scep-agent wpa-config --config FILE --name NAME [--iface IFACE] [--identity ID] [--include-pin]
+
+    Prints a wpa_supplicant (2.10) network block for the installed [cert NAME] of FILE: key_mgmt=IEEE8021X,
+    eap=TLS, eapol_flags=0, absolute paths of ca_cert (the installed ca file, else the chain),
+    client_cert and private_key; a pkcs11: key becomes engine=1, engine_id="pkcs11" and key_id (needs
+    libengine-pkcs11-openssl). The identity is the certificate's CN unless --identity says otherwise
+    (no CN: NAME). After a renewal, reload with 'wpa_cli -i IFACE reconfigure' (post_renew).
+
+      --iface IFACE             print a whole wired config file (ap_scan=0 and the block) for IFACE
+      --identity ID             the EAP identity (default: the certificate's CN, else NAME)
+      --include-pin             add pin="..." for a pkcs11: key, read from the URI's pin-source
+                                (the output then holds the PIN: keep the file at mode 0600)
+
+    Exit 3 when FILE is invalid or has no [cert NAME], 8 when the certificate or CA is not installed.
+    """
+
     static func text(for command: String) -> String? {
         switch command {
         case "enroll": enroll
@@ -171,6 +189,7 @@ enum Help {
         case "status": status
         case "check-config": checkConfig
         case "renew-now": renewNow
+        case "wpa-config": wpaConfig
         default: nil
         }
     }

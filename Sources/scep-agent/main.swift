@@ -54,6 +54,7 @@ func runCommand(_ all: [String]) -> Int32 {
     case "status": handler = DaemonCommands.status
     case "check-config": handler = DaemonCommands.checkConfig
     case "renew-now": handler = DaemonCommands.renewNow
+    case "wpa-config": handler = DaemonCommands.wpaConfig
     default: handler = nil
     }
     guard let handler else {

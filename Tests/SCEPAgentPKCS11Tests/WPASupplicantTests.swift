@@ -39,3 +39,14 @@ import Testing
         }
     }
 }
+
+@Suite struct WPASupplicantCommonNameTests {
+    @Test func commonNameFromMbedTLSSubjectText() {
+        #expect(WPASupplicant.commonName(ofSubjectText: "CN=gw-0042, O=Example") == "gw-0042")
+        #expect(WPASupplicant.commonName(ofSubjectText: "O=Example, CN=gw-7") == "gw-7")
+        #expect(WPASupplicant.commonName(ofSubjectText: "CN=a\\, b, O=Example") == "a, b")
+        #expect(WPASupplicant.commonName(ofSubjectText: "O=Example + CN=multi") == "multi")
+        #expect(WPASupplicant.commonName(ofSubjectText: "O=Example, C=DE") == nil)
+        #expect(WPASupplicant.commonName(ofSubjectText: "") == nil)
+    }
+}

@@ -1,0 +1,365 @@
+"""802.1X end to end: a certificate scep-agent enrolled from a real scepserver authenticates a wired port.
+
+Each test builds its own network: two network namespaces joined by a veth pair. hostapd 2.10
+(driver=wired, its internal EAP-TLS server) runs in namespace A, wpa_supplicant 2.10 (-D wired) in
+namespace B with the network block `scep-agent wpa-config` printed. scepserver and scep-agent stay in
+the host namespace on 127.0.0.1: the agent only writes files the supplicant reads.
+
+Trust: hostapd's own server certificate is issued (with openssl) by the scepserver CA itself, so one
+CA file serves both sides: hostapd's ca_cert (which client certificates to accept) and the
+supplicant's ca_cert, exactly as wpa-config prints it (the installed ca file, else the chain).
+"""
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from scepca import ScepCA
+
+HOSTAPD = shutil.which("hostapd") or "/usr/sbin/hostapd"
+WPA_SUPPLICANT = shutil.which("wpa_supplicant") or "/usr/sbin/wpa_supplicant"
+WPA_CLI = shutil.which("wpa_cli") or "/usr/sbin/wpa_cli"
+IP = shutil.which("ip") or "/usr/sbin/ip"
+
+_counter = [0]
+
+
+def _need_tools():
+    missing = [path for path in (HOSTAPD, WPA_SUPPLICANT, WPA_CLI, IP) if not os.path.exists(path)]
+    if missing:
+        pytest.skip(f"802.1X tests need hostapd, wpasupplicant and iproute2 (Scripts/install-deps.sh): missing {missing}")
+
+
+def run(*args, check=True, timeout=15):
+    return subprocess.run([str(arg) for arg in args], capture_output=True, text=True, check=check, timeout=timeout)
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Port:
+    """Two namespaces, a veth pair, hostapd in A and (once started) wpa_supplicant in B."""
+
+    def __init__(self, tmp_path):
+        _counter[0] += 1
+        tag = f"{os.getpid() % 100000}{_counter[0]}"
+        self.ns_a, self.ns_b = f"scepd1x-a{tag}", f"scepd1x-b{tag}"
+        self.if_a, self.if_b = f"d1xa{tag}"[:15], f"d1xb{tag}"[:15]
+        self.dir = pathlib.Path(tmp_path) / "dot1x"
+        self.dir.mkdir()
+        self.processes = []
+        self.hostapd_log = self.dir / "hostapd.log"
+        self.supplicant_log = self.dir / "wpa_supplicant.log"
+        self.hostapd_ctrl = self.dir / "hostapd-ctrl"
+        self.supplicant_ctrl = self.dir / "wpa-ctrl"
+
+    def setup(self):
+        added = run(IP, "netns", "add", self.ns_a, check=False)
+        if added.returncode != 0:
+            pytest.skip(f"NOT TESTED: 'ip netns add' is not permitted here ({added.stderr.strip()}); the 802.1X suite needs root")
+        run(IP, "netns", "add", self.ns_b)
+        run(IP, "link", "add", self.if_a, "netns", self.ns_a, "type", "veth", "peer", "name", self.if_b, "netns", self.ns_b)
+        for namespace, interface in ((self.ns_a, self.if_a), (self.ns_b, self.if_b)):
+            run(IP, "-n", namespace, "link", "set", "lo", "up")
+            run(IP, "-n", namespace, "link", "set", interface, "up")
+
+    def teardown(self):
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=5)
+        for namespace in (self.ns_a, self.ns_b):
+            run(IP, "netns", "del", namespace, check=False)
+
+    def server_certificate(self, ca):
+        """hostapd's certificate, issued by the scepserver CA with openssl (serverAuth). scepserver's
+        `ca -init` encrypts ca.key with an empty password."""
+        key, csr, cert, ext = (self.dir / name for name in ("server.key", "server.csr", "server.pem", "server.ext"))
+        ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
+        run("openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-subj", "/CN=radius.test", "-out", csr)
+        run("openssl", "x509", "-req", "-in", csr, "-CA", ca.ca_cert_pem_path, "-CAkey", ca.ca_key_path,
+            "-passin", "pass:", "-CAcreateserial", "-CAserial", self.dir / "server.srl", "-days", "2", "-sha256", "-extfile", ext, "-out", cert)
+        return key, cert
+
+    def start_hostapd(self, ca):
+        """hostapd accepts client certificates of `ca` and shows a server certificate `ca` issued."""
+        key, cert = self.server_certificate(ca)
+        (self.dir / "eap_users").write_text("* TLS\n")
+        config = self.dir / "hostapd.conf"
+        config.write_text(f"""interface={self.if_a}
+driver=wired
+ieee8021x=1
+eap_server=1
+eap_user_file={self.dir}/eap_users
+ca_cert={ca.ca_cert_pem_path}
+server_cert={cert}
+private_key={key}
+ctrl_interface={self.hostapd_ctrl}
+eap_reauth_period=0
+use_pae_group_addr=1
+""")
+        self.hostapd = self._spawn(self.ns_a, HOSTAPD, "-dd", "-t", "-f", self.hostapd_log, config)
+        wait_for(lambda: (self.hostapd_ctrl / self.if_a).exists(), 10, "hostapd's control socket")
+
+    def start_supplicant(self, block, env=None):
+        config = self.dir / "wpa_supplicant.conf"
+        config.write_text(f"ctrl_interface={self.supplicant_ctrl}\n{block}")
+        config.chmod(0o600)
+        self.supplicant = self._spawn(self.ns_b, WPA_SUPPLICANT, "-D", "wired", "-i", self.if_b, "-c", config,
+                                      "-dd", "-t", "-f", self.supplicant_log, env=env)
+
+    def _spawn(self, namespace, *command, env=None):
+        process = subprocess.Popen([IP, "netns", "exec", namespace, *map(str, command)], env=dict(os.environ, **(env or {})),
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.processes.append(process)
+        return process
+
+    def wpa_cli(self, *args):
+        return run(WPA_CLI, "-p", self.supplicant_ctrl, "-i", self.if_b, *args, check=False).stdout
+
+    def status(self):
+        return dict(line.split("=", 1) for line in self.wpa_cli("status").splitlines() if "=" in line)
+
+    def authorized(self):
+        status = self.status()
+        return status.get("suppPortStatus") == "Authorized" and status.get("Supplicant PAE state") == "AUTHENTICATED"
+
+    def log(self, which):
+        path = self.hostapd_log if which == "hostapd" else self.supplicant_log
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def wait_authorized(self, timeout=20):
+        try:
+            wait_for(self.authorized, timeout, "the port to be authorized")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\nstatus: {self.status()}\n--- supplicant log tail ---\n"
+                                 f"{self.log('supplicant')[-3000:]}\n--- hostapd log tail ---\n{self.log('hostapd')[-3000:]}")
+
+    def peer_certificates(self):
+        """(serial in upper-case hex, subject) of each client certificate hostapd saw, in order."""
+        return [(serial.upper(), subject) for serial, subject in
+                re.findall(r"authsrv: peer certificate: depth=0 serial_num=([0-9a-fA-F]+) subject=(\S*)", self.log("hostapd"))]
+
+
+@pytest.fixture
+def port(tmp_path):
+    _need_tools()
+    network = Port(tmp_path)
+    try:
+        network.setup()
+        yield network
+    finally:
+        network.teardown()
+
+
+def write_config(agent, ca, name="wifi", cn="gw-dot1x", extra=""):
+    directory = agent.workdir
+    (directory / "challenge").write_text(ca.challenge + "\n")
+    config = directory / f"{name}.conf"
+    config.write_text(f"""[agent]
+state_dir = {directory}/state
+
+[cert {name}]
+url = {ca.url}
+ca_fingerprint = {ca.ca_fingerprint_sha256}
+subject = CN={cn},O=Example
+challenge_file = {directory}/challenge
+renew_with_challenge = yes
+key = {directory}/{name}-key.pem
+cert = {directory}/{name}-cert.pem
+chain = {directory}/{name}-chain.pem
+retry_min = 1s
+retry_max = 2s
+{extra}
+""")
+    return config
+
+
+def enroll(agent, ca, name="wifi", cn="gw-dot1x"):
+    directory = agent.workdir
+    result = agent.run("enroll", "--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--subject", f"CN={cn},O=Example",
+                       "--challenge-file", directory / "challenge", "--key", directory / f"{name}-key.pem",
+                       "--cert", directory / f"{name}-cert.pem", "--chain", directory / f"{name}-chain.pem")
+    assert result.returncode == 0, result.stderr
+
+
+def serial_of(path):
+    return run("openssl", "x509", "-in", path, "-noout", "-serial").stdout.strip().split("=", 1)[1].upper()
+
+
+def test_enrolled_certificate_authorizes_the_port(agent, ca, port):
+    port.start_hostapd(ca)
+    config = write_config(agent, ca)
+    enroll(agent, ca)
+    block = agent.run("wpa-config", "--config", config, "--name", "wifi", "--iface", port.if_b)
+    assert block.returncode == 0, block.stderr
+    assert f'ca_cert="{agent.workdir}/wifi-chain.pem"' in block.stdout
+    assert 'identity="gw-dot1x"' in block.stdout
+    port.start_supplicant(block.stdout)
+    port.wait_authorized()
+    assert "CTRL-EVENT-EAP-SUCCESS" in port.log("supplicant")
+    assert port.peer_certificates() == [(serial_of(agent.workdir / "wifi-cert.pem"), "/O=Example/CN=gw-dot1x")]
+    assert "CTRL-EVENT-EAP-SUCCESS" in port.log("hostapd")
+
+
+def test_daemon_renewal_hook_reconfigures_and_the_next_authentication_uses_the_new_certificate(agent, tmp_path, port):
+    # A one-day CA and renew_at 0.00005: the daemon renews 4.3 s after each issue and its post_renew hook
+    # tells wpa_supplicant to reload, which authenticates again with the new files.
+    with ScepCA(tmp_path / "short-ca", crtvalid=1, allowrenew=0) as short_ca:
+        port.start_hostapd(short_ca)
+        directory = agent.workdir
+        config = write_config(agent, short_ca, extra=f"""ca = {directory}/wifi-ca.pem
+renew_at = 0.00005
+jitter = 0
+post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
+""")
+        daemon = subprocess.Popen([str(agent.binary), "run", "--config", str(config)], stdout=subprocess.DEVNULL,
+                                  stderr=open(directory / "daemon.log", "w"))
+        port.processes.insert(0, daemon)
+        wait_for(lambda: (directory / "wifi-ca.pem").exists(), 15, "the daemon's first enrollment")
+        block = agent.run("wpa-config", "--config", config, "--name", "wifi")
+        assert block.returncode == 0, block.stderr
+        assert f'ca_cert="{directory}/wifi-ca.pem"' in block.stdout
+        port.start_supplicant("ap_scan=0\n" + block.stdout)
+        port.wait_authorized()
+        first = port.peer_certificates()[0][0]
+        wait_for(lambda: any(serial != first for serial, _ in port.peer_certificates()), 20,
+                 "hostapd to see a renewed certificate after the hook's reconfigure")
+        daemon.terminate()
+        assert daemon.wait(timeout=10) == 0
+        port.wait_authorized()
+        seen = [serial for serial, _ in port.peer_certificates()]
+        renewed = seen[-1]
+        assert renewed != first
+        assert renewed == serial_of(directory / "wifi-cert.pem"), (seen, (directory / "daemon.log").read_text())
+        assert first in seen and seen.index(first) < seen.index(renewed)
+        assert serial_of(directory / "wifi-cert.pem.prev") != renewed
+        hostapd_log = port.log("hostapd")
+        last_renewed = [m.start() for m in re.finditer(f"peer certificate: depth=0 serial_num={renewed}", hostapd_log, re.IGNORECASE)][-1]
+        assert hostapd_log.find("CTRL-EVENT-EAP-SUCCESS", last_renewed) > 0, "the renewed certificate must authenticate"
+
+
+def test_key_in_softhsm_through_the_pkcs11_engine(agent, ca, tmp_path, port):
+    from tokens import SOFTHSM_MODULE, SoftHSM
+    engine = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so"
+    if not (os.path.exists(SOFTHSM_MODULE) and os.path.exists(engine)):
+        pytest.skip("needs softhsm2 and libengine-pkcs11-openssl (Scripts/install-deps.sh)")
+    token = SoftHSM(tmp_path / "token")
+    port.start_hostapd(ca)
+    directory = agent.workdir
+    uri = token.uri("wifi-key")
+    config = write_config(agent, ca, cn="gw-hsm")
+    config.write_text(config.read_text().replace(f"key = {directory}/wifi-key.pem",
+                                                 f"key = {uri}?module-path={SOFTHSM_MODULE}&pin-source={token.pin_file}"))
+    result = agent.run("enroll", "--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--subject", "CN=gw-hsm,O=Example",
+                       "--challenge-file", directory / "challenge", "--key", uri, "--cert", directory / "wifi-cert.pem",
+                       "--chain", directory / "wifi-chain.pem", *token.agent_args(), env=token.env)
+    assert result.returncode == 0, result.stderr
+    assert not (directory / "wifi-key.pem").exists()
+    block = agent.run("wpa-config", "--config", config, "--name", "wifi", "--include-pin")
+    assert block.returncode == 0, block.stderr
+    assert 'engine_id="pkcs11"' in block.stdout and f'key_id="{uri}"' in block.stdout
+    # The engine and the module it loads are global settings; SOFTHSM2_CONF reaches the module
+    # through wpa_supplicant's environment.
+    port.start_supplicant(f"ap_scan=0\npkcs11_engine_path={engine}\npkcs11_module_path={SOFTHSM_MODULE}\n" + block.stdout,
+                          env=token.env)
+    port.wait_authorized()
+    assert port.peer_certificates() == [(serial_of(directory / "wifi-cert.pem"), "/O=Example/CN=gw-hsm")]
+
+
+def test_certificate_from_another_ca_is_rejected(agent, ca, tmp_path, port):
+    port.start_hostapd(ca)
+    with ScepCA(tmp_path / "other-ca", allowrenew=0, organization="other CA") as other:
+        config = write_config(agent, other, cn="gw-intruder")
+        enroll(agent, other, cn="gw-intruder")
+        block = agent.run("wpa-config", "--config", config, "--name", "wifi")
+        assert block.returncode == 0, block.stderr
+        # The supplicant trusts the server (the first CA issued hostapd's certificate); its own certificate
+        # comes from a CA hostapd does not trust.
+        text = block.stdout.replace(f'ca_cert="{agent.workdir}/wifi-chain.pem"', f'ca_cert="{ca.ca_cert_pem_path}"')
+        assert text != block.stdout
+        port.start_supplicant("ap_scan=0\n" + text)
+        wait_for(lambda: "CTRL-EVENT-EAP-FAILURE" in port.log("supplicant"), 20, "the supplicant's EAP failure")
+        assert not port.authorized()
+        assert "CTRL-EVENT-EAP-SUCCESS" not in port.log("hostapd")
+        assert "Certificate verification failed, error 20 (unable to get local issuer certificate) depth 0 for '/O=Example/CN=gw-intruder'" \
+            in port.log("hostapd"), port.log("hostapd")[-3000:]
+
+
+# `wpa-config` on its own: no namespaces needed.
+
+def test_wpa_config_prints_a_block_with_absolute_paths_and_the_cn(agent, ca):
+    config = write_config(agent, ca, cn="gw-block", extra=f"ca = {agent.workdir}/wifi-ca.pem")
+    enroll(agent, ca, cn="gw-block")
+    result = agent.run("wpa-config", "--config", config, "--name", "wifi")
+    assert result.returncode == 0, result.stderr
+    directory = agent.workdir
+    # No ca file installed (enroll writes the chain only): ca_cert falls back to the chain.
+    assert result.stdout == f"""network={{
+    key_mgmt=IEEE8021X
+    eap=TLS
+    eapol_flags=0
+    identity="gw-block"
+    ca_cert="{directory}/wifi-chain.pem"
+    client_cert="{directory}/wifi-cert.pem"
+    private_key="{directory}/wifi-key.pem"
+}}
+"""
+    (directory / "wifi-ca.pem").write_bytes(pathlib.Path(ca.ca_cert_pem_path).read_bytes())
+    result = agent.run("wpa-config", "--config", config, "--name", "wifi", "--identity", "host/gw-block.example.net", "--iface", "eth1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("# wpa_supplicant -D wired -i eth1 -c")
+    assert lines[1] == "ap_scan=0"
+    assert f'    ca_cert="{directory}/wifi-ca.pem"' in lines
+    assert '    identity="host/gw-block.example.net"' in lines
+
+
+def test_wpa_config_pkcs11_key_uses_the_engine(agent, ca):
+    directory = agent.workdir
+    (directory / "pin").write_text("1234\n")
+    uri = f"pkcs11:token=gw;object=wifi-key;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source={directory}/pin"
+    config = write_config(agent, ca, cn="gw-token")
+    config.write_text(config.read_text().replace(f"key = {directory}/wifi-key.pem", f"key = {uri}"))
+    enroll(agent, ca, cn="gw-token")  # a file key: wpa-config only reads the certificate
+    result = agent.run("wpa-config", "--config", config, "--name", "wifi")
+    assert result.returncode == 0, result.stderr
+    assert "private_key" not in result.stdout and "pin=" not in result.stdout
+    for line in ('engine=1', 'engine_id="pkcs11"', 'key_id="pkcs11:token=gw;object=wifi-key;type=private"'):
+        assert f"    {line}\n" in result.stdout
+    with_pin = agent.run("wpa-config", "--config", config, "--name", "wifi", "--include-pin")
+    assert with_pin.returncode == 0, with_pin.stderr
+    assert '    pin="1234"\n' in with_pin.stdout
+
+
+def test_wpa_config_errors(agent, ca):
+    config = write_config(agent, ca)
+    missing = agent.run("wpa-config", "--config", config, "--name", "wifi")
+    assert missing.returncode == 8 and "no certificate installed" in missing.stderr, missing.stderr
+    unknown = agent.run("wpa-config", "--config", config, "--name", "lan")
+    assert unknown.returncode == 3 and "no [cert lan]" in unknown.stderr, unknown.stderr
+    broken = agent.workdir / "broken.conf"
+    broken.write_text("[cert wifi]\nurl = ftp://x\n")
+    assert agent.run("wpa-config", "--config", broken, "--name", "wifi").returncode == 3
+    assert agent.run("wpa-config", "--config", config).returncode == 2
+    enroll(agent, ca)
+    assert agent.run("wpa-config", "--config", config, "--name", "wifi", "--iface", "eth 1").returncode == 2
+    quoted = agent.run("wpa-config", "--config", config, "--name", "wifi", "--identity", 'a"b')
+    assert quoted.returncode == 2 and "quote" in quoted.stderr
+    help_text = agent.run("wpa-config", "--help")
+    assert help_text.returncode == 0 and "usage: scep-agent wpa-config" in help_text.stdout
+    assert "wpa-config" in agent.run("--help").stdout
