@@ -253,32 +253,38 @@ post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
         assert hostapd_log.find("CTRL-EVENT-EAP-SUCCESS", last_renewed) > 0, "the renewed certificate must authenticate"
 
 
-def test_key_in_softhsm_through_the_pkcs11_engine(agent, ca, tmp_path, port):
-    from tokens import SOFTHSM_MODULE, SoftHSM
+@pytest.mark.parametrize("kind", ["softhsm", "tpm"])
+def test_key_in_a_token_through_the_pkcs11_engine(agent, ca, tmp_path, port, kind):
+    from tokens import TPM, SoftHSM
     engine = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so"
-    if not (os.path.exists(SOFTHSM_MODULE) and os.path.exists(engine)):
-        pytest.skip("needs softhsm2 and libengine-pkcs11-openssl (Scripts/install-deps.sh)")
-    token = SoftHSM(tmp_path / "token")
-    port.start_hostapd(ca)
-    directory = agent.workdir
-    uri = token.uri("wifi-key")
-    config = write_config(agent, ca, cn="gw-hsm")
-    config.write_text(config.read_text().replace(f"key = {directory}/wifi-key.pem",
-                                                 f"key = {uri}?module-path={SOFTHSM_MODULE}&pin-source={token.pin_file}"))
-    result = agent.run("enroll", "--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--subject", "CN=gw-hsm,O=Example",
-                       "--challenge-file", directory / "challenge", "--key", uri, "--cert", directory / "wifi-cert.pem",
-                       "--chain", directory / "wifi-chain.pem", *token.agent_args(), env=token.env)
-    assert result.returncode == 0, result.stderr
-    assert not (directory / "wifi-key.pem").exists()
-    block = agent.run("wpa-config", "--config", config, "--name", "wifi", "--include-pin")
-    assert block.returncode == 0, block.stderr
-    assert 'engine_id="pkcs11"' in block.stdout and f'key_id="{uri}"' in block.stdout
-    # The engine and the module it loads are global settings; SOFTHSM2_CONF reaches the module
-    # through wpa_supplicant's environment.
-    port.start_supplicant(f"ap_scan=0\npkcs11_engine_path={engine}\npkcs11_module_path={SOFTHSM_MODULE}\n" + block.stdout,
-                          env=token.env)
-    port.wait_authorized()
-    assert port.peer_certificates() == [(serial_of(directory / "wifi-cert.pem"), "/O=Example/CN=gw-hsm")]
+    token_class = SoftHSM if kind == "softhsm" else TPM
+    if not (os.path.exists(token_class.module) and os.path.exists(engine)):
+        pytest.skip(f"needs {kind} and libengine-pkcs11-openssl (Scripts/install-deps.sh)")
+    token = token_class(tmp_path / "token")
+    try:
+        port.start_hostapd(ca)
+        directory = agent.workdir
+        uri = token.uri("wifi-key")
+        config = write_config(agent, ca, cn="gw-hsm")
+        config.write_text(config.read_text().replace(f"key = {directory}/wifi-key.pem",
+                                                     f"key = {uri}?module-path={token.module}&pin-source={token.pin_file}"))
+        result = agent.run("enroll", "--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--subject", "CN=gw-hsm,O=Example",
+                           "--challenge-file", directory / "challenge", "--key", uri, "--cert", directory / "wifi-cert.pem",
+                           "--chain", directory / "wifi-chain.pem", *token.agent_args(), env=token.env)
+        assert result.returncode == 0, result.stderr
+        assert not (directory / "wifi-key.pem").exists()
+        block = agent.run("wpa-config", "--config", config, "--name", "wifi", "--include-pin")
+        assert block.returncode == 0, block.stderr
+        assert 'engine_id="pkcs11"' in block.stdout and f'key_id="{uri}"' in block.stdout
+        # The engine and the module it loads are global settings; the token's environment (SOFTHSM2_CONF,
+        # or the TPM's store, TCTI and D-Bus address) reaches the module through wpa_supplicant's.
+        port.start_supplicant(f"ap_scan=0\npkcs11_engine_path={engine}\npkcs11_module_path={token.module}\n" + block.stdout,
+                              env=token.env)
+        port.wait_authorized()
+        assert port.peer_certificates() == [(serial_of(directory / "wifi-cert.pem"), "/O=Example/CN=gw-hsm")]
+    finally:
+        port.teardown()
+        token.close()
 
 
 def test_certificate_from_another_ca_is_rejected(agent, ca, tmp_path, port):
