@@ -37,15 +37,23 @@ echo "== what the certificate says (openssl x509)"
 openssl x509 -in "$demo/device/cert.pem" -noout -subject -issuer -serial -dates -ext subjectAltName,keyUsage,extendedKeyUsage
 openssl verify -CAfile "$demo/device/chain.pem" "$demo/device/cert.pem"
 echo
-echo "== wpa_supplicant network block (802.1X EAP-TLS)"
-cat <<BLOCK
-network={
-    key_mgmt=IEEE8021X
-    eap=TLS
-    identity="gw-0042"
-    ca_cert="$demo/device/chain.pem"
-    client_cert="$demo/device/cert.pem"
-    private_key="$demo/device/key.pem"
-    eapol_flags=0
-}
-BLOCK
+cat > "$demo/scep-agent.conf" <<CONF
+# What the daemon would keep renewing: scep-agent run --config $demo/scep-agent.conf
+[agent]
+state_dir = $demo/state
+
+[cert wifi]
+url = $url
+ca_fingerprint = $fingerprint
+subject = CN=gw-0042,O=scep-agent demo
+sans = dns:gw-0042.demo.internal
+challenge_file = $demo/device/challenge
+key = $demo/device/key.pem
+cert = $demo/device/cert.pem
+chain = $demo/device/chain.pem
+CONF
+echo "== the same certificate as a daemon configuration ($demo/scep-agent.conf)"
+"$agent" check-config --config "$demo/scep-agent.conf"
+echo
+echo "== wpa_supplicant network block (802.1X EAP-TLS), from scep-agent wpa-config"
+"$agent" wpa-config --config "$demo/scep-agent.conf" --name wifi
