@@ -20,9 +20,10 @@ public struct CredentialFile {
 
 /// Installs key, certificate and chain as one set that survives any failure, kill or power cut.
 ///
-/// 1. Each new file is written beside its target under a fixed temporary name, fsynced.
+/// 1. Each new file is written beside its target under a fixed temporary name, fsynced, and so is a
+///    journal naming every (temporary, target) pair.
 /// 2. The current targets get a second name `<target>.prev` (hard links: the previous set, for rollback).
-/// 3. A journal naming every (temporary, target) pair is written and renamed into place: the commit point.
+/// 3. The journal is renamed into place: the commit point.
 /// 4. The temporaries are renamed over the targets, the directories fsynced, the journal removed.
 ///
 /// A crash before step 3 leaves the old set in place (stray temporaries are removed next time); a crash
@@ -98,17 +99,19 @@ public struct CredentialStore {
                 written.append(temporary)
                 FaultInjection.point("install.written." + String(written.count))
             }
+            var journal: [UInt8] = []
+            for file in files { journal += Array((Self.temporaryPath(for: file.path) + "\t" + file.path + "\n").utf8) }
+            try FileSystem.remove(journalPath + ".new")
+            try FileSystem.createFile(journalPath + ".new", journal, mode: 0o600)
+            FaultInjection.point("install.journal-written")
+            // The current set gets its .prev names only now that everything that needs space is written: a full
+            // disk fails above and leaves the old .prev files (the rollback set) as they were.
             for file in files where FileSystem.exists(file.path) {
                 let previous = Self.previousPath(for: file.path)
                 try FileSystem.remove(previous)
                 try FileSystem.link(file.path, previous)
                 FaultInjection.point("install.previous." + FileSystem.baseName(of: file.path))
             }
-            var journal: [UInt8] = []
-            for file in files { journal += Array((Self.temporaryPath(for: file.path) + "\t" + file.path + "\n").utf8) }
-            try FileSystem.remove(journalPath + ".new")
-            try FileSystem.createFile(journalPath + ".new", journal, mode: 0o600)
-            FaultInjection.point("install.journal-written")
             try FileSystem.rename(journalPath + ".new", journalPath)
             try FileSystem.syncDirectory(FileSystem.directory(of: journalPath))
             FaultInjection.point("install.committed")

@@ -23,10 +23,14 @@ public struct AttemptResult {
     public var kind: Kind
     public var certificate: InstalledCertificate?
     public var reason: String
+    /// Why a failed attempt failed, when an SCEPError said so (the exit code of an in-process renew-now).
+    public var code: SCEPError.Code? = nil
 
     public static func issued(_ certificate: InstalledCertificate) -> AttemptResult { AttemptResult(kind: .issued, certificate: certificate, reason: "") }
     public static func pending(_ reason: String) -> AttemptResult { AttemptResult(kind: .pending, certificate: nil, reason: reason) }
-    public static func failed(_ reason: String) -> AttemptResult { AttemptResult(kind: .failed, certificate: nil, reason: reason) }
+    public static func failed(_ reason: String, code: SCEPError.Code? = nil) -> AttemptResult {
+        AttemptResult(kind: .failed, certificate: nil, reason: reason, code: code)
+    }
 }
 
 /// Where certificates come from and go to: the real one reads the installed files and talks SCEP;
@@ -53,12 +57,15 @@ public final class RenewalEngine {
     /// Called after each attempt with the certificate's name and its new state (persisting, metrics).
     public var onStateChange: (String, CertState) -> Void = { _, _ in }
     public private(set) var states: [CertState]
+    /// The error code of each certificate's last attempt when it failed with one (not persisted).
+    public private(set) var lastFailureCodes: [SCEPError.Code?]
 
     public init(config: AgentConfig, source: CertificateSource, states: [CertState], clock: Clock, random: RandomGenerator, log: Log) {
         precondition(states.count == config.certificates.count, "one state per certificate")
         self.config = config
         self.source = source
         self.states = states
+        self.lastFailureCodes = Array(repeating: nil, count: states.count)
         self.clock = clock
         self.random = random
         self.log = log
@@ -116,6 +123,7 @@ public final class RenewalEngine {
         let installed = source.installed(certificate)
         let reenroll = installed == nil || installed!.notAfter <= now
         state.lastAttempt = now
+        lastFailureCodes[index] = nil
         if reenroll && certificate.challengeFile == nil {
             let what = installed == nil ? "no certificate is installed" : "the certificate expired at " + CivilTime(unixSeconds: installed!.notAfter).description
             state.lastResult = "failed: " + what + " and no challenge_file is configured to enroll again"
@@ -147,6 +155,7 @@ public final class RenewalEngine {
                 log.notice(certificate.name + ": PENDING; polling again at " + CivilTime(unixSeconds: state.nextDue!).description)
             case .failed:
                 state.lastResult = "failed: " + result.reason
+                lastFailureCodes[index] = result.code
                 state.consecutiveFailures += 1
                 state.totalFailures += 1
                 state.nextDue = RenewalPlanner.retryTime(now: now, failures: state.consecutiveFailures, policy: policy, uniform: uniform())

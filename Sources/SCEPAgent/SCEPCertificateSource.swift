@@ -49,7 +49,7 @@ public final class SCEPCertificateSource: CertificateSource {
             return .issued(InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial)))
         } catch {
             if error.code == .serverPending { return .pending(error.reason) }
-            return .failed(error.description)
+            return .failed(error.description, code: error.code)
         }
     }
 

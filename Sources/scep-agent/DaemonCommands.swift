@@ -134,6 +134,7 @@ enum DaemonCommands {
         let random = try RandomGenerator()
         let engine = RenewalEngine(config: config, source: source(config, log, clock, random), states: try DaemonRunner.loadStates(config), clock: clock, random: random, log: log)
         var failure: String? = nil
+        var failureCode: SCEPError.Code? = nil
         engine.onStateChange = { name, state in
             try? state.save(CertState.path(stateDirectory: config.stateDirectory, name: name))
         }
@@ -141,9 +142,13 @@ enum DaemonCommands {
         for (index, certificate) in config.certificates.enumerated() where names.contains(certificate.name) {
             let result = engine.states[index].lastResult ?? ""
             Console.out(certificate.name + ": " + result)
-            if !result.hasPrefix("issued") { failure = certificate.name + ": " + result }
+            if !result.hasPrefix("issued") {
+                failure = certificate.name + ": " + result
+                failureCode = engine.lastFailureCodes[index]
+            }
         }
-        if let failure { throw SCEPError(result(failure), failure) }
+        // The attempt's own code (a full disk is file-error 8); a bare result string maps by its text.
+        if let failure { throw SCEPError(failureCode ?? result(failure), failure) }
     }
 
     static func wpaConfig(_ arguments: [String]) throws(SCEPError) {

@@ -177,8 +177,9 @@ def test_failure_is_retried_with_backoff_and_reported(agent, short_ca):
 
 FAULT_POINTS = [
     "install.written.1", "install.written.2", "install.written.3", "install.written.4",
+    "install.journal-written",
     "install.previous.key.pem", "install.previous.cert.pem", "install.previous.chain.pem", "install.previous.ca.pem",
-    "install.journal-written", "install.committed",
+    "install.committed",
     "install.renamed.key.pem", "install.renamed.cert.pem", "install.renamed.chain.pem", "install.renamed.ca.pem",
     "install.synced", "daemon.installed", "daemon.hook-ran",
 ]
