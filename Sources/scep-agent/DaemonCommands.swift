@@ -144,11 +144,11 @@ enum DaemonCommands {
             Console.out(certificate.name + ": " + result)
             if !result.hasPrefix("issued") {
                 failure = certificate.name + ": " + result
-                failureCode = engine.lastFailureCodes[index]
+                // Still PENDING exits 6; a failure exits with its own code (a full disk is file-error 8).
+                failureCode = result.hasPrefix("pending") ? .serverPending : engine.lastFailureCodes[index] ?? .serverFailure
             }
         }
-        // The attempt's own code (a full disk is file-error 8); a bare result string maps by its text.
-        if let failure { throw SCEPError(failureCode ?? result(failure), failure) }
+        if let failure, let failureCode { throw SCEPError(failureCode, failure) }
     }
 
     static func wpaConfig(_ arguments: [String]) throws(SCEPError) {
@@ -170,9 +170,5 @@ enum DaemonCommands {
         Console.out("# wpa_supplicant -D wired -i " + iface + " -c THIS_FILE; after a renewal: wpa_cli -i " + iface + " reconfigure")
         Console.out("ap_scan=0")
         Console.out(String(block.dropLast()))
-    }
-
-    static func result(_ text: String) -> SCEPError.Code {
-        text.hasPrefix("pending") ? .serverPending : .serverFailure
     }
 }
