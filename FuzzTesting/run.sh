@@ -5,6 +5,8 @@
 # FuzzTesting/seeds/TARGET); crash inputs land in FuzzTesting/crashes/TARGET/: fix the bug and keep
 # the input there as a regression case (FuzzTesting/ci.sh replays it).
 set -eu
+# The Swift runtime's backtracer trips ASan after a trap; libFuzzer prints the stack instead.
+export SWIFT_BACKTRACE=enable=no
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 target=${1:?usage: FuzzTesting/run.sh TARGET [SECONDS]}
