@@ -15,3 +15,5 @@ echo "== firmware builds with CMake (x86_64, aarch64, armhf)"
 Scripts/build-firmware.sh all
 echo "== end-to-end suites against scepserver, nginx, SoftHSM, swtpm and OpenSSL (normal, Embedded, ARM under qemu)"
 python3 -m pytest -q Tests/integration
+echo "== fuzzing: replay saved inputs, then 10 s per libFuzzer target (about 2.5 min on 2 cores)"
+FuzzTesting/ci.sh 10
