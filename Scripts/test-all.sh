@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine (as root) and runs every test: unit tests, both build modes, and the
-# end-to-end suites against real peers, once per binary (normal and Embedded), and the ARM
-# firmware builds under qemu.
+# end-to-end suites against real peers, once with the normal binary and once with the Embedded
+# firmware build, the ARM firmware builds under qemu, and a short fuzzing pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-deps.sh
@@ -15,5 +15,5 @@ echo "== firmware builds with CMake (x86_64, aarch64, armhf)"
 Scripts/build-firmware.sh all
 echo "== end-to-end suites against scepserver, nginx, SoftHSM, swtpm and OpenSSL (normal, Embedded, ARM under qemu)"
 python3 -m pytest -q Tests/integration
-echo "== fuzzing: replay saved inputs, then 10 s per libFuzzer target (about 2.5 min on 2 cores)"
-FuzzTesting/ci.sh 10
+echo "== fuzzing: replay saved inputs, then 5 s per libFuzzer target"
+FuzzTesting/ci.sh 5
