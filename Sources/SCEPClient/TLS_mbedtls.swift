@@ -158,6 +158,7 @@ final class TLSSession {
 
     deinit {
         mbedtls_ssl_free(ssl)
+        ssl.deallocate()
         transport.deinitialize(count: 1)
         transport.deallocate()
         expectedAddress?.deinitialize(count: 1)
