@@ -31,13 +31,13 @@ public struct ConfigFile {
         var lineNumber = 0
         for rawLine in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
-            let line = Self.trim(Self.stripComment(Array(rawLine)))
+            let line = Array(ASCII.trimmed(Self.stripComment(Array(rawLine))))
             if line.isEmpty { continue }
             if line.first == UInt8(ascii: "[") {
                 guard line.last == UInt8(ascii: "]") else {
                     throw Self.error(path, lineNumber, nil, "section header must end with ']'")
                 }
-                let inner = Self.trim(Array(line.dropFirst().dropLast()))
+                let inner = Array(ASCII.trimmed(line.dropFirst().dropLast()))
                 let words = inner.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
                 switch words.first {
                 case "agent", "board":
@@ -62,8 +62,8 @@ public struct ConfigFile {
             guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else {
                 throw Self.error(path, lineNumber, nil, "expected 'key = value' or a [section]")
             }
-            let key = String(decoding: Self.trim(Array(line[..<equals])), as: UTF8.self)
-            let value = String(decoding: Self.trim(Array(line[(equals + 1)...])), as: UTF8.self)
+            let key = String(decoding: ASCII.trimmed(line[..<equals]), as: UTF8.self)
+            let value = String(decoding: ASCII.trimmed(line[(equals + 1)...]), as: UTF8.self)
             guard !key.isEmpty else { throw Self.error(path, lineNumber, nil, "missing key before '='") }
             guard !sections.isEmpty else {
                 throw Self.error(path, lineNumber, key, "setting outside a section: put it under [agent] or [cert NAME]")
@@ -95,13 +95,6 @@ public struct ConfigFile {
             if byte == UInt8(ascii: "#") && !quoted { return Array(line[..<index]) }
         }
         return line
-    }
-
-    static func trim(_ bytes: [UInt8]) -> [UInt8] {
-        var slice = bytes[...]
-        while let first = slice.first, first == 32 || first == 9 || first == 13 { slice = slice.dropFirst() }
-        while let last = slice.last, last == 32 || last == 9 || last == 13 { slice = slice.dropLast() }
-        return Array(slice)
     }
 
     /// Splits a command line into argv: blanks separate, "double quotes" group (and may hold blanks),

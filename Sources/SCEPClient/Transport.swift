@@ -52,18 +52,3 @@ public struct HTTPResponse {
 public protocol Transport: AnyObject {
     func send(_ request: HTTPRequest) throws(SCEPError) -> HTTPResponse
 }
-
-/// ASCII helpers that work the same in Embedded Swift (no Foundation, no Unicode tables needed).
-public enum ASCII {
-    public static func lowercased(_ text: some StringProtocol) -> String {
-        String(decoding: text.utf8.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
-    }
-    public static func trimmed(_ text: some StringProtocol) -> String {
-        let bytes = Array(text.utf8)
-        var start = 0
-        var end = bytes.count
-        while start < end, bytes[start] == 32 || bytes[start] == 9 || bytes[start] == 10 || bytes[start] == 13 { start += 1 }
-        while end > start, bytes[end - 1] == 32 || bytes[end - 1] == 9 || bytes[end - 1] == 10 || bytes[end - 1] == 13 { end -= 1 }
-        return String(decoding: bytes[start..<end], as: UTF8.self)
-    }
-}

@@ -16,7 +16,7 @@ public enum PEM {
         var openLabel: [UInt8]? = nil
         var body: [UInt8] = []
         for rawLine in Array(text.utf8).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            let line = trimmed(rawLine)
+            let line = ASCII.trimmed(rawLine)
             if let label = openLabel {
                 if let endLabel = marker(endMarker, in: line) {
                     if endLabel != label {
@@ -63,17 +63,6 @@ public enum PEM {
         }
         out += endMarker + Array(label.utf8) + dashes + [UInt8(ascii: "\n")]
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// The line without surrounding spaces, tabs and CR (files from Windows end lines with CRLF).
-    private static func trimmed(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
-        func isSpace(_ byte: UInt8) -> Bool {
-            byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
-        }
-        var slice = line
-        while let first = slice.first, isSpace(first) { slice = slice.dropFirst() }
-        while let last = slice.last, isSpace(last) { slice = slice.dropLast() }
-        return slice
     }
 
     /// The label of a `-----BEGIN label-----` / `-----END label-----` line, or nil.

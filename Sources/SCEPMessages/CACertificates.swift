@@ -74,7 +74,7 @@ public struct Capabilities: CustomStringConvertible, Equatable {
         var current: [UInt8] = []
         for byte in body + [UInt8(ascii: "\n")] {
             if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
-                let line = Self.trim(current)
+                let line = String(decoding: ASCII.trimmed(current), as: UTF8.self)
                 if !line.isEmpty { lines.append(line) }
                 current = []
             } else {
@@ -83,7 +83,7 @@ public struct Capabilities: CustomStringConvertible, Equatable {
         }
         for line in lines {
             keywords.append(line)
-            switch ASCIIUpper.uppercase(line) {
+            switch ASCII.uppercased(line) {
             case "AES": aes = true
             case "AES256", "AES-256": aes256 = true
             case "DES3": des3 = true
@@ -104,13 +104,6 @@ public struct Capabilities: CustomStringConvertible, Equatable {
             postPKIOperation = true
             sha256 = true
         }
-    }
-
-    private static func trim(_ bytes: [UInt8]) -> String {
-        var slice = bytes[...]
-        while let first = slice.first, first == 32 || first == 9 { slice = slice.dropFirst() }
-        while let last = slice.last, last == 32 || last == 9 { slice = slice.dropLast() }
-        return String(decoding: slice, as: UTF8.self)
     }
 
     /// Strongest content cipher offered: AES-256 > AES-128 > 3DES. RFC 8894 defines "AES" as

@@ -82,7 +82,7 @@ public struct DistinguishedName: CustomStringConvertible {
         guard let equals = part.firstIndex(of: UInt8(ascii: "=")) else {
             throw SCEPError(.usage, "subject part '" + String(decoding: part, as: UTF8.self) + "' in '" + text + "' has no '=': write TYPE=value, e.g. CN=gw-0042")
         }
-        let type = ASCIIUpper.uppercase(trim(String(decoding: part[..<equals], as: UTF8.self)))
+        let type = ASCII.uppercased(ASCII.trimmed(String(decoding: part[..<equals], as: UTF8.self)))
         var value: [UInt8] = []
         var escaped = false
         for byte in part[(equals + 1)...] {
@@ -93,7 +93,7 @@ public struct DistinguishedName: CustomStringConvertible {
                 escaped = true
             }
         }
-        let valueText = trim(String(decoding: value, as: UTF8.self))
+        let valueText = ASCII.trimmed(String(decoding: value, as: UTF8.self))
         guard !valueText.isEmpty else { throw SCEPError(.usage, "subject attribute " + type + " in '" + text + "' has an empty value") }
         for entry in known where entry.short == type {
             if entry.oid == OID.countryName && valueText.utf8.count != 2 {
@@ -114,15 +114,6 @@ public struct DistinguishedName: CustomStringConvertible {
             guard !part.isEmpty, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
         }
         return true
-    }
-
-    private static func trim(_ text: String) -> String {
-        let bytes = Array(text.utf8)
-        var start = 0
-        var end = bytes.count
-        while start < end, bytes[start] == 32 { start += 1 }
-        while end > start, bytes[end - 1] == 32 { end -= 1 }
-        return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 
     /// DER Name. Country as PrintableString, email and DC as IA5String, the rest UTF8String (RFC 5280 §4.1.2.4).

@@ -88,7 +88,7 @@ public enum Hex {
     }
 
     public static func encodeUpper(_ bytes: [UInt8]) -> String {
-        ASCIIUpper.uppercase(encode(bytes))
+        ASCII.uppercased(encode(bytes))
     }
 
     /// Parses hex digits, ignoring colons and blanks; nil on any other character or an odd count.
@@ -112,11 +112,5 @@ public enum Hex {
             }
         }
         return high == nil ? out : nil
-    }
-}
-
-enum ASCIIUpper {
-    static func uppercase(_ text: String) -> String {
-        String(decoding: text.utf8.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }, as: UTF8.self)
     }
 }

@@ -35,7 +35,7 @@ public struct SubjectAltName: Equatable, CustomStringConvertible {
         guard let colon = text.utf8.firstIndex(of: UInt8(ascii: ":")) else {
             throw SCEPError(.usage, "SAN '" + text + "' has no type: write dns:NAME, ip:ADDR, email:ADDR or uri:URI")
         }
-        let type = ASCIIUpper.uppercase(String(text[..<colon]))
+        let type = ASCII.uppercased(String(text[..<colon]))
         let value = String(text[text.utf8.index(after: colon)...])
         guard !value.isEmpty else { throw SCEPError(.usage, "SAN '" + text + "' has an empty value") }
         switch type {

@@ -127,10 +127,10 @@ public final class PKCS11Session {
         for slot in slots.prefix(Int(count)) {
             var info = CK_TOKEN_INFO()
             guard getTokenInfo(slot, &info) == CKR_OK else { continue }
-            let label = PKCS11Session.trimmed(withUnsafeBytes(of: info.label) { Array($0) })
-            let manufacturer = PKCS11Session.trimmed(withUnsafeBytes(of: info.manufacturerID) { Array($0) })
-            let model = PKCS11Session.trimmed(withUnsafeBytes(of: info.model) { Array($0) })
-            let serial = PKCS11Session.trimmed(withUnsafeBytes(of: info.serialNumber) { Array($0) })
+            let label = PKCS11Session.unpadded(withUnsafeBytes(of: info.label) { Array($0) })
+            let manufacturer = PKCS11Session.unpadded(withUnsafeBytes(of: info.manufacturerID) { Array($0) })
+            let model = PKCS11Session.unpadded(withUnsafeBytes(of: info.model) { Array($0) })
+            let serial = PKCS11Session.unpadded(withUnsafeBytes(of: info.serialNumber) { Array($0) })
             let labelText = String(decoding: label, as: UTF8.self)
             if info.flags & CK_FLAGS(CKF_TOKEN_INITIALIZED) != 0 { present.append(labelText) }
             if let want = uri.token, want != label { continue }
@@ -158,7 +158,8 @@ public final class PKCS11Session {
         if let closeSession = module.functions.pointee.C_CloseSession { _ = closeSession(session) }
     }
 
-    static func trimmed(_ bytes: [UInt8]) -> [UInt8] {
+    /// A fixed-width CK_TOKEN_INFO field without its blank (or NUL) padding.
+    static func unpadded(_ bytes: [UInt8]) -> [UInt8] {
         var out = bytes
         while let last = out.last, last == 0x20 || last == 0 { out.removeLast() }
         return out
