@@ -144,7 +144,7 @@ public enum Metrics {
         guard let path = config.metricsFile else { return }
         let text = render(config: config, states: engine.states, installed: config.certificates.map { source.installed($0) })
         do throws(SCEPError) {
-            try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o644)
+            try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o644, faultPoint: "daemon.metrics")
         } catch {
             log.warning("cannot write metrics file: " + error.reason)
         }

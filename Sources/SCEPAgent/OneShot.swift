@@ -107,6 +107,7 @@ public final class OneShot {
         } else {
             key = try pendingOrNewKey(keyType, paths: paths)
             keyIsNew = true
+            FaultInjection.point("oneshot.key-generated")
             timer.mark("keygen")
         }
 
@@ -121,6 +122,7 @@ public final class OneShot {
             if error.code == .serverPending && keyIsNew { try keepPendingKey(key, paths: paths) }
             throw error
         }
+        FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
         let written = try install(result, key: keyIsNew ? key : nil, ca: profile.roles.ca, paths: paths, store: store)
         if let token, let tokenKey, keyIsNew { try token.commit(new: tokenKey, old: nil) }
@@ -160,6 +162,7 @@ public final class OneShot {
             key = tokenKey!
         } else {
             key = try pendingOrNewKey(keyType ?? currentKey.keyType, paths: paths)
+            FaultInjection.point("oneshot.key-generated")
         }
         timer.mark("keygen")
 
@@ -177,6 +180,7 @@ public final class OneShot {
             if error.code == .serverPending && !reuseKey { try keepPendingKey(key, paths: paths) }
             throw error
         }
+        FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
         let written = try install(result, key: reuseKey ? nil : key, ca: profile.roles.ca, paths: paths, store: store)
         if let token, let tokenKey, let old = currentKey as? PKCS11PrivateKey { try token.commit(new: tokenKey, old: old) }
@@ -258,6 +262,8 @@ public final class OneShot {
             files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem([ca]), ownership: paths.caOwnership))
         }
         try store.withLock { () throws(SCEPError) in try store.install(files) }
+        // A crash here leaves a token key with its temporary label; TokenKeySlot.recover renames it.
+        FaultInjection.point("oneshot.installed")
         if !paths.keyIsToken { try FileSystem.remove(paths.pendingKey) }
         return files.map { $0.path }
     }
