@@ -76,7 +76,7 @@ public final class OneShot {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
         for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
-        try store.recover(targets: paths.all)
+        _ = try store.withLock { () throws(SCEPError) -> Bool in try store.recover(targets: paths.all) }
 
         let key: PrivateKey
         var keyIsNew = false
@@ -136,7 +136,7 @@ public final class OneShot {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
         for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
-        try store.recover(targets: paths.all)
+        _ = try store.withLock { () throws(SCEPError) -> Bool in try store.recover(targets: paths.all) }
         var token: TokenKeySlot? = nil
         let currentKey: PrivateKey
         if paths.keyIsToken {
