@@ -77,6 +77,7 @@ public final class OneShot {
         let store = CredentialStore(certificatePath: paths.certificate)
         for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
         _ = try store.withLock { () throws(SCEPError) -> Bool in try store.recover(targets: paths.all) }
+        try discardInstalledPendingKey(paths: paths)
 
         let key: PrivateKey
         var keyIsNew = false
@@ -137,6 +138,7 @@ public final class OneShot {
         let store = CredentialStore(certificatePath: paths.certificate)
         for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
         _ = try store.withLock { () throws(SCEPError) -> Bool in try store.recover(targets: paths.all) }
+        try discardInstalledPendingKey(paths: paths)
         var token: TokenKeySlot? = nil
         let currentKey: PrivateKey
         if paths.keyIsToken {
@@ -238,6 +240,18 @@ public final class OneShot {
         return try SoftwarePrivateKey.generate(type, random: random)
     }
 
+    /// Removes the pending key when it is the installed key already: a run that installed it was killed
+    /// before removing it. Resuming with it would "renew" to the same key (and transactionID).
+    func discardInstalledPendingKey(paths: OutputPaths) throws(SCEPError) {
+        guard !paths.keyIsToken, FileSystem.exists(paths.pendingKey), FileSystem.exists(paths.key),
+              let pending = try? CredentialFiles.loadPrivateKey(paths.pendingKey),
+              let installed = try? CredentialFiles.loadPrivateKey(paths.key),
+              pending.publicKeyInfo == installed.publicKeyInfo else { return }
+        log.notice("removing " + paths.pendingKey + ": it is the installed key " + paths.key + " already")
+        try FileSystem.remove(paths.pendingKey)
+        try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
+    }
+
     /// Keeps a PENDING request's new software key (0600) so the next run polls the same transaction;
     /// a token key stays on its token as a pending pair.
     func keepPendingKey(_ key: PrivateKey, paths: OutputPaths) throws(SCEPError) {
@@ -262,7 +276,8 @@ public final class OneShot {
             files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem([ca]), ownership: paths.caOwnership))
         }
         try store.withLock { () throws(SCEPError) in try store.install(files) }
-        // A crash here leaves a token key with its temporary label; TokenKeySlot.recover renames it.
+        // A crash here leaves a software key both installed and pending; discardInstalledPendingKey
+        // removes it next time. A token key still has its temporary label; TokenKeySlot.recover renames it.
         FaultInjection.point("oneshot.installed")
         if !paths.keyIsToken { try FileSystem.remove(paths.pendingKey) }
         return files.map { $0.path }
