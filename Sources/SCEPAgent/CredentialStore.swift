@@ -91,6 +91,17 @@ public struct CredentialStore {
         return true
     }
 
+    /// `recover` under the set's lock, so it never races another agent's install. The lock (and its
+    /// file) is taken only when something is left to recover: a run that fails before it installs
+    /// leaves the directory as it found it.
+    @discardableResult
+    public func recoverLocked(targets: [String]) throws(SCEPError) -> Bool {
+        var leftovers = [journalPath, journalPath + ".new"]
+        for target in targets { leftovers += [Self.temporaryPath(for: target), Self.temporaryPath(for: Self.previousPath(for: target))] }
+        guard leftovers.contains(where: { FileSystem.exists($0) }) else { return false }
+        return try withLock { () throws(SCEPError) -> Bool in try recover(targets: targets) }
+    }
+
     /// Installs `files` as one set (see the type's documentation).
     public func install(_ files: [CredentialFile]) throws(SCEPError) {
         try recover(targets: files.map { $0.path })

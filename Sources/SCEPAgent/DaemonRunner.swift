@@ -34,7 +34,7 @@ public final class DaemonRunner {
         for certificate in config.certificates {
             let store = CredentialStore(certificatePath: certificate.paths.certificate)
             let statePath = CertState.path(stateDirectory: config.stateDirectory, name: certificate.name)
-            if try store.withLock({ () throws(SCEPError) -> Bool in try store.recover(targets: certificate.paths.all) }) {
+            if try store.recoverLocked(targets: certificate.paths.all) {
                 // The state may predate the set it describes.
                 try FileSystem.remove(statePath)
             }

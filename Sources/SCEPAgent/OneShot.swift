@@ -76,7 +76,7 @@ public final class OneShot {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
         for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
-        _ = try store.withLock { () throws(SCEPError) -> Bool in try store.recover(targets: paths.all) }
+        try store.recoverLocked(targets: paths.all)
         try discardInstalledPendingKey(paths: paths)
 
         let key: PrivateKey
@@ -137,7 +137,7 @@ public final class OneShot {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
         for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
-        _ = try store.withLock { () throws(SCEPError) -> Bool in try store.recover(targets: paths.all) }
+        try store.recoverLocked(targets: paths.all)
         try discardInstalledPendingKey(paths: paths)
         var token: TokenKeySlot? = nil
         let currentKey: PrivateKey
