@@ -62,7 +62,7 @@ public struct CertState: Equatable {
         put("pending_transaction", pendingTransaction)
         put("pending_since", pendingSince.map { String($0) })
         put("pending_polls", String(pendingPolls))
-        try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o600)
+        try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o600, faultPoint: "daemon.state")
     }
 
     static func singleLine(_ text: String) -> String {

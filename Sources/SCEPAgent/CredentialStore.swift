@@ -1,5 +1,6 @@
 import CSCEPShim
 import DER
+import SCEPClient
 
 /// One output of an install: where it goes, what it holds, and its mode.
 public struct CredentialFile {
@@ -22,7 +23,8 @@ public struct CredentialFile {
 ///
 /// 1. Each new file is written beside its target under a fixed temporary name, fsynced, and so is a
 ///    journal naming every (temporary, target) pair.
-/// 2. The current targets get a second name `<target>.prev` (hard links: the previous set, for rollback).
+/// 2. The current targets get a second name `<target>.prev` (hard links: the previous set, for rollback),
+///    each linked as `.<target>.prev.scep-new` first and renamed over the old `.prev`.
 /// 3. The journal is renamed into place: the commit point.
 /// 4. The temporaries are renamed over the targets, the directories fsynced, the journal removed.
 ///
@@ -61,6 +63,7 @@ public struct CredentialStore {
     /// of one that was interrupted before it. Returns true when it rolled a set forward.
     @discardableResult
     public func recover(targets: [String]) throws(SCEPError) -> Bool {
+        for target in targets { try FileSystem.remove(Self.temporaryPath(for: Self.previousPath(for: target))) }
         guard FileSystem.exists(journalPath) else {
             for target in targets { try FileSystem.remove(Self.temporaryPath(for: target)) }
             try FileSystem.remove(journalPath + ".new")
@@ -88,6 +91,17 @@ public struct CredentialStore {
         return true
     }
 
+    /// `recover` under the set's lock, so it never races another agent's install. The lock (and its
+    /// file) is taken only when something is left to recover: a run that fails before it installs
+    /// leaves the directory as it found it.
+    @discardableResult
+    public func recoverLocked(targets: [String]) throws(SCEPError) -> Bool {
+        var leftovers = [journalPath, journalPath + ".new"]
+        for target in targets { leftovers += [Self.temporaryPath(for: target), Self.temporaryPath(for: Self.previousPath(for: target))] }
+        guard leftovers.contains(where: { FileSystem.exists($0) }) else { return false }
+        return try withLock { () throws(SCEPError) -> Bool in try recover(targets: targets) }
+    }
+
     /// Installs `files` as one set (see the type's documentation).
     public func install(_ files: [CredentialFile]) throws(SCEPError) {
         try recover(targets: files.map { $0.path })
@@ -106,10 +120,17 @@ public struct CredentialStore {
             FaultInjection.point("install.journal-written")
             // The current set gets its .prev names only now that everything that needs space is written: a full
             // disk fails above and leaves the old .prev files (the rollback set) as they were.
+            // Linked under a temporary name and renamed over the old .prev, so a failing link(2) never
+            // loses the old .prev. rename(2) of two links to one file does nothing (a set whose install
+            // crashed after this step): the temporary is then removed.
             for file in files where FileSystem.exists(file.path) {
                 let previous = Self.previousPath(for: file.path)
-                try FileSystem.remove(previous)
-                try FileSystem.link(file.path, previous)
+                let staged = Self.temporaryPath(for: previous)
+                try FileSystem.remove(staged)
+                try FileSystem.link(file.path, staged)
+                FaultInjection.point("install.previous-linked." + FileSystem.baseName(of: file.path))
+                try FileSystem.rename(staged, previous)
+                try FileSystem.remove(staged)
                 FaultInjection.point("install.previous." + FileSystem.baseName(of: file.path))
             }
             try FileSystem.rename(journalPath + ".new", journalPath)
@@ -118,6 +139,7 @@ public struct CredentialStore {
         } catch {
             // Before the commit point: the old set is untouched; drop what we wrote.
             for temporary in written { try? FileSystem.remove(temporary) }
+            for file in files { try? FileSystem.remove(Self.temporaryPath(for: Self.previousPath(for: file.path))) }
             try? FileSystem.remove(journalPath + ".new")
             throw error
         }

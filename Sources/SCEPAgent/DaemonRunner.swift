@@ -26,15 +26,20 @@ public final class DaemonRunner {
     }
 
     /// Loads every certificate's state (creating the state directory, 0700), after finishing any
-    /// install a crash interrupted, so what the daemon reads is always one complete set.
+    /// install a crash interrupted, so what the daemon reads is always one complete set. Recovery
+    /// holds the set's lock: it must not race another agent's install.
     public static func loadStates(_ config: AgentConfig) throws(SCEPError) -> [CertState] {
         try FileSystem.makeDirectory(config.stateDirectory, mode: 0o700)
         var states: [CertState] = []
         for certificate in config.certificates {
-            if try CredentialStore(certificatePath: certificate.paths.certificate).recover(targets: certificate.paths.all) {
+            let store = CredentialStore(certificatePath: certificate.paths.certificate)
+            let statePath = CertState.path(stateDirectory: config.stateDirectory, name: certificate.name)
+            if try store.recoverLocked(targets: certificate.paths.all) {
                 // The state may predate the set it describes.
-                try FileSystem.remove(CertState.path(stateDirectory: config.stateDirectory, name: certificate.name))
+                try FileSystem.remove(statePath)
             }
+            // A state write killed before its rename: the state file itself is the old one, whole.
+            try FileSystem.remove(statePath + ".tmp")
         }
         for certificate in config.certificates {
             states.append(try CertState.load(CertState.path(stateDirectory: config.stateDirectory, name: certificate.name)))
@@ -45,12 +50,15 @@ public final class DaemonRunner {
     /// Runs until SIGTERM or SIGINT. Returns normally after a clean stop.
     public func run() throws(SCEPError) {
         let waiter = SignalWaiter()
-        let states = try Self.loadStates(config)
+        // The lock first: a second daemon must not recover (or remove the temporaries of) an install
+        // the running one is in the middle of.
+        try FileSystem.makeDirectory(config.stateDirectory, mode: 0o700)
         let lockFD = try FileSystem.open(config.stateDirectory + "/daemon.lock", O_RDWR | O_CREAT, 0o600)
         defer { _ = close(lockFD) }
         guard CSCEPShim_flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
             throw SCEPError(.fileIO, "another scep-agent daemon already runs with state_dir " + config.stateDirectory)
         }
+        let states = try Self.loadStates(config)
         try FileSystem.replaceAtomically(pidFilePath, Array((String(getpid()) + "\n").utf8), mode: 0o644)
         defer { try? FileSystem.remove(pidFilePath) }
 
@@ -144,7 +152,7 @@ public enum Metrics {
         guard let path = config.metricsFile else { return }
         let text = render(config: config, states: engine.states, installed: config.certificates.map { source.installed($0) })
         do throws(SCEPError) {
-            try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o644)
+            try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o644, faultPoint: "daemon.metrics")
         } catch {
             log.warning("cannot write metrics file: " + error.reason)
         }

@@ -1,5 +1,6 @@
 import CSCEPShim
 import DER
+import SCEPClient
 
 /// Thin wrappers over the file syscalls: EINTR retried, errno and the call's name in every error.
 public enum FileSystem {
@@ -83,11 +84,14 @@ public enum FileSystem {
     }
 
     /// Replaces one small file atomically: write `path.tmp`, fsync, rename over `path`, fsync the directory.
-    public static func replaceAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t) throws(SCEPError) {
+    /// With `faultPoint` P, the crash tests can stop it at `P-written` and `P-renamed`.
+    public static func replaceAtomically(_ path: String, _ bytes: [UInt8], mode: mode_t, faultPoint: String? = nil) throws(SCEPError) {
         let temporary = path + ".tmp"
         try remove(temporary)
         try createFile(temporary, bytes, mode: mode)
+        if let faultPoint { FaultInjection.point(faultPoint + "-written") }
         try rename(temporary, path)
+        if let faultPoint { FaultInjection.point(faultPoint + "-renamed") }
         try syncDirectory(directory(of: path))
     }
 

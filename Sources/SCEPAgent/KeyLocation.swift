@@ -3,6 +3,7 @@
 // its certificate is installed.
 import CSCEPShim
 import DER
+import SCEPClient
 import SCEPCrypto
 import SCEPPKCS11
 
@@ -113,14 +114,20 @@ final class TokenKeySlot {
     /// A new pair under the temporary label with a fresh random CKA_ID.
     func generatePending(_ type: KeyType, random: RandomGenerator) throws(SCEPError) -> PKCS11PrivateKey {
         _ = try requireName("making a key on a token")
-        return try store.generate(type, label: pendingName ?? [], id: try random.bytes(16))
+        let key = try store.generate(type, label: pendingName ?? [], id: try random.bytes(16))
+        FaultInjection.point("token.key-generated")
+        return key
     }
 
     /// After the certificate for `new` is installed: the old pair goes, the new one takes the name.
     func commit(new: PKCS11PrivateKey, old: PKCS11PrivateKey?) throws(SCEPError) {
         let name = try requireName("installing a token key")
-        if let old, old.handle != new.handle { try store.destroy(old) }
+        if let old, old.handle != new.handle {
+            try store.destroy(old)
+            FaultInjection.point("token.old-destroyed")
+        }
         try store.relabel(new, to: name)
+        FaultInjection.point("token.relabeled")
     }
 
     /// Finishes a commit a crash interrupted: when the installed certificate belongs to a pending

@@ -76,7 +76,8 @@ public final class OneShot {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
         for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
-        try store.recover(targets: paths.all)
+        try store.recoverLocked(targets: paths.all)
+        try discardInstalledPendingKey(paths: paths)
 
         let key: PrivateKey
         var keyIsNew = false
@@ -107,6 +108,7 @@ public final class OneShot {
         } else {
             key = try pendingOrNewKey(keyType, paths: paths)
             keyIsNew = true
+            FaultInjection.point("oneshot.key-generated")
             timer.mark("keygen")
         }
 
@@ -121,6 +123,7 @@ public final class OneShot {
             if error.code == .serverPending && keyIsNew { try keepPendingKey(key, paths: paths) }
             throw error
         }
+        FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
         let written = try install(result, key: keyIsNew ? key : nil, ca: profile.roles.ca, paths: paths, store: store)
         if let token, let tokenKey, keyIsNew { try token.commit(new: tokenKey, old: nil) }
@@ -134,7 +137,8 @@ public final class OneShot {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
         for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
-        try store.recover(targets: paths.all)
+        try store.recoverLocked(targets: paths.all)
+        try discardInstalledPendingKey(paths: paths)
         var token: TokenKeySlot? = nil
         let currentKey: PrivateKey
         if paths.keyIsToken {
@@ -160,6 +164,7 @@ public final class OneShot {
             key = tokenKey!
         } else {
             key = try pendingOrNewKey(keyType ?? currentKey.keyType, paths: paths)
+            FaultInjection.point("oneshot.key-generated")
         }
         timer.mark("keygen")
 
@@ -177,6 +182,7 @@ public final class OneShot {
             if error.code == .serverPending && !reuseKey { try keepPendingKey(key, paths: paths) }
             throw error
         }
+        FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
         let written = try install(result, key: reuseKey ? nil : key, ca: profile.roles.ca, paths: paths, store: store)
         if let token, let tokenKey, let old = currentKey as? PKCS11PrivateKey { try token.commit(new: tokenKey, old: old) }
@@ -234,6 +240,18 @@ public final class OneShot {
         return try SoftwarePrivateKey.generate(type, random: random)
     }
 
+    /// Removes the pending key when it is the installed key already: a run that installed it was killed
+    /// before removing it. Resuming with it would "renew" to the same key (and transactionID).
+    func discardInstalledPendingKey(paths: OutputPaths) throws(SCEPError) {
+        guard !paths.keyIsToken, FileSystem.exists(paths.pendingKey), FileSystem.exists(paths.key),
+              let pending = try? CredentialFiles.loadPrivateKey(paths.pendingKey),
+              let installed = try? CredentialFiles.loadPrivateKey(paths.key),
+              pending.publicKeyInfo == installed.publicKeyInfo else { return }
+        log.notice("removing " + paths.pendingKey + ": it is the installed key " + paths.key + " already")
+        try FileSystem.remove(paths.pendingKey)
+        try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
+    }
+
     /// Keeps a PENDING request's new software key (0600) so the next run polls the same transaction;
     /// a token key stays on its token as a pending pair.
     func keepPendingKey(_ key: PrivateKey, paths: OutputPaths) throws(SCEPError) {
@@ -258,6 +276,9 @@ public final class OneShot {
             files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem([ca]), ownership: paths.caOwnership))
         }
         try store.withLock { () throws(SCEPError) in try store.install(files) }
+        // A crash here leaves a software key both installed and pending; discardInstalledPendingKey
+        // removes it next time. A token key still has its temporary label; TokenKeySlot.recover renames it.
+        FaultInjection.point("oneshot.installed")
         if !paths.keyIsToken { try FileSystem.remove(paths.pendingKey) }
         return files.map { $0.path }
     }

@@ -222,6 +222,7 @@ public final class Enrollment {
     /// One PKIOperation round trip; the reply is verified (signer, transactionID, recipientNonce) before use.
     func exchange(_ message: [UInt8], context: RequestContext, profile: ServerProfile) throws(SCEPError) -> CertRep {
         let body = try service.pkiOperation(message, usePOST: profile.usePOST)
+        FaultInjection.point("scep.reply-received")
         let reply = try CertRep(parsing: body, signers: profile.roles.signers)
         try reply.check(transactionID: context.transactionID, senderNonce: context.senderNonce)
         if reply.digest == .sha1 { log.warning("server signed its reply with SHA-1 (weak); accepted because the server chose it") }

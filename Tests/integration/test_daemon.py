@@ -178,6 +178,7 @@ def test_failure_is_retried_with_backoff_and_reported(agent, short_ca):
 FAULT_POINTS = [
     "install.written.1", "install.written.2", "install.written.3", "install.written.4",
     "install.journal-written",
+    "install.previous-linked.key.pem", "install.previous-linked.cert.pem", "install.previous-linked.chain.pem", "install.previous-linked.ca.pem",
     "install.previous.key.pem", "install.previous.cert.pem", "install.previous.chain.pem", "install.previous.ca.pem",
     "install.committed",
     "install.renamed.key.pem", "install.renamed.cert.pem", "install.renamed.chain.pem", "install.renamed.ca.pem",
@@ -205,7 +206,8 @@ def test_kill_9_during_a_renewal_leaves_a_set_the_next_run_completes(agent, shor
     assert again.returncode == 0, again.stderr
     gateway.assert_valid_set()
     assert gateway.serial() != old_serial
-    leftovers = [p.name for p in agent.workdir.iterdir() if p.name.endswith((".scep-new", ".scep-install", ".scep-pending", ".tmp"))]
+    leftovers = [p.name for p in (*agent.workdir.iterdir(), *(agent.workdir / "state").iterdir())
+                 if p.name.endswith((".scep-new", ".scep-install", ".scep-pending", ".tmp"))]
     assert leftovers == []
 
 

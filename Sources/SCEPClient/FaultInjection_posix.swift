@@ -1,0 +1,24 @@
+import CSCEPShim
+
+/// Named points where the crash tests kill the process (SIGKILL, like a power cut): with
+/// `SCEP_AGENT_FAULT=NAME` set, reaching point NAME ends the process at once; with `NAME@N`, the N-th
+/// time it is reached (a daemon passes some points at start-up before the renewal under test). Unset,
+/// a point costs one getenv. `SCEP_AGENT_FAULT=list` prints each point as it passes. It lives in
+/// SCEPClient, the lowest module with a point (a CertRep received, not yet verified).
+public enum FaultInjection {
+    nonisolated(unsafe) static var passes = 0
+
+    public static func point(_ name: String) {
+        guard let wanted = getenv("SCEP_AGENT_FAULT") else { return }
+        let target = String(cString: wanted)
+        if target == "list" {
+            var line = Array(("fault point: " + name + "\n").utf8)
+            _ = write(2, &line, line.count)
+        } else if target == name {
+            _ = kill(getpid(), SIGKILL)
+        } else if target.hasPrefix(name + "@"), let count = Int(String(decoding: target.utf8.dropFirst(name.utf8.count + 1), as: UTF8.self)) {
+            passes += 1
+            if passes >= count { _ = kill(getpid(), SIGKILL) }
+        }
+    }
+}
