@@ -152,7 +152,7 @@ public final class Enrollment {
                     + " s (--max-poll-time " + String(policy.maxPollSeconds) + "); run the same command again to keep polling with the same key")
             }
             let jittered = try Backoff.jittered(seconds: wait, random: random)
-            log.notice("PENDING: polling again in " + String(jittered / 1000) + " s")
+            log.notice("PENDING: polling again in " + String(jittered / 1000) + "." + String(jittered % 1000 / 100) + " s")
             _ = clock.sleep(milliseconds: jittered)
             polls += 1
             context.senderNonce = Nonce(try random.bytes(16))
