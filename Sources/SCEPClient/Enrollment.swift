@@ -146,13 +146,13 @@ public final class Enrollment {
         let pollStart = clock.monotonicMilliseconds()
         var wait = policy.pollIntervalSeconds
         while reply.status == .pending {
-            let elapsed = (clock.monotonicMilliseconds() - pollStart) / 1000
-            guard elapsed + wait <= policy.maxPollSeconds else {
-                throw SCEPError(.serverPending, "request " + transactionID.value + " is still PENDING after " + String(elapsed)
-                    + " s (--max-poll-time " + String(policy.maxPollSeconds) + "); run the same command again to keep polling with the same key")
+            let elapsedMs = clock.monotonicMilliseconds() - pollStart
+            guard elapsedMs / 1000 + wait <= policy.maxPollSeconds else {
+                throw SCEPError(.serverPending, "request " + transactionID.value + " is still PENDING after " + Self.seconds(elapsedMs)
+                    + " and " + String(polls) + " poll(s) (--max-poll-time " + String(policy.maxPollSeconds) + "); run the same command again to keep polling with the same key")
             }
             let jittered = try Backoff.jittered(seconds: wait, random: random)
-            log.notice("PENDING: polling again in " + String(jittered / 1000) + "." + String(jittered % 1000 / 100) + " s")
+            log.notice("PENDING: polling again in " + Self.seconds(jittered))
             _ = clock.sleep(milliseconds: jittered)
             polls += 1
             context.senderNonce = Nonce(try random.bytes(16))
@@ -254,6 +254,11 @@ public final class Enrollment {
             if let text = reply.failInfoText { reason += ", \"" + text + "\"" }
             throw SCEPError(.serverFailure, reason, detail: Int32(reply.failInfo.flatMap { Int32($0.rawValue) } ?? -1))
         }
+    }
+
+    /// Milliseconds as seconds with one decimal ("0.7 s"), for messages.
+    static func seconds(_ milliseconds: Int64) -> String {
+        String(milliseconds / 1000) + "." + String(milliseconds % 1000 / 100) + " s"
     }
 
     /// How far a certificate's notBefore may lie ahead of our clock before we say so.
