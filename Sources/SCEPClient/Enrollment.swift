@@ -107,8 +107,10 @@ public final class Enrollment {
         } else {
             cipher = capabilities.contentCipher
             digest = capabilities.digest
-            if !capabilities.aes && !capabilities.aes256 && !capabilities.des3 {
-                log.warning("server offers neither AES nor DES3; sending 3DES (never single DES)")
+            if !capabilities.aes && !capabilities.aes256 {
+                // README: 3DES only when nothing better is offered, and then with a warning.
+                log.warning(capabilities.des3 ? "server offers no AES, only DES3: sending 3DES (weak)"
+                                              : "server offers neither AES nor DES3; sending 3DES (never single DES)")
             }
             if digest == .sha1 { log.warning("server offers only SHA-1 for signatures") }
         }
