@@ -375,3 +375,4 @@ def test_each_content_cipher_is_understood_by_the_server(agent, tmp_path, caps, 
         assert result.returncode == EXIT_OK, result.stderr
         device.assert_valid()
         assert [entry["cipher"] for entry in ca.operations("PKIOperation")] == [cipher]
+        assert ("sending 3DES (weak)" in result.stderr) == (cipher == "des3"), result.stderr
