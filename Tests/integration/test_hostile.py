@@ -36,7 +36,7 @@ def report_file():
 
 def record(case, result, intact, binary):
     message = next((line.split("error: ", 1)[1] for line in result.stderr.splitlines() if "error: " in line), "issued")
-    _REPORT.append((binary.parent.parent.name + "/" + binary.name, case, str(result.returncode), message[:160],
+    _REPORT.append(("/".join(binary.parts[-4:]), case, str(result.returncode), message[:160],
                     "yes" if intact else "NO"))
 
 
