@@ -107,8 +107,10 @@ public final class Enrollment {
         } else {
             cipher = capabilities.contentCipher
             digest = capabilities.digest
-            if !capabilities.aes && !capabilities.aes256 && !capabilities.des3 {
-                log.warning("server offers neither AES nor DES3; sending 3DES (never single DES)")
+            if !capabilities.aes && !capabilities.aes256 {
+                // README: 3DES only when nothing better is offered, and then with a warning.
+                log.warning(capabilities.des3 ? "server offers no AES, only DES3: sending 3DES (weak)"
+                                              : "server offers neither AES nor DES3; sending 3DES (never single DES)")
             }
             if digest == .sha1 { log.warning("server offers only SHA-1 for signatures") }
         }
@@ -146,13 +148,13 @@ public final class Enrollment {
         let pollStart = clock.monotonicMilliseconds()
         var wait = policy.pollIntervalSeconds
         while reply.status == .pending {
-            let elapsed = (clock.monotonicMilliseconds() - pollStart) / 1000
-            guard elapsed + wait <= policy.maxPollSeconds else {
-                throw SCEPError(.serverPending, "request " + transactionID.value + " is still PENDING after " + String(elapsed)
-                    + " s (--max-poll-time " + String(policy.maxPollSeconds) + "); run the same command again to keep polling with the same key")
+            let elapsedMs = clock.monotonicMilliseconds() - pollStart
+            guard elapsedMs / 1000 + wait <= policy.maxPollSeconds else {
+                throw SCEPError(.serverPending, "request " + transactionID.value + " is still PENDING after " + Self.seconds(elapsedMs)
+                    + " and " + String(polls) + " poll(s) (--max-poll-time " + String(policy.maxPollSeconds) + "); run the same command again to keep polling with the same key")
             }
             let jittered = try Backoff.jittered(seconds: wait, random: random)
-            log.notice("PENDING: polling again in " + String(jittered / 1000) + " s")
+            log.notice("PENDING: polling again in " + Self.seconds(jittered))
             _ = clock.sleep(milliseconds: jittered)
             polls += 1
             context.senderNonce = Nonce(try random.bytes(16))
@@ -255,6 +257,11 @@ public final class Enrollment {
             if let text = reply.failInfoText { reason += ", \"" + text + "\"" }
             throw SCEPError(.serverFailure, reason, detail: Int32(reply.failInfo.flatMap { Int32($0.rawValue) } ?? -1))
         }
+    }
+
+    /// Milliseconds as seconds with one decimal ("0.7 s"), for messages.
+    static func seconds(_ milliseconds: Int64) -> String {
+        String(milliseconds / 1000) + "." + String(milliseconds % 1000 / 100) + " s"
     }
 
     /// How far a certificate's notBefore may lie ahead of our clock before we say so.

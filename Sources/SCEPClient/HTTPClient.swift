@@ -55,7 +55,7 @@ public final class HTTPClient: Transport {
     /// - Throws: a `transport*` error: URL, resolve, connect, timeout, I/O, TLS, protocol, too large,
     ///   redirects.
     public func send(_ request: HTTPRequest) throws(SCEPError) -> HTTPResponse {
-        let deadline = Deadline(atMs: Syscall.monotonicMilliseconds() + Int64(options.totalTimeoutMs), budgetMs: options.totalTimeoutMs, option: "totalTimeoutMs")
+        let deadline = Deadline(atMs: Syscall.monotonicMilliseconds() + Int64(options.totalTimeoutMs), budgetMs: options.totalTimeoutMs, option: "--timeout")
         var current = request
         var visited = [current.url.description]
         var followed = 0
@@ -262,7 +262,7 @@ extension HTTPResponse {
 
 // MARK: - deadlines, sockets, streams
 
-/// An absolute monotonic deadline and the option that set it (for the timeout message).
+/// An absolute monotonic deadline and the command-line option that sets it (named in the timeout message).
 struct Deadline {
     var atMs: Int64
     var budgetMs: Int
@@ -298,7 +298,7 @@ final class TCPConnection {
         var timedOut = false
         var lastErrno: Int32 = 0
         for address in addresses {
-            let connectDeadline = Deadline(atMs: Syscall.monotonicMilliseconds() + Int64(connectTimeoutMs), budgetMs: connectTimeoutMs, option: "connectTimeoutMs").earlier(deadline)
+            let connectDeadline = Deadline(atMs: Syscall.monotonicMilliseconds() + Int64(connectTimeoutMs), budgetMs: connectTimeoutMs, option: "--connect-timeout").earlier(deadline)
             if connectDeadline.remainingMs <= 0 { timedOut = true; break }
             do throws(SystemCallError) {
                 let fd = try Syscall.nonBlockingSocket(family: address.family, type: address.socketType, proto: address.proto)

@@ -53,9 +53,16 @@ public final class SCEPService {
     func certificates(operation: String) throws(SCEPError) -> [Certificate] {
         let response = try transport.send(HTTPRequest(method: .get, url: operationURL(operation)))
         try Self.requireSuccess(response, operation: operation, url: url)
+        if let type = response.contentType, type != "application/x-x509-ca-cert", type != "application/x-x509-ca-ra-cert" {
+            log.warning(operation + " reply has Content-Type " + type + ", expected application/x-x509-ca-cert or application/x-x509-ca-ra-cert")
+        }
         var parsed: [Certificate] = []
-        for der in try CACertificates.parse(response.body) {
-            parsed.append(try Certificate(der: der))
+        do throws(SCEPError) {
+            for der in try CACertificates.parse(response.body) {
+                parsed.append(try Certificate(der: der))
+            }
+        } catch {
+            throw Self.unreadable(response, operation: operation, url: url, expected: "a DER certificate or a PKCS#7 certificate chain", error)
         }
         return parsed
     }
@@ -79,7 +86,24 @@ public final class SCEPService {
         if let type = response.contentType, type != "application/x-pki-message" {
             log.warning("PKIOperation reply has Content-Type " + type + ", expected application/x-pki-message")
         }
+        // Only the framing here (an HTML page or random bytes get a message that says so); CertRep
+        // checks the content.
+        do throws(SCEPError) {
+            _ = try DERNode(parsing: response.body)
+        } catch {
+            throw Self.unreadable(response, operation: "PKIOperation", url: url, expected: "a PKCS#7 CertRep", error)
+        }
         return response.body
+    }
+
+    /// A reply whose body is not what `operation` answers: the parser's error (same code, so the same
+    /// exit code), with the operation, the URL, the Content-Type and the start of the body, so an HTML
+    /// login page or a proxy's error page is recognisable.
+    static func unreadable(_ response: HTTPResponse, operation: String, url: URL, expected: String, _ error: SCEPError) -> SCEPError {
+        let start = URL.printable(response.body.prefix(48))
+        return SCEPError(error.code, operation + " reply from " + url.description + " is not " + expected + " (Content-Type "
+            + (response.contentType ?? "none") + ", " + String(response.body.count) + " bytes, starting '" + start
+            + (response.body.count > 48 ? "...'" : "'") + "): " + error.reason + "; is the URL really the SCEP endpoint?")
     }
 
     static func requireSuccess(_ response: HTTPResponse, operation: String, url: URL) throws(SCEPError) {

@@ -26,7 +26,7 @@ public struct CertRep {
         }
         let signerInfo = signedData.signerInfos[0]
         var verifiedBy: Certificate? = nil
-        var failure = SCEPError(.verifySigner, "CertRep is signed by a certificate that is neither the pinned CA nor one of its RAs")
+        var failure = SCEPError(.verifySigner, "CertRep is signed by a certificate that is neither the pinned CA nor one of its RAs allowed to sign (keyUsage digitalSignature)")
         for candidate in signers where signerInfo.signer.matches(candidate) {
             do throws(SCEPError) {
                 try signerInfo.verify(content: signedData.content, with: candidate)
