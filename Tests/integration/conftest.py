@@ -84,3 +84,24 @@ def files_snapshot(directory):
         if entry.is_file():
             out[entry.name] = (entry.read_bytes(), entry.stat().st_mode & 0o777)
     return out
+
+
+def write_agent_config(path, ca, *, state_dir, challenge_file, key, cert, chain, name="wifi", cn="gw-daemon", extra=""):
+    """A config file with one [cert NAME] section enrolling from `ca` (anything with url and
+    ca_fingerprint_sha256); `extra` lines go at the end of the section. Returns the path."""
+    path = pathlib.Path(path)
+    path.write_text(f"""[agent]
+state_dir = {state_dir}
+
+[cert {name}]
+url = {ca.url}
+ca_fingerprint = {ca.ca_fingerprint_sha256}
+subject = CN={cn},O=Example
+challenge_file = {challenge_file}
+renew_with_challenge = yes
+key = {key}
+cert = {cert}
+chain = {chain}
+{extra}
+""")
+    return path

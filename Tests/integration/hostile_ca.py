@@ -37,6 +37,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from background_http import BackgroundHTTPServer
+
 try:  # cryptography >= 43 moved 3DES here; Debian 12 has 38
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 except ImportError:  # pragma: no cover
@@ -367,7 +369,7 @@ class HostileCA:
     # ---- public
     @property
     def port(self):
-        return self._server.server_address[1]
+        return self._server.port
 
     @property
     def base_url(self):
@@ -418,18 +420,12 @@ class HostileCA:
             def do_POST(self):
                 ca._handle(self)
 
-        self._server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="hostile-ca",
-                                        daemon=True)
-        self._thread.start()
+        self._server = BackgroundHTTPServer(Handler, "hostile-ca", poll_interval=0.05)
         return self
 
     def stop(self):
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
+            self._server.stop()
             self._server = None
 
     def __enter__(self):

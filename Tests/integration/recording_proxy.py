@@ -17,6 +17,8 @@ import http.server
 import threading
 import urllib.parse
 
+from background_http import BackgroundHTTPServer
+
 _LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
 
@@ -67,11 +69,10 @@ class RecordingProxy:
         self.exchanges = []
         self._lock = threading.Lock()
         self._server = None
-        self._thread = None
 
     @property
     def port(self):
-        return self._server.server_address[1]
+        return self._server.port
 
     @property
     def base_url(self):
@@ -162,18 +163,12 @@ class RecordingProxy:
             do_GET = _handle
             do_POST = _handle
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="recording-proxy",
-                                        daemon=True)
-        self._thread.start()
+        self._server = BackgroundHTTPServer(Handler, "recording-proxy")
         return self
 
     def stop(self):
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
+            self._server.stop()
             self._server = None
 
     def __enter__(self):

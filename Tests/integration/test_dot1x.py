@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from conftest import write_agent_config
 from scepca import ScepCA
 
 HOSTAPD = shutil.which("hostapd") or "/usr/sbin/hostapd"
@@ -169,24 +170,10 @@ def port(tmp_path):
 def write_config(agent, ca, name="wifi", cn="gw-dot1x", extra=""):
     directory = agent.workdir
     (directory / "challenge").write_text(ca.challenge + "\n")
-    config = directory / f"{name}.conf"
-    config.write_text(f"""[agent]
-state_dir = {directory}/state
-
-[cert {name}]
-url = {ca.url}
-ca_fingerprint = {ca.ca_fingerprint_sha256}
-subject = CN={cn},O=Example
-challenge_file = {directory}/challenge
-renew_with_challenge = yes
-key = {directory}/{name}-key.pem
-cert = {directory}/{name}-cert.pem
-chain = {directory}/{name}-chain.pem
-retry_min = 1s
-retry_max = 2s
-{extra}
-""")
-    return config
+    return write_agent_config(directory / f"{name}.conf", ca, state_dir=directory / "state",
+                              challenge_file=directory / "challenge", key=directory / f"{name}-key.pem",
+                              cert=directory / f"{name}-cert.pem", chain=directory / f"{name}-chain.pem",
+                              name=name, cn=cn, extra="retry_min = 1s\nretry_max = 2s\n" + extra)
 
 
 def enroll(agent, ca, name="wifi", cn="gw-dot1x"):

@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from conftest import files_snapshot
+from conftest import files_snapshot, write_agent_config
 from recording_proxy import RecordingProxy
 from test_enroll import assert_valid_set, enroll_args
 
@@ -146,21 +146,8 @@ class TestFullDisk:
     def test_daemon_renew_now_on_a_full_disk(self, agent, ca, mounted, tmp_path):
         (agent.workdir / "challenge").write_text(ca.challenge + "\n")
         key, cert, chain = set_paths(mounted.path)
-        config = agent.workdir / "agent.conf"
-        config.write_text(f"""
-[agent]
-state_dir = {agent.workdir}/state
-
-[cert wifi]
-url = {ca.url}
-ca_fingerprint = {ca.ca_fingerprint_sha256}
-subject = CN=gw-daemon,O=Example
-challenge_file = {agent.workdir}/challenge
-renew_with_challenge = yes
-key = {key}
-cert = {cert}
-chain = {chain}
-""")
+        config = write_agent_config(agent.workdir / "agent.conf", ca, state_dir=agent.workdir / "state",
+                                    challenge_file=agent.workdir / "challenge", key=key, cert=cert, chain=chain)
         first = agent.run("renew-now", "--config", config)
         assert first.returncode == EXIT_OK, first.stderr
         before = installed(mounted.path)

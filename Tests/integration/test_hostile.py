@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import files_snapshot
+from conftest import files_snapshot, write_agent_config
 from hostile_ca import HostileCA
 
 EXIT_OK, EXIT_TRANSPORT, EXIT_FAILURE, EXIT_PENDING, EXIT_VERIFY, EXIT_BAD_REPLY = 0, 4, 5, 6, 7, 9
@@ -296,22 +296,9 @@ def test_pending_renewal_keeps_the_installed_set(agent, hostile):
 
 def test_daemon_renew_now_exits_6_on_pending(agent, hostile):
     device = Device(agent, hostile)
-    config = agent.workdir / "agent.conf"
-    config.write_text(f"""
-[agent]
-state_dir = {agent.workdir}/state
-
-[cert wifi]
-url = {hostile.url}
-ca_fingerprint = {hostile.ca_fingerprint_sha256}
-subject = CN=gw-daemon,O=Example
-challenge_file = {device.challenge}
-renew_with_challenge = yes
-key = {device.path("key.pem")}
-cert = {device.path("cert.pem")}
-chain = {device.path("chain.pem")}
-timeout = 5s
-""")
+    config = write_agent_config(agent.workdir / "agent.conf", hostile, state_dir=agent.workdir / "state",
+                                challenge_file=device.challenge, key=device.path("key.pem"),
+                                cert=device.path("cert.pem"), chain=device.path("chain.pem"), extra="timeout = 5s")
     first = agent.run("renew-now", "--config", config)
     assert first.returncode == EXIT_OK, first.stdout + first.stderr
     device.assert_valid()
