@@ -20,3 +20,20 @@ class BackgroundHTTPServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+
+
+class ServesInBackground:
+    """For a test server whose start() sets self._server to a BackgroundHTTPServer: stop() and
+    use as a context manager."""
+    _server = None
+
+    def stop(self):
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

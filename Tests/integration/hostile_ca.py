@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from background_http import BackgroundHTTPServer
+from background_http import BackgroundHTTPServer, ServesInBackground
 
 try:  # cryptography >= 43 moved 3DES here; Debian 12 has 38
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -328,7 +328,7 @@ class Request:
 
 # ---- the server
 
-class HostileCA:
+class HostileCA(ServesInBackground):
     def __init__(self, workdir, ra=False, caps=("Renewal", "SHA-256", "AES", "DES3", "SCEPStandard", "POSTPKIOperation"),
                  challenge=None, validity_days=365):
         self.workdir = os.path.abspath(str(workdir))
@@ -422,17 +422,6 @@ class HostileCA:
 
         self._server = BackgroundHTTPServer(Handler, "hostile-ca", poll_interval=0.05)
         return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # ---- HTTP
     def _applies(self, operation, default_ops):

@@ -17,7 +17,7 @@ import http.server
 import threading
 import urllib.parse
 
-from background_http import BackgroundHTTPServer
+from background_http import BackgroundHTTPServer, ServesInBackground
 
 _LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
 
@@ -52,7 +52,7 @@ def _query_param(query, name):
     return None
 
 
-class RecordingProxy:
+class RecordingProxy(ServesInBackground):
     def __init__(self, upstream, timeout=30.0, rewrite_caps=None, overrides=None):
         """rewrite_caps: optional function bytes -> bytes applied to GetCACaps response bodies
         (to make a real server look like one that lacks a capability, e.g. POSTPKIOperation).
@@ -166,13 +166,3 @@ class RecordingProxy:
         self._server = BackgroundHTTPServer(Handler, "recording-proxy")
         return self
 
-    def stop(self):
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
