@@ -6,6 +6,10 @@ import DER
 public struct CertState: Equatable {
     /// When to act next (Unix seconds); nil: derive from the installed certificate.
     public var nextDue: Int64?
+    /// The serial of the installed certificate `nextDue` was planned for. When another certificate is
+    /// installed (a run killed between installing and saving this state, or an operator's hand), the
+    /// schedule is planned again from it.
+    public var scheduledFor: String?
     public var lastAttempt: Int64?
     /// `issued`, `pending`, or `failed: REASON`.
     public var lastResult: String?
@@ -34,6 +38,7 @@ public struct CertState: Equatable {
             let value = String(decoding: line[(equals + 1)...], as: UTF8.self)
             switch key {
             case "next_due": state.nextDue = Int64(value)
+            case "scheduled_for_serial": state.scheduledFor = value
             case "last_attempt": state.lastAttempt = Int64(value)
             case "last_result": state.lastResult = value
             case "last_success": state.lastSuccess = Int64(value)
@@ -54,6 +59,7 @@ public struct CertState: Equatable {
             if let value { text += key + "=" + Self.singleLine(value) + "\n" }
         }
         put("next_due", nextDue.map { String($0) })
+        put("scheduled_for_serial", scheduledFor)
         put("last_attempt", lastAttempt.map { String($0) })
         put("last_result", lastResult)
         put("last_success", lastSuccess.map { String($0) })

@@ -92,13 +92,25 @@ public final class RenewalEngine {
         return nil
     }
 
-    /// The time certificate `index` is next due, deriving it from the installed certificate when unknown.
+    /// The time certificate `index` is next due, planned from the installed certificate when unknown or
+    /// when the schedule belongs to a certificate that is no longer installed.
     public func due(_ index: Int, now: Int64) -> Int64 {
-        if let due = states[index].nextDue { return due }
         let certificate = config.certificates[index]
+        if let due = states[index].nextDue {
+            guard let plannedFor = states[index].scheduledFor, let installed = source.installed(certificate),
+                  installed.serial != plannedFor else { return due }
+            log.notice(certificate.name + ": the installed certificate is serial " + installed.serial + ", not serial " + plannedFor
+                + " the schedule was made for (installed by a run that stopped before saving its state, or by hand); planning from it")
+            states[index].lastResult = "issued serial " + installed.serial
+            states[index].consecutiveFailures = 0
+            states[index].pendingTransaction = nil
+            states[index].pendingSince = nil
+            states[index].pendingPolls = 0
+        }
         guard let installed = source.installed(certificate) else { return now }
         let due = RenewalPlanner.renewalTime(notBefore: installed.notBefore, notAfter: installed.notAfter, policy: certificate.renewal, uniform: uniform())
         states[index].nextDue = due
+        states[index].scheduledFor = installed.serial
         onStateChange(certificate.name, states[index])
         return due
     }
@@ -144,6 +156,7 @@ public final class RenewalEngine {
                 state.pendingSince = nil
                 state.pendingPolls = 0
                 state.nextDue = RenewalPlanner.renewalTime(notBefore: issued.notBefore, notAfter: issued.notAfter, policy: policy, uniform: uniform())
+                state.scheduledFor = issued.serial
                 log.notice(certificate.name + ": issued serial " + issued.serial + ", valid until " + CivilTime(unixSeconds: issued.notAfter).description
                     + "; next renewal " + CivilTime(unixSeconds: state.nextDue!).description)
             case .pending:

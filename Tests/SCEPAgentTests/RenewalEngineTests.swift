@@ -101,6 +101,39 @@ import SCEPCrypto
         #expect(engine.insaneClockReason(now: start) != nil, "a day before the certificate's notBefore")
         #expect(engine.insaneClockReason(now: start + day) == nil)
     }
+
+    @Test func aCertificateInstalledBehindTheStatesBackIsPlannedFromNotRenewedAgain() throws {
+        // A run killed after installing serial 2 but before saving the state: the state still says serial 1
+        // is due now. The restart plans from serial 2 instead of renewing a certificate issued a moment ago.
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: year)
+        ca.installedCertificate = InstalledCertificate(notBefore: start, notAfter: start + year, serial: "2")
+        var stale = CertState()
+        stale.nextDue = start - day
+        stale.scheduledFor = "1"
+        stale.lastResult = "pending"
+        stale.pendingTransaction = "ABCD"
+        let engine = RenewalEngine(config: try config("jitter = 0\nrenew_at = 0.5"), source: ca, states: [stale], clock: clock, random: try RandomGenerator(), log: .discarding())
+        let next = engine.runDue(now: start)
+        #expect(ca.attempts.isEmpty)
+        #expect(next == start + year / 2)
+        #expect(engine.states[0].scheduledFor == "2" && engine.states[0].pendingTransaction == nil)
+        #expect(engine.states[0].lastResult == "issued serial 2")
+    }
+
+    @Test func aScheduleForTheInstalledCertificateIsKept() throws {
+        // A retry after a failure keeps its time: the certificate it was planned for is still the one installed.
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: year)
+        ca.installedCertificate = InstalledCertificate(notBefore: start - 300 * day, notAfter: start + 65 * day, serial: "1")
+        var retrying = CertState()
+        retrying.nextDue = start + 3600
+        retrying.scheduledFor = "1"
+        retrying.consecutiveFailures = 2
+        let engine = RenewalEngine(config: try config(), source: ca, states: [retrying], clock: clock, random: try RandomGenerator(), log: .discarding())
+        #expect(engine.runDue(now: start) == start + 3600)
+        #expect(ca.attempts.isEmpty && engine.states[0].consecutiveFailures == 2)
+    }
 }
 
 /// 10,000 agents enrolled in the same second: the jitter must spread their renewals.
