@@ -165,4 +165,3 @@ class RecordingProxy(ServesInBackground):
 
         self._server = BackgroundHTTPServer(Handler, "recording-proxy")
         return self
-
