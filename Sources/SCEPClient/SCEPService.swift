@@ -34,6 +34,10 @@ public final class SCEPService {
             log.warning("GetCACaps answered HTTP " + String(response.status) + ": treating " + url.description + " as a legacy server")
             return Capabilities()
         }
+        guard Capabilities.isCapabilityList(response.body) else {
+            throw Self.unreadable(response, operation: "GetCACaps", url: url, expected: "a capability list (one keyword per line)",
+                                  SCEPError(.messageMalformed, "it holds markup or bytes that are not printable ASCII"))
+        }
         return Capabilities(parsing: response.body)
     }
 

@@ -69,6 +69,14 @@ public struct Capabilities: CustomStringConvertible, Equatable {
 
     public init() {}
 
+    /// Whether `body` can be a GetCACaps answer: printable ASCII keywords, one per line (or nothing). An
+    /// HTML page (a captive portal, a web server's index) is not: read as capabilities it would offer
+    /// nothing and push the request down to 3DES and SHA-1.
+    public static func isCapabilityList(_ body: [UInt8]) -> Bool {
+        if ASCII.trimmed(body).first == UInt8(ascii: "<") { return false }
+        return body.allSatisfy { ASCII.isBlank($0) || ($0 >= 0x20 && $0 < 0x7F) }
+    }
+
     public init(parsing body: [UInt8]) {
         var lines: [String] = []
         var current: [UInt8] = []

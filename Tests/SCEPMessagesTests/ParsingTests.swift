@@ -72,6 +72,14 @@ import SCEPMessages
         #expect(Capabilities(parsing: Array("DES3".utf8)).contentCipher == .tripleDESCBC)
     }
 
+    @Test func onlyPrintableKeywordLinesAreACapabilityList() {
+        #expect(Capabilities.isCapabilityList(Array("AES\r\nSHA-256\r\nPOSTPKIOperation\r\n".utf8)))
+        #expect(Capabilities.isCapabilityList([]))
+        #expect(!Capabilities.isCapabilityList(Array("\r\n  <!DOCTYPE html><html><body>log in</body></html>".utf8)))
+        #expect(!Capabilities.isCapabilityList([0x41, 0x45, 0x53, 0x00, 0x0A]))
+        #expect(!Capabilities.isCapabilityList(Array("AES\nSHA-256\n".utf8) + [0xC3, 0xA9]))
+    }
+
     @Test func emptyMeansLegacy() {
         let caps = Capabilities(parsing: [])
         #expect(caps.isEmpty)

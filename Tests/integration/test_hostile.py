@@ -185,6 +185,7 @@ def test_garbage_instead_of_pkcs7(agent, hostile):
 
 
 @pytest.mark.parametrize("operation,fragment", [
+    ("GetCACaps", "GetCACaps reply from {url} is not a capability list (one keyword per line) (Content-Type text/html"),
     ("GetCACert", "GetCACert reply from {url} is not a DER certificate or a PKCS#7 certificate chain (Content-Type text/html"),
     ("PKIOperation", "PKIOperation reply from {url} is not a PKCS#7 CertRep (Content-Type text/html"),
 ])
