@@ -2,7 +2,7 @@
 //   der        DERNode(parsing:limits:) with .ber and .der limits
 //   certrep    CertRep(parsing:signers: [fixture CA]) and, when it parses, decryptContent(fixture client key)
 //   getcacert  CACertificates.parse, then Certificate(der:) and CARoles on what it returns
-//   getcacaps  Capabilities(parsing:)
+//   getcacaps  Capabilities.isCapabilityList and Capabilities(parsing:)
 //   http       HTTPResponseParser fed in pieces (byte 0 picks the piece size, 1...17)
 //   config     ConfigFile(path:text:) then AgentConfig(file:)
 //   pkcs11uri  PKCS11URI(parsing:)
@@ -83,7 +83,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case .der: fuzzDER(bytes)
     case .certrep: fuzzCertRep(bytes)
     case .getcacert: fuzzGetCACert(bytes)
-    case .getcacaps: _ = Capabilities(parsing: bytes).description
+    case .getcacaps: _ = (Capabilities.isCapabilityList(bytes), Capabilities(parsing: bytes).description)
     case .http: fuzzHTTP(bytes)
     case .config: fuzzConfig(bytes)
     case .pkcs11uri: fuzzPKCS11URI(bytes)
