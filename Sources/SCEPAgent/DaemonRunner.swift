@@ -74,6 +74,8 @@ public final class DaemonRunner {
         notifier.send("READY=1")
         log.notice("daemon started: " + String(config.certificates.count) + " certificate(s), state in " + config.stateDirectory)
         var force: [String] = []
+        // systemd's reload (ExecReload sends SIGHUP) lasts from RELOADING=1 until the next READY=1.
+        var reloading = false
         var clockWarned = false
         while true {
             let now = clock.now()
@@ -92,6 +94,10 @@ public final class DaemonRunner {
                 let after = clock.now()
                 waitMilliseconds = next == Int64.max ? nil : max(next - after, 0) * 1000
             }
+            if reloading {
+                notifier.send("READY=1")
+                reloading = false
+            }
             if let interval = notifier.watchdogIntervalMilliseconds {
                 notifier.send("WATCHDOG=1")
                 waitMilliseconds = min(waitMilliseconds ?? interval, interval)
@@ -103,6 +109,7 @@ public final class DaemonRunner {
                 force = readRenewRequest()
                 log.notice("SIGHUP: renewing " + force.joined(separator: ", ") + " now")
                 notifier.send("RELOADING=1")
+                reloading = true
             case .stop:
                 notifier.send("STOPPING=1")
                 log.notice("stopping")

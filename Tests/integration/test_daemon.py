@@ -262,6 +262,16 @@ def test_systemd_readiness_status_and_stopping_reach_notify_socket(agent, short_
             except socket.timeout:
                 break
         assert watchdogs >= 2
+        # `systemctl reload` (SIGHUP): RELOADING=1, the renewal, then READY=1 ends the reload; without it
+        # systemd would wait out TimeoutStartSec and log the reload as failed.
+        gateway.process.send_signal(signal.SIGHUP)
+        after_hup = []
+        deadline = time.monotonic() + 20
+        while "READY=1" not in after_hup and time.monotonic() < deadline:
+            after_hup.append(listener.recv(4096).decode())
+        assert "READY=1" in after_hup, after_hup
+        assert after_hup.index("RELOADING=1") < after_hup.index("READY=1"), after_hup
+        assert any(m.startswith("STATUS=wifi: issued") for m in after_hup[after_hup.index("RELOADING=1"):]), after_hup
     finally:
         assert gateway.stop() == 0
         listener.settimeout(1)
