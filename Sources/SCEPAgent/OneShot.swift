@@ -83,18 +83,24 @@ public final class OneShot {
         var keyIsNew = false
         var token: TokenKeySlot? = nil
         var tokenKey: PKCS11PrivateKey? = nil
+        // The token pair a re-enrollment replaces (the daemon's, after its certificate expired or went):
+        // destroyed by commit() only once the new certificate is installed.
+        var replacedTokenKey: PKCS11PrivateKey? = nil
         if paths.keyIsToken {
             let slot = try openToken(paths.key)
             try slot.recover(certificatePath: paths.certificate)
+            let current = existingKey ? nil : try slot.current()
             if existingKey {
                 tokenKey = try slot.existing()
-            } else if try slot.current() != nil {
+            } else if current != nil && !replaceExistingKey {
                 throw SCEPError(.fileExists, "key " + slot.uri.description + " already exists on token " + slot.store.session.tokenLabel + ": pass --existing-key to enroll that key, or delete it to make a new one")
             } else if let pending = try slot.pending().first {
+                replacedTokenKey = current
                 tokenKey = pending
                 keyIsNew = true
                 log.notice("resuming with the key made on the token by an earlier run")
             } else {
+                replacedTokenKey = current
                 tokenKey = try slot.generatePending(keyType, random: random)
                 keyIsNew = true
                 timer.mark("keygen")
@@ -126,7 +132,7 @@ public final class OneShot {
         FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
         let written = try install(result, key: keyIsNew ? key : nil, ca: profile.roles.ca, paths: paths, store: store)
-        if let token, let tokenKey, keyIsNew { try token.commit(new: tokenKey, old: nil) }
+        if let token, let tokenKey, keyIsNew { try token.commit(new: tokenKey, old: replacedTokenKey) }
         timer.mark("install")
         return outcome(result, key: key, written: written, timer: timer, location: paths.key)
     }
