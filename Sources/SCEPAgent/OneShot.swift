@@ -87,8 +87,7 @@ public final class OneShot {
         // destroyed by commit() only once the new certificate is installed.
         var replacedTokenKey: PKCS11PrivateKey? = nil
         if paths.keyIsToken {
-            let slot = try openToken(paths.key)
-            try slot.recover(certificatePath: paths.certificate)
+            let slot = try openRecoveredToken(paths, discardPending: false)
             let current = existingKey ? nil : try slot.current()
             if existingKey {
                 tokenKey = try slot.existing()
@@ -148,8 +147,8 @@ public final class OneShot {
         var token: TokenKeySlot? = nil
         let currentKey: PrivateKey
         if paths.keyIsToken {
-            let slot = try openToken(paths.key)
-            try slot.recover(certificatePath: paths.certificate)
+            // A pending pair left after recover() never got its certificate: a new key replaces it.
+            let slot = try openRecoveredToken(paths, discardPending: !reuseKey)
             currentKey = try slot.existing()
             token = slot
         } else {
@@ -164,8 +163,6 @@ public final class OneShot {
         if reuseKey {
             key = currentKey
         } else if let token {
-            // A pending pair here never got its certificate (recover() above kept the one that did).
-            try token.discardPending()
             tokenKey = try token.generatePending(keyType ?? currentKey.keyType, random: random)
             key = tokenKey!
         } else {
@@ -230,6 +227,25 @@ public final class OneShot {
         let location = try KeyLocation(text)
         guard let uri = location.uri else { preconditionFailure("openToken needs a pkcs11: URI") }
         return try TokenKeySlot(uri: uri, options: tokenOptions)
+    }
+
+    /// The token for `paths.key`, with what a killed run left on it finished (recover()) and, with
+    /// `discardPending`, pending pairs that never got a certificate destroyed. When anything was destroyed
+    /// the token is opened again (C_Finalize, C_Initialize, a login with the PIN it has just accepted)
+    /// before a new pair can be made: tpm2-pkcs11 (1.9) fills handle gaps counting from 2 whatever the
+    /// lowest handle is, so once the oldest objects are destroyed a pair made in the same C_Initialize gets
+    /// handles that objects still on the token have, and the key that signs, is certified and is relabeled
+    /// is not the new one. A fresh C_Initialize numbers the objects from 1 again.
+    func openRecoveredToken(_ paths: OutputPaths, discardPending: Bool) throws(SCEPError) -> TokenKeySlot {
+        var slot: TokenKeySlot? = try openToken(paths.key)
+        var destroyed = try slot!.recover(certificatePath: paths.certificate)
+        if discardPending { destroyed = try slot!.discardPending() || destroyed }
+        if destroyed {
+            // Released first: its session closes and the module is finalized before it is initialized again.
+            slot = nil
+            slot = try openToken(paths.key)
+        }
+        return slot!
     }
 
     /// The existing key at a file path or `pkcs11:` URI.

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from test_daemon import FAULT_POINTS as INSTALL_POINTS, Gateway, short_ca  # noqa: F401 (fixture)
-from tokens import SoftHSM
+from tokens import KINDS, SOFTHSM_MODULE, TPM2_MODULE, SoftHSM
 
 LEFTOVERS = (".scep-new", ".scep-install", ".scep-pending", ".tmp")
 
@@ -225,9 +225,27 @@ TOKEN_POINTS = [
 ]
 
 
+# The same with the key in a TPM 2.0 (swtpm + tpm2-abrmd + tpm2-pkcs11): after the commit point and after
+# the relabel, where the TPM's store (tpm2-pkcs11's sqlite) and the files must agree.
+TPM_TOKEN_POINTS = [("renew", "install.committed"), ("renew", "token.relabeled")]
+TOKEN_CASES = [("softhsm", *case) for case in TOKEN_POINTS] + [("tpm", *case) for case in TPM_TOKEN_POINTS]
+
+
+@pytest.fixture
+def crash_token(request, tmp_path):
+    kind = request.param
+    if kind == "softhsm" and (shutil.which("softhsm2-util") is None or not pathlib.Path(SOFTHSM_MODULE).exists()):
+        pytest.skip("SoftHSM2 is not installed (Debian package softhsm2)")
+    if kind == "tpm" and (shutil.which("swtpm") is None or shutil.which("tpm2-abrmd") is None or not pathlib.Path(TPM2_MODULE).exists()):
+        pytest.skip("swtpm, tpm2-abrmd or tpm2-pkcs11 is not installed")
+    made = KINDS[kind](tmp_path / ("token-" + kind))
+    yield made
+    made.close()
+
+
 @pytest.fixture
 def softhsm(tmp_path):
-    if shutil.which("softhsm2-util") is None or not pathlib.Path("/usr/lib/softhsm/libsofthsm2.so").exists():
+    if shutil.which("softhsm2-util") is None or not pathlib.Path(SOFTHSM_MODULE).exists():
         pytest.skip("SoftHSM2 is not installed (Debian package softhsm2)")
     made = SoftHSM(tmp_path / "token-softhsm")
     yield made
@@ -239,17 +257,17 @@ def token_public_keys(token):
     return {entry["label"]: token.public_key_der(entry["label"]) for entry in token.objects() if entry["kind"] == "Public Key"}
 
 
-@pytest.mark.parametrize("command,point", TOKEN_POINTS)
-def test_kill_9_during_a_token_key_renewal(agent, ca, softhsm, command, point):
-    run = lambda command, env=None: agent.run(*one_shot_args(command, agent, ca, extra=["--key", softhsm.uri(), *softhsm.agent_args()]),  # noqa: E731
-                                              env={**softhsm.env, **(env or {})})
+@pytest.mark.parametrize("crash_token,command,point", TOKEN_CASES, indirect=["crash_token"])
+def test_kill_9_during_a_token_key_renewal(agent, ca, crash_token, command, point):
+    run = lambda command, env=None: agent.run(*one_shot_args(command, agent, ca, extra=["--key", crash_token.uri(), *crash_token.agent_args()]),  # noqa: E731
+                                              env={**crash_token.env, **(env or {})})
     old_serial = None
     if command == "renew":
         assert run("enroll").returncode == 0
         old_serial = openssl("x509", "-in", agent.path("cert.pem"), "-noout", "-serial").strip()
     killed = run(command, env={"SCEP_AGENT_FAULT": point})
     assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr)
-    keys = token_public_keys(softhsm)
+    keys = token_public_keys(crash_token)
     assert set(keys) <= {"device-key", "device-key.scep-new"}, keys
     serial = assert_whole_set(agent.workdir, ca, token_keys=keys)
     if command == "renew":
@@ -258,10 +276,10 @@ def test_kill_9_during_a_token_key_renewal(agent, ca, softhsm, command, point):
     for step in ("renew" if serial else "enroll", "renew"):
         result = run(step)
         assert result.returncode == 0, (step, result.stderr)
-        assert public_key_der(agent.path("cert.pem")) == softhsm.public_key_der("device-key"), "the URI names the certified key"
-    keys = token_public_keys(softhsm)
+        assert public_key_der(agent.path("cert.pem")) == crash_token.public_key_der("device-key"), "the URI names the certified key"
+    keys = token_public_keys(crash_token)
     assert list(keys) == ["device-key"], keys
-    assert [key["label"] for key in softhsm.private_keys()] == ["device-key"]
+    assert [key["label"] for key in crash_token.private_keys()] == ["device-key"]
     assert assert_whole_set(agent.workdir, ca, token_keys=keys) not in (None, old_serial, serial)
     assert_no_leftovers(agent.workdir)
 
@@ -269,7 +287,7 @@ def test_kill_9_during_a_token_key_renewal(agent, ca, softhsm, command, point):
 def test_fault_list_prints_points_the_crash_tests_cover(agent, ca, softhsm):
     """`SCEP_AGENT_FAULT=list` prints each point as it passes; every one a run passes is killed somewhere."""
     covered = {point.split("@")[0] for point in
-               INSTALL_POINTS + DAEMON_POINTS + [p for _, p in ONE_SHOT_POINTS] + [p for _, p in TOKEN_POINTS]}
+               INSTALL_POINTS + DAEMON_POINTS + [p for _, p in ONE_SHOT_POINTS + TOKEN_POINTS + TPM_TOKEN_POINTS]}
     covered.add("install.previous-linked.cert.pem")
     seen = []
     listing = {"SCEP_AGENT_FAULT": "list"}
