@@ -32,6 +32,8 @@ public struct OutputPaths {
 
     /// A generated key waits here while its request is PENDING, so a rerun resumes the same transaction.
     var pendingKey: String { FileSystem.directory(of: key) + "/." + FileSystem.baseName(of: key) + ".scep-pending" }
+    /// The pending key is written here first, then renamed to `pendingKey`.
+    var pendingKeyTemporary: String { pendingKey + ".tmp" }
 }
 
 /// What an enrollment or renewal did, for the human summary and `--json`.
@@ -264,8 +266,15 @@ public final class OneShot {
 
     /// Removes the pending key when it is the installed key already: a run that installed it was killed
     /// before removing it. Resuming with it would "renew" to the same key (and transactionID).
+    /// Also removes a pending key's temporary that a run killed while saving it left behind.
     func discardInstalledPendingKey(paths: OutputPaths) throws(SCEPError) {
-        guard !paths.keyIsToken, FileSystem.exists(paths.pendingKey), FileSystem.exists(paths.key),
+        guard !paths.keyIsToken else { return }
+        if FileSystem.exists(paths.pendingKeyTemporary) {
+            log.notice("removing " + paths.pendingKeyTemporary + ": a run was stopped while saving its pending key there")
+            try FileSystem.remove(paths.pendingKeyTemporary)
+            try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKeyTemporary))
+        }
+        guard FileSystem.exists(paths.pendingKey), FileSystem.exists(paths.key),
               let pending = try? CredentialFiles.loadPrivateKey(paths.pendingKey),
               let installed = try? CredentialFiles.loadPrivateKey(paths.key),
               pending.publicKeyInfo == installed.publicKeyInfo else { return }
@@ -278,8 +287,15 @@ public final class OneShot {
     /// a token key stays on its token as a pending pair.
     func keepPendingKey(_ key: PrivateKey, paths: OutputPaths) throws(SCEPError) {
         guard !paths.keyIsToken, let software = key as? SoftwarePrivateKey, !FileSystem.exists(paths.pendingKey) else { return }
-        try FileSystem.createFile(paths.pendingKey, Array(try software.pem().utf8), mode: FileSystem.privateKeyMode)
+        // Written under a temporary name, fsynced, then renamed: a crash mid-write must not leave a
+        // truncated pending key, which every later run would try to resume and fail to read.
+        let temporary = paths.pendingKeyTemporary
+        try FileSystem.remove(temporary)
+        try FileSystem.createFile(temporary, Array(try software.pem().utf8), mode: FileSystem.privateKeyMode)
+        FaultInjection.point("oneshot.pending-written")
+        try FileSystem.rename(temporary, paths.pendingKey)
         try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
+        FaultInjection.point("oneshot.pending-saved")
     }
 
     /// Installs certificate, chain, CA and (for a new software key) the key file as one set. A token

@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from hostile_ca import HostileCA
 from test_daemon import FAULT_POINTS as INSTALL_POINTS, Gateway, short_ca  # noqa: F401 (fixture)
 from tokens import KINDS, SOFTHSM_MODULE, TPM2_MODULE, SoftHSM
 
@@ -142,6 +143,47 @@ def test_kill_9_after_installing_a_resumed_pending_key(agent, ca):
     assert not pending.exists()
     assert public_key(agent.path("cert.pem")) != public_key(agent.path("key.pem.prev"), certificate=False), "renewal made a new key"
     assert_whole_set(agent.workdir, ca)
+    assert_no_leftovers(agent.workdir)
+
+
+# A PENDING request's key saved for the rerun, against the hostile CA (scepserver never answers PENDING).
+# It is written to .KEY.scep-pending.tmp, fsynced, and renamed: `pending-written` is between the two,
+# `pending-saved` after the rename and the directory's fsync.
+
+PENDING_POINTS = ["oneshot.pending-written", "oneshot.pending-saved"]
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    with HostileCA(tmp_path / "hostile") as server:
+        yield server
+
+
+@pytest.mark.parametrize("point", PENDING_POINTS)
+def test_kill_9_while_saving_a_pending_key(agent, hostile, point):
+    hostile.misbehave("pending")
+    args = one_shot_args("enroll", agent, hostile, extra=["--key", agent.path("key.pem"), "--poll-interval", "1", "--max-poll-time", "0"])
+    killed = agent.run(*args, env={"SCEP_AGENT_FAULT": point})
+    assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr)
+    pending, temporary = agent.path(".key.pem.scep-pending"), agent.path(".key.pem.scep-pending.tmp")
+    assert assert_whole_set(agent.workdir, hostile) is None, "nothing is installed while the request is PENDING"
+    saved = pending.exists()
+    assert saved == (point == "oneshot.pending-saved") and temporary.exists() == (not saved)
+    kept = pending if saved else temporary
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    pending_public = public_key(kept, certificate=False)  # whole: written and fsynced before the point
+
+    hostile.misbehave("good")
+    result = agent.run(*args)
+    assert result.returncode == 0, result.stderr
+    assert ("resuming the pending request" in result.stderr) == saved, result.stderr
+    assert_whole_set(agent.workdir, hostile)
+    if saved:
+        assert public_key(agent.path("key.pem"), certificate=False) == pending_public, "the rerun enrolls the pending key"
+        assert len({entry["transactionID"] for entry in hostile.operations("PKIOperation")}) == 1, "and resumes its transaction"
+    else:
+        assert "pending key" in result.stderr and str(temporary) in result.stderr, result.stderr
+    assert not pending.exists() and not temporary.exists()
     assert_no_leftovers(agent.workdir)
 
 
@@ -287,7 +329,7 @@ def test_kill_9_during_a_token_key_renewal(agent, ca, crash_token, command, poin
 def test_fault_list_prints_points_the_crash_tests_cover(agent, ca, softhsm):
     """`SCEP_AGENT_FAULT=list` prints each point as it passes; every one a run passes is killed somewhere."""
     covered = {point.split("@")[0] for point in
-               INSTALL_POINTS + DAEMON_POINTS + [p for _, p in ONE_SHOT_POINTS + TOKEN_POINTS + TPM_TOKEN_POINTS]}
+               INSTALL_POINTS + DAEMON_POINTS + PENDING_POINTS + [p for _, p in ONE_SHOT_POINTS + TOKEN_POINTS + TPM_TOKEN_POINTS]}
     covered.add("install.previous-linked.cert.pem")
     seen = []
     listing = {"SCEP_AGENT_FAULT": "list"}
