@@ -145,8 +145,11 @@ final class TokenKeySlot {
     }
 
     /// Destroys pending pairs whose certificate was never installed (a renewal that crashed before it).
-    func discardPending() throws(SCEPError) {
-        for key in try pending() { try store.destroy(key) }
+    /// Returns true when there were any.
+    func discardPending() throws(SCEPError) -> Bool {
+        let keys = try pending()
+        for key in keys { try store.destroy(key) }
+        return !keys.isEmpty
     }
 }
 

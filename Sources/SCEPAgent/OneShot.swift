@@ -32,6 +32,8 @@ public struct OutputPaths {
 
     /// A generated key waits here while its request is PENDING, so a rerun resumes the same transaction.
     var pendingKey: String { FileSystem.directory(of: key) + "/." + FileSystem.baseName(of: key) + ".scep-pending" }
+    /// The pending key is written here first, then renamed to `pendingKey`.
+    var pendingKeyTemporary: String { pendingKey + ".tmp" }
 }
 
 /// What an enrollment or renewal did, for the human summary and `--json`.
@@ -83,18 +85,23 @@ public final class OneShot {
         var keyIsNew = false
         var token: TokenKeySlot? = nil
         var tokenKey: PKCS11PrivateKey? = nil
+        // The token pair a re-enrollment replaces (the daemon's, after its certificate expired or went):
+        // destroyed by commit() only once the new certificate is installed.
+        var replacedTokenKey: PKCS11PrivateKey? = nil
         if paths.keyIsToken {
-            let slot = try openToken(paths.key)
-            try slot.recover(certificatePath: paths.certificate)
+            let slot = try openRecoveredToken(paths, discardPending: false)
+            let current = existingKey ? nil : try slot.current()
             if existingKey {
                 tokenKey = try slot.existing()
-            } else if try slot.current() != nil {
+            } else if current != nil && !replaceExistingKey {
                 throw SCEPError(.fileExists, "key " + slot.uri.description + " already exists on token " + slot.store.session.tokenLabel + ": pass --existing-key to enroll that key, or delete it to make a new one")
             } else if let pending = try slot.pending().first {
+                replacedTokenKey = current
                 tokenKey = pending
                 keyIsNew = true
                 log.notice("resuming with the key made on the token by an earlier run")
             } else {
+                replacedTokenKey = current
                 tokenKey = try slot.generatePending(keyType, random: random)
                 keyIsNew = true
                 timer.mark("keygen")
@@ -126,7 +133,7 @@ public final class OneShot {
         FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
         let written = try install(result, key: keyIsNew ? key : nil, ca: profile.roles.ca, paths: paths, store: store)
-        if let token, let tokenKey, keyIsNew { try token.commit(new: tokenKey, old: nil) }
+        if let token, let tokenKey, keyIsNew { try token.commit(new: tokenKey, old: replacedTokenKey) }
         timer.mark("install")
         return outcome(result, key: key, written: written, timer: timer, location: paths.key)
     }
@@ -142,8 +149,8 @@ public final class OneShot {
         var token: TokenKeySlot? = nil
         let currentKey: PrivateKey
         if paths.keyIsToken {
-            let slot = try openToken(paths.key)
-            try slot.recover(certificatePath: paths.certificate)
+            // A pending pair left after recover() never got its certificate: a new key replaces it.
+            let slot = try openRecoveredToken(paths, discardPending: !reuseKey)
             currentKey = try slot.existing()
             token = slot
         } else {
@@ -158,8 +165,6 @@ public final class OneShot {
         if reuseKey {
             key = currentKey
         } else if let token {
-            // A pending pair here never got its certificate (recover() above kept the one that did).
-            try token.discardPending()
             tokenKey = try token.generatePending(keyType ?? currentKey.keyType, random: random)
             key = tokenKey!
         } else {
@@ -226,6 +231,25 @@ public final class OneShot {
         return try TokenKeySlot(uri: uri, options: tokenOptions)
     }
 
+    /// The token for `paths.key`, with what a killed run left on it finished (recover()) and, with
+    /// `discardPending`, pending pairs that never got a certificate destroyed. When anything was destroyed
+    /// the token is opened again (C_Finalize, C_Initialize, a login with the PIN it has just accepted)
+    /// before a new pair can be made: tpm2-pkcs11 (1.9) fills handle gaps counting from 2 whatever the
+    /// lowest handle is, so once the oldest objects are destroyed a pair made in the same C_Initialize gets
+    /// handles that objects still on the token have, and the key that signs, is certified and is relabeled
+    /// is not the new one. A fresh C_Initialize numbers the objects from 1 again.
+    func openRecoveredToken(_ paths: OutputPaths, discardPending: Bool) throws(SCEPError) -> TokenKeySlot {
+        var slot: TokenKeySlot? = try openToken(paths.key)
+        var destroyed = try slot!.recover(certificatePath: paths.certificate)
+        if discardPending { destroyed = try slot!.discardPending() || destroyed }
+        if destroyed {
+            // Released first: its session closes and the module is finalized before it is initialized again.
+            slot = nil
+            slot = try openToken(paths.key)
+        }
+        return slot!
+    }
+
     /// The existing key at a file path or `pkcs11:` URI.
     public func loadKey(_ text: String) throws(SCEPError) -> PrivateKey {
         PKCS11URI.isPKCS11(text) ? try openToken(text).existing() : try CredentialFiles.loadPrivateKey(text)
@@ -242,8 +266,15 @@ public final class OneShot {
 
     /// Removes the pending key when it is the installed key already: a run that installed it was killed
     /// before removing it. Resuming with it would "renew" to the same key (and transactionID).
+    /// Also removes a pending key's temporary that a run killed while saving it left behind.
     func discardInstalledPendingKey(paths: OutputPaths) throws(SCEPError) {
-        guard !paths.keyIsToken, FileSystem.exists(paths.pendingKey), FileSystem.exists(paths.key),
+        guard !paths.keyIsToken else { return }
+        if FileSystem.exists(paths.pendingKeyTemporary) {
+            log.notice("removing " + paths.pendingKeyTemporary + ": a run was stopped while saving its pending key there")
+            try FileSystem.remove(paths.pendingKeyTemporary)
+            try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKeyTemporary))
+        }
+        guard FileSystem.exists(paths.pendingKey), FileSystem.exists(paths.key),
               let pending = try? CredentialFiles.loadPrivateKey(paths.pendingKey),
               let installed = try? CredentialFiles.loadPrivateKey(paths.key),
               pending.publicKeyInfo == installed.publicKeyInfo else { return }
@@ -256,8 +287,15 @@ public final class OneShot {
     /// a token key stays on its token as a pending pair.
     func keepPendingKey(_ key: PrivateKey, paths: OutputPaths) throws(SCEPError) {
         guard !paths.keyIsToken, let software = key as? SoftwarePrivateKey, !FileSystem.exists(paths.pendingKey) else { return }
-        try FileSystem.createFile(paths.pendingKey, Array(try software.pem().utf8), mode: FileSystem.privateKeyMode)
+        // Written under a temporary name, fsynced, then renamed: a crash mid-write must not leave a
+        // truncated pending key, which every later run would try to resume and fail to read.
+        let temporary = paths.pendingKeyTemporary
+        try FileSystem.remove(temporary)
+        try FileSystem.createFile(temporary, Array(try software.pem().utf8), mode: FileSystem.privateKeyMode)
+        FaultInjection.point("oneshot.pending-written")
+        try FileSystem.rename(temporary, paths.pendingKey)
         try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
+        FaultInjection.point("oneshot.pending-saved")
     }
 
     /// Installs certificate, chain, CA and (for a new software key) the key file as one set. A token

@@ -14,8 +14,9 @@ import time
 
 import pytest
 
+from hostile_ca import HostileCA
 from test_daemon import FAULT_POINTS as INSTALL_POINTS, Gateway, short_ca  # noqa: F401 (fixture)
-from tokens import SoftHSM
+from tokens import KINDS, SOFTHSM_MODULE, TPM2_MODULE, SoftHSM
 
 LEFTOVERS = (".scep-new", ".scep-install", ".scep-pending", ".tmp")
 
@@ -145,6 +146,47 @@ def test_kill_9_after_installing_a_resumed_pending_key(agent, ca):
     assert_no_leftovers(agent.workdir)
 
 
+# A PENDING request's key saved for the rerun, against the hostile CA (scepserver never answers PENDING).
+# It is written to .KEY.scep-pending.tmp, fsynced, and renamed: `pending-written` is between the two,
+# `pending-saved` after the rename and the directory's fsync.
+
+PENDING_POINTS = ["oneshot.pending-written", "oneshot.pending-saved"]
+
+
+@pytest.fixture
+def hostile(tmp_path):
+    with HostileCA(tmp_path / "hostile") as server:
+        yield server
+
+
+@pytest.mark.parametrize("point", PENDING_POINTS)
+def test_kill_9_while_saving_a_pending_key(agent, hostile, point):
+    hostile.misbehave("pending")
+    args = one_shot_args("enroll", agent, hostile, extra=["--key", agent.path("key.pem"), "--poll-interval", "1", "--max-poll-time", "0"])
+    killed = agent.run(*args, env={"SCEP_AGENT_FAULT": point})
+    assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr)
+    pending, temporary = agent.path(".key.pem.scep-pending"), agent.path(".key.pem.scep-pending.tmp")
+    assert assert_whole_set(agent.workdir, hostile) is None, "nothing is installed while the request is PENDING"
+    saved = pending.exists()
+    assert saved == (point == "oneshot.pending-saved") and temporary.exists() == (not saved)
+    kept = pending if saved else temporary
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    pending_public = public_key(kept, certificate=False)  # whole: written and fsynced before the point
+
+    hostile.misbehave("good")
+    result = agent.run(*args)
+    assert result.returncode == 0, result.stderr
+    assert ("resuming the pending request" in result.stderr) == saved, result.stderr
+    assert_whole_set(agent.workdir, hostile)
+    if saved:
+        assert public_key(agent.path("key.pem"), certificate=False) == pending_public, "the rerun enrolls the pending key"
+        assert len({entry["transactionID"] for entry in hostile.operations("PKIOperation")}) == 1, "and resumes its transaction"
+    else:
+        assert "pending key" in result.stderr and str(temporary) in result.stderr, result.stderr
+    assert not pending.exists() and not temporary.exists()
+    assert_no_leftovers(agent.workdir)
+
+
 def test_kill_9_between_linking_and_renaming_prev_keeps_the_old_prev(agent, ca):
     """.prev is linked under a temporary name and renamed over the old one: a kill (or a failed link) in
     between leaves the old .prev, the rollback set, in place."""
@@ -225,9 +267,27 @@ TOKEN_POINTS = [
 ]
 
 
+# The same with the key in a TPM 2.0 (swtpm + tpm2-abrmd + tpm2-pkcs11): after the commit point and after
+# the relabel, where the TPM's store (tpm2-pkcs11's sqlite) and the files must agree.
+TPM_TOKEN_POINTS = [("renew", "install.committed"), ("renew", "token.relabeled")]
+TOKEN_CASES = [("softhsm", *case) for case in TOKEN_POINTS] + [("tpm", *case) for case in TPM_TOKEN_POINTS]
+
+
+@pytest.fixture
+def crash_token(request, tmp_path):
+    kind = request.param
+    if kind == "softhsm" and (shutil.which("softhsm2-util") is None or not pathlib.Path(SOFTHSM_MODULE).exists()):
+        pytest.skip("SoftHSM2 is not installed (Debian package softhsm2)")
+    if kind == "tpm" and (shutil.which("swtpm") is None or shutil.which("tpm2-abrmd") is None or not pathlib.Path(TPM2_MODULE).exists()):
+        pytest.skip("swtpm, tpm2-abrmd or tpm2-pkcs11 is not installed")
+    made = KINDS[kind](tmp_path / ("token-" + kind))
+    yield made
+    made.close()
+
+
 @pytest.fixture
 def softhsm(tmp_path):
-    if shutil.which("softhsm2-util") is None or not pathlib.Path("/usr/lib/softhsm/libsofthsm2.so").exists():
+    if shutil.which("softhsm2-util") is None or not pathlib.Path(SOFTHSM_MODULE).exists():
         pytest.skip("SoftHSM2 is not installed (Debian package softhsm2)")
     made = SoftHSM(tmp_path / "token-softhsm")
     yield made
@@ -239,17 +299,17 @@ def token_public_keys(token):
     return {entry["label"]: token.public_key_der(entry["label"]) for entry in token.objects() if entry["kind"] == "Public Key"}
 
 
-@pytest.mark.parametrize("command,point", TOKEN_POINTS)
-def test_kill_9_during_a_token_key_renewal(agent, ca, softhsm, command, point):
-    run = lambda command, env=None: agent.run(*one_shot_args(command, agent, ca, extra=["--key", softhsm.uri(), *softhsm.agent_args()]),  # noqa: E731
-                                              env={**softhsm.env, **(env or {})})
+@pytest.mark.parametrize("crash_token,command,point", TOKEN_CASES, indirect=["crash_token"])
+def test_kill_9_during_a_token_key_renewal(agent, ca, crash_token, command, point):
+    run = lambda command, env=None: agent.run(*one_shot_args(command, agent, ca, extra=["--key", crash_token.uri(), *crash_token.agent_args()]),  # noqa: E731
+                                              env={**crash_token.env, **(env or {})})
     old_serial = None
     if command == "renew":
         assert run("enroll").returncode == 0
         old_serial = openssl("x509", "-in", agent.path("cert.pem"), "-noout", "-serial").strip()
     killed = run(command, env={"SCEP_AGENT_FAULT": point})
     assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr)
-    keys = token_public_keys(softhsm)
+    keys = token_public_keys(crash_token)
     assert set(keys) <= {"device-key", "device-key.scep-new"}, keys
     serial = assert_whole_set(agent.workdir, ca, token_keys=keys)
     if command == "renew":
@@ -258,10 +318,10 @@ def test_kill_9_during_a_token_key_renewal(agent, ca, softhsm, command, point):
     for step in ("renew" if serial else "enroll", "renew"):
         result = run(step)
         assert result.returncode == 0, (step, result.stderr)
-        assert public_key_der(agent.path("cert.pem")) == softhsm.public_key_der("device-key"), "the URI names the certified key"
-    keys = token_public_keys(softhsm)
+        assert public_key_der(agent.path("cert.pem")) == crash_token.public_key_der("device-key"), "the URI names the certified key"
+    keys = token_public_keys(crash_token)
     assert list(keys) == ["device-key"], keys
-    assert [key["label"] for key in softhsm.private_keys()] == ["device-key"]
+    assert [key["label"] for key in crash_token.private_keys()] == ["device-key"]
     assert assert_whole_set(agent.workdir, ca, token_keys=keys) not in (None, old_serial, serial)
     assert_no_leftovers(agent.workdir)
 
@@ -269,7 +329,7 @@ def test_kill_9_during_a_token_key_renewal(agent, ca, softhsm, command, point):
 def test_fault_list_prints_points_the_crash_tests_cover(agent, ca, softhsm):
     """`SCEP_AGENT_FAULT=list` prints each point as it passes; every one a run passes is killed somewhere."""
     covered = {point.split("@")[0] for point in
-               INSTALL_POINTS + DAEMON_POINTS + [p for _, p in ONE_SHOT_POINTS] + [p for _, p in TOKEN_POINTS]}
+               INSTALL_POINTS + DAEMON_POINTS + PENDING_POINTS + [p for _, p in ONE_SHOT_POINTS + TOKEN_POINTS + TPM_TOKEN_POINTS]}
     covered.add("install.previous-linked.cert.pem")
     seen = []
     listing = {"SCEP_AGENT_FAULT": "list"}

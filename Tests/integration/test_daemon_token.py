@@ -1,0 +1,99 @@
+"""The configuration-file path with the key on a token: `key = pkcs11:…?module-path=…&pin-source=…` in a
+config file, for SoftHSM2 and a TPM 2.0 (swtpm + tpm2-abrmd + tpm2-pkcs11), against a real scepserver on
+127.0.0.1. The in-process `renew-now` enrolls and renews; the `run` daemon enrolls, renews when
+`renew-now` signals it, and runs its post_renew hook. After each step: the certificate carries the
+public key of the token's `device-key`, which is the only private key there, no `OBJECT.scep-new` pair
+is left, no private key was written anywhere, and the certificate chains to the CA."""
+
+import pytest
+
+from test_crash import assert_no_leftovers
+from test_daemon import Gateway
+from test_pkcs11 import assert_no_private_key_files, cert_public_key_der, openssl
+from tokens import KINDS
+
+
+@pytest.fixture(params=sorted(KINDS))
+def token(request, tmp_path):
+    made = KINDS[request.param](tmp_path / ("token-" + request.param))
+    yield made
+    made.close()
+
+
+def config_uri(token):
+    """The key as a config file names it: module and PIN file in the URI's query."""
+    return f"{token.uri()}?module-path={token.module}&pin-source={token.pin_file}"
+
+
+def token_gateway(agent, ca, token):
+    return Gateway(agent, ca, extra=f"key = {config_uri(token)}")
+
+
+def assert_token_set(agent, ca, token, tmp_path):
+    cert = agent.path("cert.pem")
+    assert openssl("verify", "-CAfile", ca.ca_cert_pem_path, cert).decode().strip().endswith("OK")
+    assert openssl("verify", "-CAfile", agent.path("chain.pem"), cert).decode().strip().endswith("OK")
+    assert cert_public_key_der(cert) == token.public_key_der("device-key"), "the certificate is for the token's device-key"
+    assert [key["label"] for key in token.private_keys()] == ["device-key"], token.private_keys()
+    labels = [entry.get("label", "") for entry in token.objects()]
+    assert not [label for label in labels if label.endswith(".scep-new")], labels
+    assert_no_private_key_files(tmp_path, skip=[tmp_path / "ca", token.workdir])
+    assert not agent.path("key.pem").exists()
+    assert_no_leftovers(agent.workdir, agent.workdir / "state")
+
+
+def serial(agent):
+    return openssl("x509", "-in", agent.path("cert.pem"), "-noout", "-serial").decode().strip()
+
+
+def test_in_process_renew_now_enrolls_then_renews_with_the_key_on_the_token(agent, ca, token, tmp_path):
+    gateway = token_gateway(agent, ca, token)
+    first = agent.run("renew-now", "--config", gateway.config, env=token.env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert gateway.hooks() == 1
+    assert_token_set(agent, ca, token, tmp_path)
+    first_serial, first_key = serial(agent), token.public_key_der("device-key")
+
+    second = agent.run("renew-now", "--config", gateway.config, env=token.env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert gateway.hooks() == 2
+    assert serial(agent) != first_serial
+    assert token.public_key_der("device-key") != first_key, "a renewal makes a new key on the token"
+    assert_token_set(agent, ca, token, tmp_path)
+    assert gateway.status()["lastResult"].startswith("issued")
+
+
+def test_daemon_enrolls_and_renews_on_renew_now_with_the_key_on_the_token(agent, ca, token, tmp_path):
+    gateway = token_gateway(agent, ca, token)
+    gateway.start(env=token.env)
+    try:
+        gateway.wait_for(lambda: gateway.hooks() >= 1, timeout=60, what="the first enrollment")
+        gateway.wait_for(lambda: gateway.status().get("lastResult", "").startswith("issued"), what="the state")
+        assert_token_set(agent, ca, token, tmp_path)
+        first_serial, first_key = serial(agent), token.public_key_der("device-key")
+
+        asked = agent.run("renew-now", "--config", gateway.config, env=token.env)
+        assert asked.returncode == 0 and "asked the daemon" in asked.stdout, asked.stdout + asked.stderr
+        gateway.wait_for(lambda: gateway.hooks() >= 2, timeout=60, what="the renewal on renew-now")
+        assert serial(agent) != first_serial
+        assert token.public_key_der("device-key") != first_key, "a renewal makes a new key on the token"
+        assert_token_set(agent, ca, token, tmp_path)
+    finally:
+        assert gateway.stop() == 0, gateway.process.stderr.read()
+    assert gateway.hooks() == 2
+    assert gateway.status()["lastResult"].startswith("issued")
+    assert_token_set(agent, ca, token, tmp_path)
+
+
+def test_reenroll_with_a_token_key_and_no_certificate(agent, ca, token, tmp_path):
+    """A device whose certificate is gone (or expired) but whose key is still on the token: the daemon
+    enrolls again with the challenge and a new key; the old pair goes only once the new certificate is in."""
+    gateway = token_gateway(agent, ca, token)
+    assert agent.run("renew-now", "--config", gateway.config, env=token.env).returncode == 0
+    old_key = token.public_key_der("device-key")
+    for name in ("cert.pem", "chain.pem", "ca.pem"):
+        agent.path(name).unlink()
+    result = agent.run("renew-now", "--config", gateway.config, env=token.env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert token.public_key_der("device-key") != old_key
+    assert_token_set(agent, ca, token, tmp_path)
