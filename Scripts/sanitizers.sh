@@ -22,4 +22,4 @@ swift build "${flags[@]}"
 SCEP_AGENT_BINARIES="sanitizers=$(pwd)/.build-sanitizers/debug/scep-agent" \
     python3 -m pytest -q Tests/integration/test_enroll.py Tests/integration/test_daemon.py \
     Tests/integration/test_crash.py Tests/integration/test_faults.py Tests/integration/test_hostile.py \
-    Tests/integration/test_pkcs11.py
+    Tests/integration/test_pkcs11.py Tests/integration/test_daemon_token.py
