@@ -683,6 +683,11 @@ def signed_data(content, attributes, signer, ber=False):
 if __name__ == "__main__":  # a manual run: python3 hostile_ca.py [MODE] [--ra]
     import sys
     import tempfile
+    if "--help" in sys.argv or "-h" in sys.argv:
+        print("usage: python3 hostile_ca.py [MODE] [--ra]   (serves on 127.0.0.1 until Ctrl-C)\nmodes:")
+        for mode, what in MODES.items():
+            print(f"  {mode:24} {what}")
+        sys.exit(0)
     with HostileCA(tempfile.mkdtemp(prefix="hostile-ca-"), ra="--ra" in sys.argv) as server:
         for arg in sys.argv[1:]:
             if arg in MODES:
