@@ -32,7 +32,7 @@ public struct OutputPaths {
 
     /// A generated key waits here while its request is PENDING, so a rerun resumes the same transaction.
     var pendingKey: String { FileSystem.directory(of: key) + "/." + FileSystem.baseName(of: key) + ".scep-pending" }
-    /// The pending key is written here first, then renamed to `pendingKey`.
+    /// Where `FileSystem.replaceAtomically` writes the pending key before renaming it to `pendingKey`.
     var pendingKeyTemporary: String { pendingKey + ".tmp" }
 }
 
@@ -287,15 +287,10 @@ public final class OneShot {
     /// a token key stays on its token as a pending pair.
     func keepPendingKey(_ key: PrivateKey, paths: OutputPaths) throws(SCEPError) {
         guard !paths.keyIsToken, let software = key as? SoftwarePrivateKey, !FileSystem.exists(paths.pendingKey) else { return }
-        // Written under a temporary name, fsynced, then renamed: a crash mid-write must not leave a
-        // truncated pending key, which every later run would try to resume and fail to read.
-        let temporary = paths.pendingKeyTemporary
-        try FileSystem.remove(temporary)
-        try FileSystem.createFile(temporary, Array(try software.pem().utf8), mode: FileSystem.privateKeyMode)
-        FaultInjection.point("oneshot.pending-written")
-        try FileSystem.rename(temporary, paths.pendingKey)
-        try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
-        FaultInjection.point("oneshot.pending-saved")
+        // Atomically: a crash mid-write must not leave a truncated pending key, which every later run
+        // would try to resume and fail to read.
+        try FileSystem.replaceAtomically(paths.pendingKey, Array(try software.pem().utf8), mode: FileSystem.privateKeyMode,
+                                         faultPoint: "oneshot.pending")
     }
 
     /// Installs certificate, chain, CA and (for a new software key) the key file as one set. A token

@@ -148,9 +148,9 @@ def test_kill_9_after_installing_a_resumed_pending_key(agent, ca):
 
 # A PENDING request's key saved for the rerun, against the hostile CA (scepserver never answers PENDING).
 # It is written to .KEY.scep-pending.tmp, fsynced, and renamed: `pending-written` is between the two,
-# `pending-saved` after the rename and the directory's fsync.
+# `pending-renamed` after the rename.
 
-PENDING_POINTS = ["oneshot.pending-written", "oneshot.pending-saved"]
+PENDING_POINTS = ["oneshot.pending-written", "oneshot.pending-renamed"]
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ def test_kill_9_while_saving_a_pending_key(agent, hostile, point):
     pending, temporary = agent.path(".key.pem.scep-pending"), agent.path(".key.pem.scep-pending.tmp")
     assert assert_whole_set(agent.workdir, hostile) is None, "nothing is installed while the request is PENDING"
     saved = pending.exists()
-    assert saved == (point == "oneshot.pending-saved") and temporary.exists() == (not saved)
+    assert saved == (point == "oneshot.pending-renamed") and temporary.exists() == (not saved)
     kept = pending if saved else temporary
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     pending_public = public_key(kept, certificate=False)  # whole: written and fsynced before the point
