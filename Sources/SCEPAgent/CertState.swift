@@ -25,6 +25,15 @@ public struct CertState: Equatable {
 
     public init() {}
 
+    /// Certificate `serial` is installed: no failure streak, nothing pending.
+    mutating func recordIssued(serial: String) {
+        lastResult = "issued serial " + serial
+        consecutiveFailures = 0
+        pendingTransaction = nil
+        pendingSince = nil
+        pendingPolls = 0
+    }
+
     public static func path(stateDirectory: String, name: String) -> String { stateDirectory + "/" + name + ".state" }
 
     /// Reads a state file; a missing file is an empty state, a damaged one is reported and replaced.

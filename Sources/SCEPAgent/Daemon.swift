@@ -96,18 +96,16 @@ public final class RenewalEngine {
     /// when the schedule belongs to a certificate that is no longer installed.
     public func due(_ index: Int, now: Int64) -> Int64 {
         let certificate = config.certificates[index]
-        if let due = states[index].nextDue {
-            guard let plannedFor = states[index].scheduledFor, let installed = source.installed(certificate),
-                  installed.serial != plannedFor else { return due }
+        let plannedFor = states[index].scheduledFor
+        if let due = states[index].nextDue, plannedFor == nil { return due }
+        let installed = source.installed(certificate)
+        if let due = states[index].nextDue, let plannedFor {
+            guard let installed, installed.serial != plannedFor else { return due }
             log.notice(certificate.name + ": the installed certificate is serial " + installed.serial + ", not serial " + plannedFor
                 + " the schedule was made for (installed by a run that stopped before saving its state, or by hand); planning from it")
-            states[index].lastResult = "issued serial " + installed.serial
-            states[index].consecutiveFailures = 0
-            states[index].pendingTransaction = nil
-            states[index].pendingSince = nil
-            states[index].pendingPolls = 0
+            states[index].recordIssued(serial: installed.serial)
         }
-        guard let installed = source.installed(certificate) else { return now }
+        guard let installed else { return now }
         let due = RenewalPlanner.renewalTime(notBefore: installed.notBefore, notAfter: installed.notAfter, policy: certificate.renewal, uniform: uniform())
         states[index].nextDue = due
         states[index].scheduledFor = installed.serial
@@ -149,12 +147,8 @@ public final class RenewalEngine {
             switch result.kind {
             case .issued:
                 let issued = result.certificate!
-                state.lastResult = "issued serial " + issued.serial
+                state.recordIssued(serial: issued.serial)
                 state.lastSuccess = now
-                state.consecutiveFailures = 0
-                state.pendingTransaction = nil
-                state.pendingSince = nil
-                state.pendingPolls = 0
                 state.nextDue = RenewalPlanner.renewalTime(notBefore: issued.notBefore, notAfter: issued.notAfter, policy: policy, uniform: uniform())
                 state.scheduledFor = issued.serial
                 log.notice(certificate.name + ": issued serial " + issued.serial + ", valid until " + CivilTime(unixSeconds: issued.notAfter).description

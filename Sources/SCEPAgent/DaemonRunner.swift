@@ -40,9 +40,7 @@ public final class DaemonRunner {
             }
             // A state write killed before its rename: the state file itself is the old one, whole.
             try FileSystem.remove(statePath + ".tmp")
-        }
-        for certificate in config.certificates {
-            states.append(try CertState.load(CertState.path(stateDirectory: config.stateDirectory, name: certificate.name)))
+            states.append(try CertState.load(statePath))
         }
         return states
     }

@@ -143,11 +143,12 @@ enum DaemonCommands {
             let result = engine.states[index].lastResult ?? ""
             Console.out(certificate.name + ": " + result)
             if !result.hasPrefix("issued") {
-                failure = certificate.name + ": " + (result.hasPrefix("pending")
+                let pending = result.hasPrefix("pending")
+                failure = certificate.name + ": " + (pending
                     ? "pending: the CA has not decided yet; the new key is kept, and the next renew-now or the daemon's next poll resumes the same request"
                     : result)
                 // Still PENDING exits 6; a failure exits with its own code (a full disk is file-error 8).
-                failureCode = result.hasPrefix("pending") ? .serverPending : engine.lastFailureCodes[index] ?? .serverFailure
+                failureCode = pending ? .serverPending : engine.lastFailureCodes[index] ?? .serverFailure
             }
         }
         if let failure, let failureCode { throw SCEPError(failureCode, failure) }
