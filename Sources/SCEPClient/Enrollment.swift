@@ -321,6 +321,13 @@ public final class Enrollment {
         guard let leaf = certificates.first(where: { $0.publicKey.subjectPublicKeyInfo == key.publicKeyInfo }) else {
             throw SCEPError(.verifyKeyMismatch, "the CA returned " + String(certificates.count) + " certificate(s) but none carries our public key")
         }
+        guard leaf.notAfter > now else {
+            throw SCEPError(.verifyChain, "the CA issued a certificate that expired at " + CivilTime(unixSeconds: leaf.notAfter).description)
+        }
+        guard leaf.notBefore <= now + Certificate.clockSkewSeconds, leaf.notBefore <= leaf.notAfter else {
+            throw SCEPError(.verifyChain, "the CA issued a certificate valid only from " + CivilTime(unixSeconds: leaf.notBefore).description
+                + " to " + CivilTime(unixSeconds: leaf.notAfter).description + ": is this device's clock behind, or the CA's ahead?")
+        }
         let path = try verifiedPath(leaf, among: certificates, ca: ca, now: now, what: "the issued certificate")
         return (leaf, Array(path.dropFirst()))
     }
@@ -334,7 +341,7 @@ public final class Enrollment {
         do throws(SCEPError) {
             path = try Certificate.verifyChain(leaf: leaf, intermediates: others, trusted: [ca], at: now)
         } catch {
-            throw SCEPError(.verifyChain, what + " does not verify under the pinned CA: " + error.reason, detail: error.detail)
+            throw SCEPError(.verifyChain, what + " does not chain to the pinned CA: " + error.reason, detail: error.detail)
         }
         var out: [Certificate] = [leaf]
         for der in path.dropFirst() { out.append(der == ca.der ? ca : (others.first { $0.der == der } ?? ca)) }
