@@ -76,11 +76,11 @@ def group_of(input_file):
     name = os.path.basename(input_file)
     archive, _, member = name.partition("(")
     member = member.rstrip(")")
-    if archive.startswith("libmbed"):
+    if archive.startswith("libmbed") or archive == "libscep_mbedtls.a":
         return "mbedTLS", archive.split(".")[0], member
     if archive.startswith("libswiftUnicodeDataTables"):
         return "Swift Unicode tables", archive, member
-    if archive == "libCSCEPShim.a" or archive.startswith("mbedtls_unused_stubs"):
+    if archive == "libCSCEPShim.a":
         return "C shim", archive, member
     if archive == "<internal>":
         return "made by the linker (dynamic symbols, relocations, GOT)", archive, member
