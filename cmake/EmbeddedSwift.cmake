@@ -98,8 +98,10 @@ if(SCEP_STRIP_ARM_ATTRIBUTES)
   set(SCEP_UNICODE_DATA_TABLES "${_tables}")
 endif()
 
-# Size: drop unreferenced sections at link time.
-set(SCEP_EXECUTABLE_LINK_OPTIONS -Wl,--gc-sections -Wl,--as-needed)
+# Size: drop unreferenced sections at link time. -z now: every library symbol is bound at start-up, so the
+# daemon's wake-ups never run the dynamic linker's lazy binding, whose code would be resident again after
+# IdleMemory dropped it (and the GOT becomes read-only).
+set(SCEP_EXECUTABLE_LINK_OPTIONS -Wl,--gc-sections -Wl,--as-needed -Wl,-z,now)
 # Embedded Swift specialises generics per module, leaving many byte-identical functions: lld's
 # identical code folding merges them. lld ships with the Swift toolchain (next to swiftc).
 find_program(SCEP_LLD ld.lld HINTS "${SCEP_SWIFT_BIN_DIR}")
