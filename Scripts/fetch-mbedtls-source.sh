@@ -17,6 +17,10 @@ if [ -z "$version" ]; then
 fi
 upstream="${version%-*}"
 dir="$root/deps/mbedtls-$upstream"
+mkdir -p "$root/deps"
+# Firmware builds run two at a time in CI: one fetches, the other waits for it.
+exec 9>"$root/deps/.fetch.lock"
+flock 9
 if [ -f "$dir/.complete" ]; then
     echo "$dir"
     exit 0
