@@ -119,6 +119,7 @@ enum Syscall {
     /// getaddrinfo has no timeout of its own; the caller checks its deadline afterwards.
     /// - Throws: the resolver's message (gai_strerror) with its code.
     static func resolve(host: String, port: Int) throws(ResolveError) -> [Address] {
+        if let literal = numericAddress(host: host, port: port) { return [literal] }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -150,6 +151,28 @@ enum Syscall {
             node = info.ai_next
         }
         return result
+    }
+
+    /// An IPv4 or IPv6 literal (inet_pton(3)) as its address, without the resolver: glibc's getaddrinfo
+    /// reads /etc/gai.conf and asks the kernel for the interfaces' addresses even for a literal, about
+    /// 230 KB of code and data resident in a process that stays under 2.5 MB. Nil for a name (or a
+    /// scoped IPv6 address, which getaddrinfo handles).
+    static func numericAddress(host: String, port: Int) -> Address? {
+        var v4 = sockaddr_in()
+        if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
+            v4.sin_family = sa_family_t(AF_INET)
+            v4.sin_port = UInt16(truncatingIfNeeded: port).bigEndian
+            let storage = withUnsafeBytes(of: &v4) { Array($0) }
+            return Address(family: AF_INET, socketType: Int32(SOCK_STREAM.rawValue), proto: Int32(IPPROTO_TCP), storage: storage, text: host)
+        }
+        var v6 = sockaddr_in6()
+        if inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 {
+            v6.sin6_family = sa_family_t(AF_INET6)
+            v6.sin6_port = UInt16(truncatingIfNeeded: port).bigEndian
+            let storage = withUnsafeBytes(of: &v6) { Array($0) }
+            return Address(family: AF_INET6, socketType: Int32(SOCK_STREAM.rawValue), proto: Int32(IPPROTO_TCP), storage: storage, text: host)
+        }
+        return nil
     }
 
     struct ResolveError: Error, CustomStringConvertible {
