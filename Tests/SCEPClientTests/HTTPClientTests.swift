@@ -281,7 +281,7 @@ private func errorCode(_ body: () throws(SCEPError) -> Void) -> SCEPError.Code? 
     }
 }
 
-/// IP literals become addresses without getaddrinfo (which costs an enrollment about 230 KB of
+/// IP literals become addresses without getaddrinfo (which costs an enrollment about 190 KB of
 /// resident memory even for a literal); names and scoped IPv6 addresses still go to the resolver.
 @Suite struct NumericAddressTests {
     @Test func ipv4LiteralIsItsOwnAddress() throws {
