@@ -291,7 +291,7 @@ def test_unit_file_is_accepted_by_systemd_analyze(tmp_path):
         pytest.skip("systemd-analyze is not installed (Debian package systemd)")
     unit = pathlib.Path(__file__).resolve().parents[2] / "dist" / "systemd" / "scep-agent.service"
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True)
-    problems = [line for line in result.stderr.splitlines() if "scep-agent.service" in line and "Command /usr/bin/scep-agent" not in line]
+    problems = [line for line in result.stderr.splitlines() if "scep-agent.service" in line and "Command /usr/sbin/scep-agent" not in line]
     assert problems == [], result.stderr
 
 
