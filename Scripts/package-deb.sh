@@ -41,7 +41,8 @@ export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/
 mbedtls_source="$("$root/Scripts/fetch-mbedtls-source.sh")"
 mbedtls_version="${mbedtls_source##*/mbedtls-}"
 # From the first commit's year to this one's.
-first_year="$(git log --reverse --format=%cd --date=format:%Y 2>/dev/null | head -n 1)"
+# (sed, not head, reads all: an early-closed pipe would fail the pipeline under pipefail)
+first_year="$(git log --max-parents=0 --format=%cd --date=format:%Y 2>/dev/null | sort | sed -n 1p)"
 last_year="$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y)"
 copyright_years="${first_year:-$last_year}"
 [ "$copyright_years" = "$last_year" ] || copyright_years="$copyright_years-$last_year"
