@@ -44,7 +44,8 @@ public struct CertState: Equatable {
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else { continue }
             let key = String(decoding: line[line.startIndex..<equals], as: UTF8.self)
-            let value = String(decoding: line[(equals + 1)...], as: UTF8.self)
+            // A file written by an older version may hold a server's control bytes: status prints these.
+            let value = ASCII.printable(line[(equals + 1)...], limit: ASCII.lineLimit)
             switch key {
             case "next_due": state.nextDue = Int64(value)
             case "scheduled_for_serial": state.scheduledFor = value
@@ -65,7 +66,7 @@ public struct CertState: Equatable {
     public func save(_ path: String) throws(SCEPError) {
         var text = ""
         func put(_ key: String, _ value: String?) {
-            if let value { text += key + "=" + Self.singleLine(value) + "\n" }
+            if let value { text += key + "=" + ASCII.printable(value, limit: ASCII.lineLimit) + "\n" }
         }
         put("next_due", nextDue.map { String($0) })
         put("scheduled_for_serial", scheduledFor)
@@ -78,9 +79,5 @@ public struct CertState: Equatable {
         put("pending_since", pendingSince.map { String($0) })
         put("pending_polls", String(pendingPolls))
         try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o600, faultPoint: "daemon.state")
-    }
-
-    static func singleLine(_ text: String) -> String {
-        String(decoding: text.utf8.map { $0 == 10 || $0 == 13 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
     }
 }

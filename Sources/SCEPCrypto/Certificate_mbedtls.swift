@@ -97,6 +97,8 @@ public final class Certificate {
     }
 
     /// `mbedtls_x509_dn_gets`; empty for a name longer than the buffer (far beyond any real DN).
+    /// mbedTLS replaces only some control bytes (it keeps 0x80 and 0xA0-0xFF, so a right-to-left
+    /// override survives): the text goes through `ASCII.printable`, as all text from a server does.
     private static func text(of name: UnsafePointer<mbedtls_x509_name>) -> String {
         var buffer = [CChar](repeating: 0, count: 4_096)
         let written = buffer.withUnsafeMutableBufferPointer { out in
@@ -104,7 +106,7 @@ public final class Certificate {
         }
         guard written >= 0 else { return "" }
         let end = buffer.firstIndex(of: 0) ?? buffer.count
-        return String(decoding: buffer[..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return ASCII.printable(buffer[..<end].map { UInt8(bitPattern: $0) }, limit: buffer.count)
     }
 
     /// Serial number content octets (big-endian, as encoded, possibly with a leading 0x00).

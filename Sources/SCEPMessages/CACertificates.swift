@@ -90,7 +90,8 @@ public struct Capabilities: CustomStringConvertible, Equatable {
             }
         }
         for line in lines {
-            keywords.append(line)
+            // Shown by getcaps and logged: bounded (the check above already keeps it printable).
+            keywords.append(ASCII.printable(line))
             switch ASCII.uppercased(line) {
             case "AES": aes = true
             case "AES256", "AES-256": aes256 = true

@@ -45,14 +45,14 @@ public struct CertRep {
         }
         let typeText = try typeNode.text("messageType")
         guard MessageType(rawValue: typeText) == .certRep else {
-            throw SCEPError(.messageBadAttribute, "reply has messageType " + typeText + ", expected 3 (CertRep)")
+            throw SCEPError(.messageBadAttribute, "reply has messageType " + ASCII.printable(typeText) + ", expected 3 (CertRep)")
         }
         guard let statusNode = try signerInfo.attribute(OID.scepPKIStatus) else {
             throw SCEPError(.messageBadAttribute, "CertRep has no pkiStatus attribute")
         }
         let statusText = try statusNode.text("pkiStatus")
         guard let status = PKIStatus(rawValue: statusText) else {
-            throw SCEPError(.messageBadAttribute, "CertRep pkiStatus '" + statusText + "' is not 0, 2 or 3")
+            throw SCEPError(.messageBadAttribute, "CertRep pkiStatus '" + ASCII.printable(statusText) + "' is not 0, 2 or 3")
         }
         self.status = status
         guard let transactionNode = try signerInfo.attribute(OID.scepTransactionID) else {
@@ -65,9 +65,14 @@ public struct CertRep {
             let failText = try signerInfo.attribute(OID.scepFailInfo)?.text("failInfo")
             failInfo = failText.flatMap { FailInfo(rawValue: $0) }
             if let failText, failInfo == nil {
-                throw SCEPError(.messageBadAttribute, "CertRep failInfo '" + failText + "' is not 0 to 4")
+                throw SCEPError(.messageBadAttribute, "CertRep failInfo '" + ASCII.printable(failText) + "' is not 0 to 4")
             }
-            failInfoText = try signerInfo.attribute(OID.scepFailInfoText)?.text("failInfoText")
+            // The server's own words go into messages, logs and state: printable ASCII only.
+            if let text = try signerInfo.attribute(OID.scepFailInfoText)?.text("failInfoText") {
+                failInfoText = ASCII.printable(text)
+            } else {
+                failInfoText = nil
+            }
         } else {
             failInfo = nil
             failInfoText = nil
@@ -86,7 +91,7 @@ public struct CertRep {
     /// as its recipientNonce (RFC 8894 §3.2.1.5).
     public func check(transactionID expected: TransactionID, senderNonce: Nonce) throws(SCEPError) {
         guard transactionID == expected else {
-            throw SCEPError(.verifyTransactionID, "CertRep transactionID " + transactionID.value + " is not ours (" + expected.value + ")")
+            throw SCEPError(.verifyTransactionID, "CertRep transactionID " + ASCII.printable(transactionID.value) + " is not ours (" + expected.value + ")")
         }
         guard let recipientNonce else {
             throw SCEPError(.verifyNonce, "CertRep has no recipientNonce: cannot prove it answers this request")

@@ -8,6 +8,7 @@ import SCEPMessages
 /// `run`, `status`, `check-config` and `renew-now`: the commands that read a configuration file.
 enum DaemonCommands {
     static let configOptions: [OptionSpec] = [.value("--config"), .flag("--verbose"), .flag("--quiet")]
+    static let syslogIdentity: StaticString = "scep-agent"
 
     static func load(_ args: Arguments) throws(SCEPError) -> AgentConfig {
         try AgentConfig.load(try args.required("--config"))
@@ -17,7 +18,9 @@ enum DaemonCommands {
     static func log(_ config: AgentConfig, _ args: Arguments) -> Log {
         let console = Console.log(verbose: args.has("--verbose"), quiet: args.has("--quiet"))
         guard config.log == .syslog else { return console }
-        openlog("scep-agent", LOG_PID, LOG_DAEMON)
+        // openlog keeps the pointer: a String's bridged buffer dies after the call (syslog then named
+        // the agent after whatever bytes lay there). A StaticString lives in the binary.
+        openlog(UnsafeRawPointer(syslogIdentity.utf8Start).assumingMemoryBound(to: CChar.self), LOG_PID, LOG_DAEMON)
         return Log(threshold: console.threshold) { level, message in CSCEPShim_syslog(Int32(level.rawValue), message) }
     }
 

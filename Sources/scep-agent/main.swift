@@ -66,7 +66,8 @@ func runCommand(_ all: [String]) -> Int32 {
         return ExitCode.ok.rawValue
     } catch {
         let code = ExitCode(for: error)
-        Console.err("scep-agent: error: " + error.description)
+        // One line of printable ASCII, like every log line: the reason may quote a server.
+        Console.err("scep-agent: error: " + ASCII.printable(error.description, limit: ASCII.lineLimit))
         if rest.contains("--json") { Commands.reportFailure(error, code: code) }
         return code.rawValue
     }

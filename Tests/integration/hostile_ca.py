@@ -106,7 +106,15 @@ MODES = {
     "redirect-loop": "302 between /scep and /scep-loop forever",
     "chunked": "the correct reply with Transfer-Encoding: chunked in 97-byte chunks",
     "ber": "the CertRep and GetCACert PKCS#7 with BER indefinite lengths and constructed OCTET STRINGs",
+    "forged-text": "HTTP 500 whose body (FORGED_TEXT) forges log lines, a journal priority, an sd_notify assignment and terminal escapes",
+    "forged-failinfo-text": "CertRep FAILURE whose failInfoText is FORGED_TEXT",
 }
+
+# Server text that tries to become more than text: a new log line with journal priority 0 (emerg), an
+# sd_notify assignment on a line of its own, terminal escapes (clear screen, window title, a C1 CSI, a
+# right-to-left override) and bytes that are not UTF-8.
+FORGED_TEXT = "x\n<0>FORGED\nWATCHDOG=trigger\r\n\x1b[2J\x1b]0;pwned\x07 \u009b31m \u202egnp.exe end"
+FORGED_BYTES = FORGED_TEXT.encode() + b" \xff\xfe\x00tail"
 
 
 # ---- a small DER/BER encoder (ours, so a reply can be made non-DER on purpose)
@@ -469,6 +477,8 @@ class HostileCA(ServesInBackground):
     def _deliver(self, handler, mode, status, content_type, reply):
         if mode == "http-500":
             return self._send(handler, 500, "text/plain", b"internal trouble: the CA database is locked\n")
+        if mode == "forged-text":
+            return self._send(handler, 500, "text/plain", FORGED_BYTES)
         if mode == "garbage":
             return self._send(handler, 200, content_type, os.urandom(700))
         if mode == "html":
@@ -555,6 +565,8 @@ class HostileCA(ServesInBackground):
             return self._cert_rep(request, "3")
         if mode == "failure":
             return self._cert_rep(request, "2", fail_info="4", fail_text="hostile CA refuses: certificate identity rejected")
+        if mode == "forged-failinfo-text":
+            return self._cert_rep(request, "2", fail_info="2", fail_text=FORGED_TEXT)
         self.pending.pop(request.transaction_id, None)
         certificates = [der(self._issue(csr, mode))]
         if mode == "other-ca":
