@@ -43,7 +43,7 @@ public final class SCEPCertificateSource: CertificateSource {
                                             reuseKey: false, keyType: config.keyType, paths: config.paths)
             }
             FaultInjection.point("daemon.installed")
-            runHook(config)
+            runHook(config, event: reenroll ? "enrolled" : "renewed")
             rollOver(config, oneShot: oneShot, policy: policy)
             let certificate = outcome.certificate
             return .issued(InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial)))
@@ -77,10 +77,11 @@ public final class SCEPCertificateSource: CertificateSource {
     }
 
     /// The post_renew hook: after the new set is in place; its failure is logged, the set stays.
-    func runHook(_ config: CertConfig) {
+    func runHook(_ config: CertConfig, event: String) {
         guard !config.postRenew.isEmpty else { return }
         do throws(SCEPError) {
-            let result = try HookRunner.run(config.postRenew, timeoutSeconds: config.postRenewTimeout, clock: clock)
+            let result = try HookRunner.run(config.postRenew, environment: HookRunner.environment(for: config, event: event),
+                                            timeoutSeconds: config.postRenewTimeout, clock: clock)
             FaultInjection.point("daemon.hook-ran")
             if result.succeeded {
                 log.info(config.name + ": post_renew hook " + result.summary)
