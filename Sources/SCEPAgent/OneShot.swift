@@ -317,8 +317,7 @@ public final class OneShot {
     }
 
     func outcome(_ result: EnrollmentResult, key: PrivateKey, written: [String], timer: PhaseTimer, location: String) -> Outcome {
-        let shown = (try? KeyLocation(location))?.description ?? location
-        return Outcome(certificate: result.certificate, chain: result.chain, written: written, key: shown, keyFingerprint: SHA256.hash(key.publicKeyInfo),
+        return Outcome(certificate: result.certificate, chain: result.chain, written: written, key: PKCS11URI.redacted(location), keyFingerprint: SHA256.hash(key.publicKeyInfo),
                 transactionID: result.transactionID.value, messageType: result.messageType.description, polls: result.polls,
                 timings: timer.phases + [("total", timer.total)])
     }
