@@ -123,7 +123,9 @@ public final class Enrollment {
     /// Sends PKCSReq (or RenewalReq when renewing and the server offers Renewal), polls while PENDING,
     /// and returns the verified certificate.
     public func enroll(_ request: CertificateRequest, profile: ServerProfile) throws(SCEPError) -> EnrollmentResult {
-        let csr = try CertificationRequest.build(request.template, key: request.key)
+        // The CSR carries the challenge password in clear: wiped once the encrypted request is built.
+        var csr = try CertificationRequest.build(request.template, key: request.key)
+        defer { SecureMemory.wipe(&csr) }
         let signerCertificate: Certificate
         let signerKey: PrivateKey
         let type: MessageType

@@ -47,7 +47,7 @@ final class CipherContext {
         }
         if result != 0 {
             // A failed decryption may have written unauthenticated plaintext blocks; leave nothing behind.
-            output.withUnsafeMutableBytes { mbedtls_platform_zeroize($0.baseAddress, $0.count) }
+            SecureMemory.wipe(&output)
             return ([], result)
         }
         output.removeSubrange(outputLength...)

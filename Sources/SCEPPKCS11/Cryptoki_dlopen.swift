@@ -2,6 +2,7 @@
 // read-write session on one token. C types stay inside this module; handles are UInt outside.
 import CSCEPShim
 import DER
+import SCEPCrypto
 
 /// A PKCS#11 module, loaded with dlopen and initialised; finalised when the last user lets go.
 public final class PKCS11Module {
@@ -182,7 +183,7 @@ public final class PKCS11Session {
         }
         var bytes = pin
         rv = bytes.withUnsafeMutableBufferPointer { login(session, CK_USER_TYPE(CKU_USER), $0.baseAddress, CK_ULONG($0.count)) }
-        for index in bytes.indices { bytes[index] = 0 }
+        SecureMemory.wipe(&bytes)
         if rv == CKR_USER_ALREADY_LOGGED_IN { return }
         if rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE {
             throw SCEPError(.tokenError, "wrong PIN for token " + tokenLabel + " (module " + module.path + "): check --pin-file or the URI's pin-source/pin-value; scep-agent tried once and will not retry, so the token is not locked by it",

@@ -1,5 +1,6 @@
 import CSCEPShim
 import DER
+import SCEPAgent
 
 /// argv from the shim's ELF constructor (Embedded Swift has no CommandLine).
 func commandLineArguments() -> [String] {
@@ -15,6 +16,8 @@ func commandLineArguments() -> [String] {
 func runCommand(_ all: [String]) -> Int32 {
     // A closed pipe must surface as a write error, not kill the process mid-install.
     CSCEPShim_signal_ignore(SIGPIPE)
+    // Before any command reads a challenge, a PIN or a key.
+    CoreDumps.disable()
     let arguments = Array(all.dropFirst())
     guard let command = arguments.first else {
         Console.err(Help.overview)
