@@ -16,6 +16,18 @@ public final class DaemonRunner {
     public static func renewRequestPath(stateDirectory: String) -> String { stateDirectory + "/renew-now.request" }
     /// How often to look again while the clock is not sane (there is no event for "clock was set").
     static let clockRecheckMilliseconds: Int64 = 60_000
+    /// The longest one sleep lasts (6 h). The wait runs on the monotonic clock, which a forward jump of
+    /// the wall clock does not move and a suspend stops: without a cap a renewal due during the jump or
+    /// the suspend would wait out the whole remaining time. On waking the daemon plans again.
+    public static let maxSleepSeconds: Int64 = 6 * 3600
+
+    /// Milliseconds to sleep at `now` (Unix seconds) when the next thing is due at `next` (`Int64.max`:
+    /// nothing is due): the time left, at most `maxSleepSeconds`, never negative.
+    public static func sleepMilliseconds(until next: Int64, now: Int64) -> Int64 {
+        let (left, overflow) = next.subtractingReportingOverflow(now)
+        let seconds = overflow ? (next < now ? 0 : maxSleepSeconds) : min(max(left, 0), maxSleepSeconds)
+        return seconds * 1000
+    }
 
     public init(config: AgentConfig, source: CertificateSource, clock: Clock, random: RandomGenerator, log: Log) {
         self.config = config
@@ -89,8 +101,7 @@ public final class DaemonRunner {
                 force = []
                 Metrics.write(config: config, engine: engine, source: source, log: log)
                 notifier.send("STATUS=" + Self.summary(engine, next: next))
-                let after = clock.now()
-                waitMilliseconds = next == Int64.max ? nil : max(next - after, 0) * 1000
+                waitMilliseconds = Self.sleepMilliseconds(until: next, now: clock.now())
             }
             if reloading {
                 notifier.send("READY=1")

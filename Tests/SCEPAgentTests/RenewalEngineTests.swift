@@ -15,6 +15,21 @@ import SCEPCrypto
         }
     }
 
+    @Test func oneSleepIsCappedSoAClockJumpOrSuspendDelaysARenewalByAtMostTheCap() {
+        let now: Int64 = 1_800_000_000
+        let cap = DaemonRunner.maxSleepSeconds
+        #expect(cap == 6 * 3600)
+        #expect(DaemonRunner.sleepMilliseconds(until: now + 90, now: now) == 90_000)
+        #expect(DaemonRunner.sleepMilliseconds(until: now + cap, now: now) == cap * 1000)
+        #expect(DaemonRunner.sleepMilliseconds(until: now + cap + 1, now: now) == cap * 1000)
+        #expect(DaemonRunner.sleepMilliseconds(until: now + 365 * 86_400, now: now) == cap * 1000)
+        #expect(DaemonRunner.sleepMilliseconds(until: Int64.max, now: now) == cap * 1000, "nothing due: wake up and plan again")
+        #expect(DaemonRunner.sleepMilliseconds(until: Int64.max, now: -1) == cap * 1000, "no overflow")
+        #expect(DaemonRunner.sleepMilliseconds(until: now, now: now) == 0)
+        #expect(DaemonRunner.sleepMilliseconds(until: now - 600, now: now) == 0, "overdue: act at once")
+        #expect(DaemonRunner.sleepMilliseconds(until: Int64.min, now: now) == 0)
+    }
+
     @Test func tenYearsOfYearLongCertificatesNeverLapse() throws {
         let clock = TwinClock(start)
         let ca = SimulatedCA(clock: clock, lifetime: year)
