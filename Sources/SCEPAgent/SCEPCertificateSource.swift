@@ -30,6 +30,7 @@ public final class SCEPCertificateSource: CertificateSource {
         // The daemon polls PENDING on its own schedule: each attempt asks once.
         var policy = EnrollmentPolicy(caFingerprint: config.caFingerprint, pollIntervalSeconds: config.renewal.pollMin,
                                       pollMaxIntervalSeconds: config.renewal.pollMax, maxPollSeconds: 0)
+        policy.strict = config.strict
         policy.nextCAFingerprint = (try? FileSystem.read(nextCAPath(config), limit: 256)).flatMap { Hex.decode(ASCII.trimmed(String(decoding: $0, as: UTF8.self))) }
         let oneShot = OneShot(transport: makeTransport(config), clock: clock, random: random, log: log)
         do throws(SCEPError) {
