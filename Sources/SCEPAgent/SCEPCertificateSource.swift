@@ -30,6 +30,7 @@ public final class SCEPCertificateSource: CertificateSource {
         // The daemon polls PENDING on its own schedule: each attempt asks once.
         var policy = EnrollmentPolicy(caFingerprint: config.caFingerprint, pollIntervalSeconds: config.renewal.pollMin,
                                       pollMaxIntervalSeconds: config.renewal.pollMax, maxPollSeconds: 0)
+        policy.strict = config.strict
         let oneShot = OneShot(transport: makeTransport(config), clock: clock, random: random, log: log)
         do throws(SCEPError) {
             if FileSystem.exists(nextCAPath(config)) {
