@@ -76,31 +76,20 @@ def test_a_journal_planted_by_another_user_is_refused_and_nothing_is_renamed(age
     assert files_snapshot(shared) == before, "a refused journal leaves the directory as it was"
 
 
-def test_a_journal_of_ours_naming_files_outside_the_set_is_refused(agent, tmp_path):
+@pytest.mark.parametrize("target", [
+    "moved-by-root",  # a target outside the set
+    "req.pem",  # the set's target, but from a temporary that is not the name the set writes
+])
+def test_a_journal_of_ours_naming_a_rename_outside_the_set_is_refused(agent, target):
     directory = agent.workdir
     (directory / "marker").write_text("a file of root's that is not part of the set\n")
     journal = directory / ".req.pem.scep-install"
-    # Owned by root and 0600, like a real journal: only the pairs are wrong.
-    journal.write_text(f"{directory}/marker\t{directory}/moved-by-root\n")
-    journal.chmod(0o600)
-    before = files_snapshot(directory)
-    result = csr(agent, directory)
-    assert_refused(result, journal)
-    assert not (directory / "moved-by-root").exists()
-    assert files_snapshot(directory) == before
-
-
-def test_a_journal_naming_its_target_with_another_temporary_is_refused(agent, tmp_path):
-    # The target is this set's, the temporary is not the name the set uses: a rename of any file
-    # over the request would follow.
-    directory = agent.workdir
-    (directory / "marker").write_text("not the request\n")
-    journal = directory / ".req.pem.scep-install"
-    journal.write_text(f"{directory}/marker\t{directory}/req.pem\n")
+    # Owned by root and 0600, like a real journal: only the pair is wrong.
+    journal.write_text(f"{directory}/marker\t{directory}/{target}\n")
     journal.chmod(0o600)
     before = files_snapshot(directory)
     assert_refused(csr(agent, directory), journal)
-    assert files_snapshot(directory) == before
+    assert files_snapshot(directory) == before, "nothing was renamed"
 
 
 def test_a_group_writable_journal_of_ours_is_refused(agent):
