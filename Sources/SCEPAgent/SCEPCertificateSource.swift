@@ -31,9 +31,12 @@ public final class SCEPCertificateSource: CertificateSource {
         var policy = EnrollmentPolicy(caFingerprint: config.caFingerprint, pollIntervalSeconds: config.renewal.pollMin,
                                       pollMaxIntervalSeconds: config.renewal.pollMax, maxPollSeconds: 0)
         policy.strict = config.strict
-        policy.nextCAFingerprint = (try? FileSystem.read(nextCAPath(config), limit: 256)).flatMap { Hex.decode(ASCII.trimmed(String(decoding: $0, as: UTF8.self))) }
         let oneShot = OneShot(transport: makeTransport(config), clock: clock, random: random, log: log)
         do throws(SCEPError) {
+            if FileSystem.exists(nextCAPath(config)) {
+                let pin = try FileSystem.readTrusted(nextCAPath(config), limit: 256, what: "next CA pin")
+                policy.nextCAFingerprint = Hex.decode(ASCII.trimmed(String(decoding: pin, as: UTF8.self)))
+            }
             let challenge = try config.challengeFile.map { path throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
             let outcome: Outcome
             if reenroll {
