@@ -70,10 +70,4 @@ public enum PKIMessage {
             ],
             signerCertificate: context.signerCertificate, key: context.signerKey, digest: context.digest)
     }
-
-    /// The transactionID we derive from a public key: SHA-256 of the SubjectPublicKeyInfo in hex, so
-    /// a retry or a poll with the same key names the same transaction.
-    public static func transactionID(for key: PrivateKey) -> TransactionID {
-        TransactionID(Hex.encodeUpper(SHA256.hash(key.publicKeyInfo)))
-    }
 }
