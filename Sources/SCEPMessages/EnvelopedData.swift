@@ -67,15 +67,8 @@ public enum EnvelopedData {
         let recipients = try fields.next(DER.Tag.set, "recipientInfos")
         var encryptedContentInfo = try fields.next(DER.Tag.sequence, "encryptedContentInfo").elements(DER.Tag.sequence, "EncryptedContentInfo")
         _ = try encryptedContentInfo.next("contentType").objectIdentifier("EncryptedContentInfo.contentType")
-        var algorithm = try encryptedContentInfo.next(DER.Tag.sequence, "contentEncryptionAlgorithm").elements(DER.Tag.sequence, "contentEncryptionAlgorithm")
-        let cipherOID = try algorithm.next("algorithm").objectIdentifier("contentEncryptionAlgorithm")
-        guard let cipher = AlgorithmIdentifiers.contentCipher(oid: cipherOID) else {
-            throw SCEPError(.messageUnsupported, "EnvelopedData uses content cipher " + cipherOID + ", which this agent does not support")
-        }
-        let iv = try algorithm.next("parameters").octets("contentEncryptionAlgorithm IV")
-        guard iv.count == cipher.blockSize else {
-            throw SCEPError(.messageMalformed, "EnvelopedData IV has " + String(iv.count) + " bytes; " + cipher.description + " needs " + String(cipher.blockSize))
-        }
+        let (cipher, iv) = try AlgorithmIdentifiers.cbcCipher(
+            try encryptedContentInfo.next(DER.Tag.sequence, "contentEncryptionAlgorithm"), "EnvelopedData content cipher")
         guard let encryptedNode = encryptedContentInfo.optional(DER.Tag.contextPrimitive(0)) ?? encryptedContentInfo.optional(DER.Tag.contextConstructed(0)) else {
             throw SCEPError(.messageMalformed, "EnvelopedData has no encryptedContent")
         }

@@ -93,15 +93,8 @@ public enum PasswordRecipientInfo {
         guard wrapOID == OID.pwriKEK else {
             throw SCEPError(.messageUnsupported, "PasswordRecipientInfo key wrap " + wrapOID + " is not id-alg-PWRI-KEK (" + OID.pwriKEK + ")")
         }
-        var kekAlgorithm = try keyEncryption.next(DER.Tag.sequence, "KEK algorithm").elements(DER.Tag.sequence, "KEK algorithm")
-        let kekOID = try kekAlgorithm.next("algorithm").objectIdentifier("KEK algorithm")
-        guard let kekCipher = AlgorithmIdentifiers.contentCipher(oid: kekOID) else {
-            throw SCEPError(.messageUnsupported, "PasswordRecipientInfo key-encryption cipher " + kekOID + " is not supported")
-        }
-        let iv = try kekAlgorithm.next("parameters").octets("KEK IV")
-        guard iv.count == kekCipher.blockSize else {
-            throw SCEPError(.messageMalformed, "KEK IV has " + String(iv.count) + " bytes; " + kekCipher.description + " needs " + String(kekCipher.blockSize))
-        }
+        let (kekCipher, iv) = try AlgorithmIdentifiers.cbcCipher(
+            try keyEncryption.next(DER.Tag.sequence, "KEK algorithm"), "PasswordRecipientInfo key-encryption cipher")
         if let keyLength, keyLength != kekCipher.keySize {
             throw SCEPError(.messageMalformed, "PBKDF2 keyLength " + String(keyLength) + " does not fit the " + kekCipher.description + " KEK (" + String(kekCipher.keySize) + " bytes)")
         }

@@ -19,9 +19,9 @@ from conftest import files_snapshot, write_agent_config
 from hostile_ca import HostileCA, SCEP_MESSAGE_TYPE, SCEP_PKI_STATUS, SCEP_TRANSACTION_ID
 from recording_proxy import RecordingProxy
 from scepca import ScepCA
+from test_hostile import Device as HostileDevice
 
 EXIT_OK, EXIT_USAGE, EXIT_SERVER_FAILURE, EXIT_PENDING, EXIT_VERIFY = 0, 2, 5, 6, 7
-LEFTOVERS = (".scep-new", ".scep-install", ".scep-pending", ".tmp")
 CURVES = {"p256": "prime256v1", "p384": "secp384r1"}
 
 
@@ -40,43 +40,27 @@ def scep_attributes(message):
     return out
 
 
-class Device:
-    """A key, certificate and chain in one directory, enrolled from `ca` with `--key-type`."""
+class Device(HostileDevice):
+    """test_hostile's device with a key type, and the challenge (or another file) on every request."""
 
     def __init__(self, agent, ca, key_type, name="device"):
-        self.agent, self.ca, self.key_type = agent, ca, key_type
-        self.dir = agent.workdir / name
-        self.dir.mkdir(exist_ok=True)
-        self.challenge = agent.workdir / "challenge"
-        self.challenge.write_text(ca.challenge + "\n")
-
-    def path(self, name):
-        return self.dir / name
-
-    def common(self, challenge=None):
-        return ["--url", self.ca.url, "--ca-fingerprint", self.ca.ca_fingerprint_sha256, "--key", self.path("key.pem"),
-                "--cert", self.path("cert.pem"), "--chain", self.path("chain.pem"), "--timeout", "10",
-                "--challenge-file", challenge or self.challenge]
+        super().__init__(agent, ca, name)
+        self.key_type = key_type
+        self.timeout = "10"
 
     def enroll(self, *extra, challenge=None):
-        return self.agent.run("enroll", *self.common(challenge), "--subject", "CN=gw-ec,O=Example", "--key-type", self.key_type, *extra)
+        return self.agent.run("enroll", *self.common(), "--subject", "CN=gw-ec,O=Example", "--key-type", self.key_type,
+                              "--challenge-file", challenge or self.challenge, *extra)
 
     def renew(self, *extra, challenge=None):
-        return self.agent.run("renew", *self.common(challenge), *extra)
+        return self.agent.run("renew", *self.common(), "--challenge-file", challenge or self.challenge, *extra)
 
     def serial(self):
         return openssl("x509", "-in", self.path("cert.pem"), "-noout", "-serial").strip()
 
-    def leftovers(self):
-        return sorted(entry.name for entry in self.dir.iterdir() if entry.name.endswith(LEFTOVERS))
-
     def assert_valid(self, curve):
-        key, cert = self.path("key.pem"), self.path("cert.pem")
-        assert oct(key.stat().st_mode & 0o777) == "0o600"
-        assert openssl("verify", "-CAfile", self.ca.ca_cert_pem_path, cert).strip().endswith("OK")
-        assert openssl("verify", "-CAfile", self.path("chain.pem"), cert).strip().endswith("OK")
-        assert openssl("pkey", "-in", key, "-pubout") == openssl("x509", "-in", cert, "-noout", "-pubkey")
-        assert CURVES[curve] in openssl("pkey", "-in", key, "-noout", "-text")
+        super().assert_valid()
+        assert CURVES[curve] in openssl("pkey", "-in", self.path("key.pem"), "-noout", "-text")
 
 
 @pytest.fixture
@@ -111,7 +95,7 @@ def test_ec_key_enrolls_and_renews_through_password_recipient_info(agent, hostil
     requests = pki_requests(hostile)
     assert [entry["messageType"] for entry in requests] == ["PKCSReq", "RenewalReq", "RenewalReq"]
     assert len({entry["transactionID"] for entry in requests}) == 3, "every transaction has its own transactionID"
-    assert device.leftovers() == []
+    assert device.temporaries() == []
 
 
 @pytest.mark.parametrize("curve", ["p256", "p384"])
@@ -134,7 +118,7 @@ def test_ec_pending_then_poll_then_issued(agent, hostile, curve):
     assert result.returncode == EXIT_OK, result.stderr
     device.assert_valid(curve)
     assert {entry["transactionID"] for entry in pki_requests(hostile)} == first, "the rerun resumes the same transaction"
-    assert device.leftovers() == []
+    assert device.temporaries() == []
 
 
 def test_ec_renewal_with_a_wrong_challenge_fails_with_exit_7_and_changes_nothing(agent, hostile):
@@ -150,7 +134,7 @@ def test_ec_renewal_with_a_wrong_challenge_fails_with_exit_7_and_changes_nothing
     assert "not our challenge" in result.stderr and "check bytes" in result.stderr, result.stderr
     assert "not-the-challenge" not in result.stderr + result.stdout, "the challenge is never printed"
     assert files_snapshot(device.dir) == before
-    assert device.leftovers() == []
+    assert device.temporaries() == []
 
 
 def test_ec_enrollment_with_a_wrong_challenge_is_refused_and_leaves_nothing(agent, hostile):
