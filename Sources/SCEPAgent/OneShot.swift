@@ -35,6 +35,9 @@ public struct OutputPaths {
     var pendingKey: String { FileSystem.directory(of: key) + "/." + FileSystem.baseName(of: key) + ".scep-pending" }
     /// Where `FileSystem.replaceAtomically` writes the pending key before renaming it to `pendingKey`.
     var pendingKeyTemporary: String { pendingKey + ".tmp" }
+    /// A token key's PENDING transaction is named here, beside the certificate (the key itself waits on
+    /// the token as a pending pair).
+    var pendingTransaction: String { FileSystem.directory(of: certificate) + "/." + FileSystem.baseName(of: certificate) + ".scep-pending" }
 }
 
 /// Whether a renewal's CSR carries the challenge (`renew_with_challenge`, and `renew` given one).
@@ -113,6 +116,8 @@ public final class OneShot {
                 tokenKey = pending
                 keyIsNew = true
                 log.notice("resuming with the key made on the token by an earlier run")
+                resumedTransaction = FileSystem.exists(paths.pendingTransaction)
+                    ? PendingRequest.transactionID(in: try FileSystem.read(paths.pendingTransaction)) : nil
             } else {
                 replacedTokenKey = current
                 tokenKey = try slot.generatePending(keyType, random: random)
@@ -328,16 +333,23 @@ public final class OneShot {
         try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
     }
 
-    /// Keeps a PENDING request's new software key (0600) so the next run polls the same transaction;
-    /// a token key stays on its token as a pending pair.
+    /// Keeps a PENDING request's new software key (0600) and its transactionID so the next run polls
+    /// the same transaction; a token key stays on its token as a pending pair, its transactionID in
+    /// `pendingTransaction`.
     func keepPendingKey(_ key: PrivateKey, transactionID: TransactionID, paths: OutputPaths) throws(SCEPError) {
-        guard !paths.keyIsToken, let software = key as? SoftwarePrivateKey else { return }
-        let contents = PendingRequest.contents(keyPEM: try software.pem(), transactionID: transactionID)
+        let path: String
+        let contents: [UInt8]
+        if paths.keyIsToken {
+            (path, contents) = (paths.pendingTransaction, PendingRequest.contents(keyPEM: "", transactionID: transactionID))
+        } else {
+            guard let software = key as? SoftwarePrivateKey else { return }
+            (path, contents) = (paths.pendingKey, PendingRequest.contents(keyPEM: try software.pem(), transactionID: transactionID))
+        }
         // Rewritten only when it changes (a retry with the challenge is a new transaction).
-        if FileSystem.exists(paths.pendingKey), (try? FileSystem.read(paths.pendingKey)) == contents { return }
+        if FileSystem.exists(path), (try? FileSystem.read(path)) == contents { return }
         // Atomically: a crash mid-write must not leave a truncated pending key, which every later run
         // would try to resume and fail to read.
-        try FileSystem.replaceAtomically(paths.pendingKey, contents, mode: FileSystem.privateKeyMode, faultPoint: "oneshot.pending")
+        try FileSystem.replaceAtomically(path, contents, mode: FileSystem.privateKeyMode, faultPoint: "oneshot.pending")
     }
 
     /// Installs certificate, chain, CA and (for a new software key) the key file as one set. A token
@@ -359,7 +371,7 @@ public final class OneShot {
         // A crash here leaves a software key both installed and pending; discardInstalledPendingKey
         // removes it next time. A token key still has its temporary label; TokenKeySlot.recover renames it.
         FaultInjection.point("oneshot.installed")
-        if !paths.keyIsToken { try FileSystem.remove(paths.pendingKey) }
+        try FileSystem.remove(paths.keyIsToken ? paths.pendingTransaction : paths.pendingKey)
         return files.map { $0.path }
     }
 

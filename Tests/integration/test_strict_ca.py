@@ -20,6 +20,7 @@ from hostile_ca import HostileCA, SCEP_MESSAGE_TYPE, SCEP_PKI_STATUS, SCEP_TRANS
 from recording_proxy import RecordingProxy
 from scepca import ScepCA
 from test_hostile import Device as HostileDevice
+from tokens import SoftHSM
 
 EXIT_OK, EXIT_USAGE, EXIT_SERVER_FAILURE, EXIT_PENDING, EXIT_VERIFY = 0, 2, 5, 6, 7
 CURVES = {"p256": "prime256v1", "p384": "secp384r1"}
@@ -119,6 +120,32 @@ def test_ec_pending_then_poll_then_issued(agent, hostile, curve):
     device.assert_valid(curve)
     assert {entry["transactionID"] for entry in pki_requests(hostile)} == first, "the rerun resumes the same transaction"
     assert device.temporaries() == []
+
+
+def test_token_key_pending_then_issued_resumes_the_same_transaction(agent, hostile, tmp_path):
+    """A SoftHSM key: the pending pair waits on the token, its transactionID beside the certificate."""
+    token = SoftHSM(tmp_path / "token")
+    try:
+        hostile.misbehave("pending")
+        device = Device(agent, hostile, "ec:p256")
+        token_args = ["--key", token.uri(), *token.agent_args(), "--poll-interval", "1", "--max-poll-time", "1"]
+        common = ["--url", hostile.url, "--ca-fingerprint", hostile.ca_fingerprint_sha256, "--cert", device.path("cert.pem"),
+                  "--chain", device.path("chain.pem"), "--challenge-file", device.challenge, "--subject", "CN=gw-token",
+                  "--key-type", "ec:p256"]
+        result = agent.run("enroll", *common, *token_args, env=token.env)
+        assert result.returncode == EXIT_PENDING, result.stderr
+        first = {entry["transactionID"] for entry in pki_requests(hostile)}
+        assert len(first) == 1
+        saved = device.path(".cert.pem.scep-pending")
+        assert saved.read_text() == f"scep-transaction-id: {next(iter(first))}\n"
+        assert oct(saved.stat().st_mode & 0o777) == "0o600"
+        hostile.misbehave("good")
+        result = agent.run("enroll", *common, *token_args, env=token.env)
+        assert result.returncode == EXIT_OK, result.stderr
+        assert {entry["transactionID"] for entry in pki_requests(hostile)} == first
+        assert device.temporaries() == []
+    finally:
+        token.close()
 
 
 def test_ec_renewal_with_a_wrong_challenge_fails_with_exit_7_and_changes_nothing(agent, hostile):
