@@ -57,22 +57,14 @@ public enum PasswordRecipientInfo {
     static func contentKey(_ node: DERNode, password: [UInt8]) throws(SCEPError) -> [UInt8] {
         var fields = try node.elements(tag, "PasswordRecipientInfo")
         let version = try fields.next("version").smallInteger("PasswordRecipientInfo.version")
-        guard version == 0 else {
-            throw SCEPError(.messageUnsupported, "PasswordRecipientInfo version " + String(version) + " is not 0")
-        }
-        guard let kdf = fields.optional(DER.Tag.contextConstructed(0)) else {
-            throw SCEPError(.messageUnsupported, "PasswordRecipientInfo names no key derivation algorithm (PBKDF2 expected)")
-        }
+        guard version == 0 else { throw unsupported("version", String(version)) }
+        guard let kdf = fields.optional(DER.Tag.contextConstructed(0)) else { throw unsupported("key derivation", "(none)") }
         var kdfFields = DERElements(children: kdf.children, what: "keyDerivationAlgorithm")
         let kdfOID = try kdfFields.next("algorithm").objectIdentifier("keyDerivationAlgorithm")
-        guard kdfOID == OID.pbkdf2 else {
-            throw SCEPError(.messageUnsupported, "PasswordRecipientInfo key derivation " + kdfOID + " is not PBKDF2 (" + OID.pbkdf2 + ")")
-        }
+        guard kdfOID == OID.pbkdf2 else { throw unsupported("key derivation", kdfOID) }
         var parameters = try kdfFields.next(DER.Tag.sequence, "PBKDF2-params").elements(DER.Tag.sequence, "PBKDF2-params")
         let saltNode = try parameters.next("salt")
-        guard saltNode.identifier == DER.Tag.octetString else {
-            throw SCEPError(.messageUnsupported, "PBKDF2 salt from another source (otherSource) is not supported")
-        }
+        guard saltNode.identifier == DER.Tag.octetString else { throw unsupported("PBKDF2 salt source", "otherSource") }
         let salt = try saltNode.octets("PBKDF2 salt")
         let iterationBytes = try parameters.next(DER.Tag.integer, "iterationCount").integerBytes("PBKDF2 iterationCount")
         let iterationCount = try boundedIterations(iterationBytes)
@@ -81,18 +73,14 @@ public enum PasswordRecipientInfo {
         if let prfNode = parameters.optional(DER.Tag.sequence) {
             var prfFields = try prfNode.elements(DER.Tag.sequence, "PBKDF2 prf")
             let prfOID = try prfFields.next("algorithm").objectIdentifier("PBKDF2 prf")
-            guard let named = hmacDigest(oid: prfOID) else {
-                throw SCEPError(.messageUnsupported, "PBKDF2 pseudo-random function " + prfOID + " is not HMAC with SHA-1, SHA-256, SHA-384 or SHA-512")
-            }
+            guard let named = hmacDigest(oid: prfOID) else { throw unsupported("PBKDF2 pseudo-random function", prfOID) }
             prf = named
         }
         try parameters.finish()
 
         var keyEncryption = try fields.next(DER.Tag.sequence, "keyEncryptionAlgorithm").elements(DER.Tag.sequence, "keyEncryptionAlgorithm")
         let wrapOID = try keyEncryption.next("algorithm").objectIdentifier("keyEncryptionAlgorithm")
-        guard wrapOID == OID.pwriKEK else {
-            throw SCEPError(.messageUnsupported, "PasswordRecipientInfo key wrap " + wrapOID + " is not id-alg-PWRI-KEK (" + OID.pwriKEK + ")")
-        }
+        guard wrapOID == OID.pwriKEK else { throw unsupported("key wrap", wrapOID) }
         let (kekCipher, iv) = try AlgorithmIdentifiers.cbcCipher(
             try keyEncryption.next(DER.Tag.sequence, "KEK algorithm"), "PasswordRecipientInfo key-encryption cipher")
         if let keyLength, keyLength != kekCipher.keySize {
@@ -103,6 +91,13 @@ public enum PasswordRecipientInfo {
 
         let kek = try PBKDF2.deriveKey(password: password, salt: salt, iterations: iterationCount, keyLength: kekCipher.keySize, prf: prf)
         return try unwrap(encryptedKey, kek: kek, cipher: kekCipher, iv: iv)
+    }
+
+    /// One message for every choice we do not take, so the agent stays small (Embedded Swift pays in
+    /// code for each string built).
+    static func unsupported(_ field: String, _ value: String) -> SCEPError {
+        SCEPError(.messageUnsupported, "PasswordRecipientInfo " + field + " " + value + " is not supported: this agent takes version 0, "
+            + "PBKDF2 (" + OID.pbkdf2 + ") with a specified salt and HMAC-SHA-1/256/384/512, and id-alg-PWRI-KEK (" + OID.pwriKEK + ")")
     }
 
     /// The iteration count as an Int, refused above `maximumIterations` (and below 1).
