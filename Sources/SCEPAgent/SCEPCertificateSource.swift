@@ -43,8 +43,12 @@ public final class SCEPCertificateSource: CertificateSource {
                 outcome = try oneShot.enroll(url: config.url, policy: policy, subject: config.subject, subjectAltNames: config.subjectAltNames,
                                              challenge: challenge, keyType: config.keyType, existingKey: false, replaceExistingKey: true, paths: config.paths)
             } else {
-                outcome = try oneShot.renew(url: config.url, policy: policy, challenge: config.renewWithChallenge ? challenge : nil,
+                let learned = config.renewWithChallenge == .auto && challengeRequired(config) != nil
+                outcome = try oneShot.renew(url: config.url, policy: policy, challenge: challenge, sendChallenge: learned ? .yes : config.renewWithChallenge,
                                             reuseKey: false, keyType: config.keyType, paths: config.paths)
+                if config.renewWithChallenge == .auto && outcome.sentChallenge && !learned, let ca = outcome.chain.last {
+                    rememberChallengeRequired(config, ca: ca)
+                }
             }
             FaultInjection.point("daemon.installed")
             runHook(config, event: reenroll ? "enrolled" : "renewed")
@@ -58,6 +62,25 @@ public final class SCEPCertificateSource: CertificateSource {
     }
 
     func nextCAPath(_ config: CertConfig) -> String { stateDirectory + "/" + config.name + ".next-ca" }
+
+    /// `renew_with_challenge = auto` learned that this certificate's CA refuses renewals without the
+    /// challenge: the file names that CA (hex SHA-256), so a new CA is asked without it again.
+    func challengeRequiredPath(_ config: CertConfig) -> String { stateDirectory + "/" + config.name + ".renew-needs-challenge" }
+
+    /// The fingerprint of the CA learned to need the challenge, or nil.
+    func challengeRequired(_ config: CertConfig) -> [UInt8]? {
+        (try? FileSystem.read(challengeRequiredPath(config), limit: 256)).flatMap { Hex.decode(ASCII.trimmed(String(decoding: $0, as: UTF8.self))) }
+    }
+
+    /// Remembers that `ca` needed the challenge; a failure to write costs one retry next time, so it is logged only.
+    func rememberChallengeRequired(_ config: CertConfig, ca: Certificate) {
+        do throws(SCEPError) {
+            try FileSystem.replaceAtomically(challengeRequiredPath(config), Array((Hex.encode(ca.sha256Fingerprint) + "\n").utf8), mode: 0o600)
+            log.notice(config.name + ": the CA " + ca.subjectText + " wants the challenge on renewals; later renewals send it at once")
+        } catch {
+            log.warning(config.name + ": cannot remember that the CA wants the challenge: " + error.reason)
+        }
+    }
 
     /// CA rollover (RFC 8894 §3.6): near the CA's end, fetch its successor, check the current CA signed
     /// it, and install both in the `ca` file for the overlap. Failures are logged; the set stays.

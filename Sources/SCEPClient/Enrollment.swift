@@ -45,12 +45,21 @@ public struct CertificateRequest {
     /// Nil: a transient self-signed certificate of `key` signs it (§2.3).
     public var currentCertificate: Certificate?
     public var currentKey: PrivateKey?
+    /// This transaction's ID (RFC 8894 §3.2.1.1: unique per transaction): a fresh random one, or the
+    /// saved one of a PENDING request being resumed.
+    public var transactionID: TransactionID
+    /// The challenge password, whether or not the CSR carries it: the key of PasswordRecipientInfo
+    /// envelopes, which a CA uses for a key that cannot decrypt (EC) and we use for an EC CA (§3.1).
+    public var challenge: String?
 
-    public init(template: CertificationRequestTemplate, key: PrivateKey, currentCertificate: Certificate? = nil, currentKey: PrivateKey? = nil) {
+    public init(template: CertificationRequestTemplate, key: PrivateKey, currentCertificate: Certificate? = nil, currentKey: PrivateKey? = nil,
+                transactionID: TransactionID, challenge: String? = nil) {
         self.template = template
         self.key = key
         self.currentCertificate = currentCertificate
         self.currentKey = currentKey
+        self.transactionID = transactionID
+        self.challenge = challenge
     }
 }
 
@@ -154,10 +163,11 @@ public final class Enrollment {
             signerKey = request.key
             type = .pkcsReq
         }
-        let transactionID = PKIMessage.transactionID(for: request.key)
+        let transactionID = request.transactionID
         var context = RequestContext(
             signerCertificate: signerCertificate, signerKey: signerKey, recipient: profile.roles.encryption,
-            cipher: profile.cipher, digest: profile.digest, transactionID: transactionID, senderNonce: Nonce(try random.bytes(16)), random: random)
+            cipher: profile.cipher, digest: profile.digest, transactionID: transactionID, senderNonce: Nonce(try random.bytes(16)), random: random,
+            password: request.challenge)
         log.info(type.description + " transaction " + transactionID.value + " to " + service.url.description)
         var reply = try exchange(try PKIMessage.certificateRequest(csr, type: type, context: context), context: context, profile: profile)
 
@@ -181,7 +191,7 @@ public final class Enrollment {
         }
         try Self.requireSuccess(reply, operation: type.description)
 
-        let decrypted = try decrypt(reply, keys: [signerKey, request.key])
+        let decrypted = try decrypt(reply, keys: [signerKey, request.key], password: request.challenge)
         let (certificate, chain) = try Self.verifyIssued(decrypted.certificates, key: request.key, ca: profile.roles.ca, now: clock.now())
         if certificate.notBefore > clock.now() {
             log.warning("issued certificate is valid only from " + CivilTime(unixSeconds: certificate.notBefore).description + ": is this device's clock behind?")
@@ -260,7 +270,7 @@ public final class Enrollment {
 
     func queryContext(certificate: Certificate, key: PrivateKey, profile: ServerProfile) throws(SCEPError) -> RequestContext {
         RequestContext(signerCertificate: certificate, signerKey: key, recipient: profile.roles.encryption, cipher: profile.cipher,
-                       digest: profile.digest, transactionID: PKIMessage.transactionID(for: key), senderNonce: Nonce(try random.bytes(16)),
+                       digest: profile.digest, transactionID: try TransactionID.random(random), senderNonce: Nonce(try random.bytes(16)),
                        random: random)
     }
 
@@ -279,14 +289,15 @@ public final class Enrollment {
         return reply
     }
 
-    /// The reply is encrypted to the key that signed the request; some servers use the key in the CSR.
-    func decrypt(_ reply: CertRep, keys: [PrivateKey]) throws(SCEPError) -> (certificates: [[UInt8]], crls: [[UInt8]], cipher: ContentCipher) {
+    /// The reply is encrypted to the key that signed the request; some servers use the key in the CSR;
+    /// for a key that cannot decrypt, to the challenge `password` (RFC 8894 §3.1).
+    func decrypt(_ reply: CertRep, keys: [PrivateKey], password: String? = nil) throws(SCEPError) -> (certificates: [[UInt8]], crls: [[UInt8]], cipher: ContentCipher) {
         var failure = SCEPError(.cryptoDecryptFailed, "no key to decrypt the CertRep")
         var tried: [PrivateKey] = []
         for key in keys where !tried.contains(where: { $0 === key }) {
             tried.append(key)
             do throws(SCEPError) {
-                let content = try reply.decryptContent(with: key)
+                let content = try reply.decryptContent(with: key, password: password)
                 if content.cipher == .desCBC && policy.strict {
                     throw SCEPError(.messageUnsupported, "strict mode: the CA encrypted its CertRep with single DES; it must use AES or 3DES (or turn strict off)")
                 }

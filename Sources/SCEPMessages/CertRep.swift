@@ -2,7 +2,7 @@ import DER
 import SCEPCrypto
 
 /// A verified CertRep (RFC 8894 §3.3.2): the signature checked against one of the CA/RA
-/// certificates, the SCEP attributes read. Decrypt the certificates with `decryptContent(with:)`.
+/// certificates, the SCEP attributes read. Decrypt the certificates with `decryptContent(with:password:)`.
 public struct CertRep {
     public let status: PKIStatus
     public let failInfo: FailInfo?
@@ -101,13 +101,14 @@ public struct CertRep {
         }
     }
 
-    /// Decrypts the envelope with the requester's key and returns the degenerate SignedData's
-    /// certificates and CRLs, with the cipher the server chose.
-    public func decryptContent(with key: PrivateKey) throws(SCEPError) -> (certificates: [[UInt8]], crls: [[UInt8]], cipher: ContentCipher) {
+    /// Decrypts the envelope with the requester's key, or with the challenge password when the CA
+    /// encrypted to it (PasswordRecipientInfo, for a key that cannot decrypt), and returns the
+    /// degenerate SignedData's certificates and CRLs, with the cipher the server chose.
+    public func decryptContent(with key: PrivateKey, password: String? = nil) throws(SCEPError) -> (certificates: [[UInt8]], crls: [[UInt8]], cipher: ContentCipher) {
         guard let envelope else {
             throw SCEPError(.messageMalformed, "CertRep " + status.description + " has no content to decrypt")
         }
-        let (plaintext, cipher) = try EnvelopedData.decrypt(envelope, key: key)
+        let (plaintext, cipher) = try EnvelopedData.decrypt(envelope, key: key, password: password.map { Array($0.utf8) })
         let degenerate = try SignedData(parsing: plaintext)
         return (degenerate.certificates, degenerate.crls, cipher)
     }

@@ -151,7 +151,8 @@ enum Commands {
         let keyType = try environment.keyType(default: nil)
         if keyType != nil && args.has("--reuse-key") { throw SCEPError(.usage, "--key-type and --reuse-key contradict each other") }
         let outcome = try environment.oneShot().renew(
-            url: url, policy: policy, challenge: try environment.challenge(), reuseKey: args.has("--reuse-key"), keyType: keyType, paths: paths)
+            url: url, policy: policy, challenge: try environment.challenge(), sendChallenge: .auto, reuseKey: args.has("--reuse-key"), keyType: keyType,
+            paths: paths)
         report(outcome, json: environment.json)
     }
 

@@ -79,7 +79,9 @@ enum Help {
       --chain FILE              where the CA chain goes
       --reuse-key               keep the current key
       --key-type TYPE           type of the new key (default: that of the current key)
-      --challenge-file FILE     add a challenge (RFC 8894 says renewals omit it; some CAs want it)
+      --challenge-file FILE     the challenge: sent only if the CA refuses the renewal without it
+                                (FAILURE badRequest/badMessageCheck; RFC 8894 says omit it), and
+                                the key of a reply encrypted to it (EC keys, PasswordRecipientInfo)
       --challenge-env VAR       the same from the environment
       --poll-interval SECONDS, --max-poll-time SECONDS, --json  as for enroll
     \(pinning)

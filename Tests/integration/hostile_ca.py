@@ -9,10 +9,13 @@
 It is a real SCEP server (RFC 8894): GetCACaps, GetCACert (its CA alone, or with `ra=True` the CA and
 two NDES-style RA certificates: one with keyUsage digitalSignature that signs CertReps, one with
 keyEncipherment that requests are encrypted to), and PKIOperation: it verifies the request's
-SignedData, decrypts the EnvelopedData (AES-128, AES-256 or 3DES with RSA key transport), issues a
-certificate for the CSR's key and answers a CertRep (messageType 3, pkiStatus, transactionID,
-recipientNonce = the request's senderNonce, a fresh senderNonce) whose content is a certs-only
-PKCS#7 enveloped to the request's signer certificate. CertPoll is answered for requests it holds.
+SignedData (RSA or ECDSA), decrypts the EnvelopedData (AES-128, AES-256 or 3DES with RSA key
+transport, or with `ec_ca=True`, whose CA key is EC P-256, PasswordRecipientInfo under its
+challenge), issues a certificate for the CSR's key and answers a CertRep (messageType 3, pkiStatus,
+transactionID, recipientNonce = the request's senderNonce, a fresh senderNonce) whose content is a
+certs-only PKCS#7 enveloped to the request's signer certificate, or, when that key is EC and cannot
+decrypt, to the challenge password with PasswordRecipientInfo (RFC 8894 §3.1; built and opened by
+the openssl CLI, since `cryptography` has no PWRI). CertPoll is answered for requests it holds.
 
 The response encoder is our own (`Node`), so a mode can send BER (indefinite lengths) or structures
 that no honest CA sends. MODES lists every misbehaviour. It only ever binds 127.0.0.1.
@@ -24,6 +27,7 @@ import hashlib
 import http.server
 import os
 import secrets
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -34,7 +38,7 @@ from asn1crypto import csr as asn1_csr
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, padding as sym_padding, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -56,6 +60,7 @@ OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
 OID_RSA = "1.2.840.113549.1.1.1"
+OID_ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 OID_SHA256 = "2.16.840.1.101.3.4.2.1"
 OID_AES128_CBC = "2.16.840.1.101.3.4.1.2"
 OID_AES256_CBC = "2.16.840.1.101.3.4.1.42"
@@ -277,7 +282,7 @@ class RequestError(Exception):
 class Request:
     """A verified, decrypted pkiMessage."""
 
-    def __init__(self, body, recipients):
+    def __init__(self, body, recipients, password):
         info = asn1_cms.ContentInfo.load(body)
         if info["content_type"].dotted != OID_SIGNED_DATA:
             raise RequestError("not a SignedData")
@@ -309,8 +314,11 @@ class Request:
             raise RequestError("messageDigest does not match")
         signed_attributes = bytearray(signer["signed_attrs"].dump())
         signed_attributes[0] = 0x31
-        self.signer_certificate.public_key().verify(signer["signature"].native, bytes(signed_attributes),
-                                                    padding.PKCS1v15(), hash_algorithm)
+        signer_key = self.signer_certificate.public_key()
+        if isinstance(signer_key, ec.EllipticCurvePublicKey):
+            signer_key.verify(signer["signature"].native, bytes(signed_attributes), ec.ECDSA(hash_algorithm))
+        else:
+            signer_key.verify(signer["signature"].native, bytes(signed_attributes), padding.PKCS1v15(), hash_algorithm)
 
         def text(oid_):
             return attributes[oid_][0].parse(asn1_core.PrintableString).native
@@ -320,6 +328,15 @@ class Request:
         self.sender_nonce = attributes[SCEP_SENDER_NONCE][0].parse(asn1_core.OctetString).native
 
         envelope = asn1_cms.ContentInfo.load(content)["content"]
+        encrypted = envelope["encrypted_content_info"]
+        cipher_oid = encrypted["content_encryption_algorithm"]["algorithm"].dotted
+        if cipher_oid not in CIPHERS:
+            raise RequestError(f"content cipher {cipher_oid}")
+        self.cipher, key_size, factory = CIPHERS[cipher_oid]
+        if envelope["recipient_infos"][0].name == "pwri":
+            self.encrypted_to = "password"
+            self.message_data = pwri_decrypt(content, password)
+            return
         recipient = envelope["recipient_infos"][0].chosen
         rid = recipient["rid"].chosen
         key = None
@@ -329,12 +346,9 @@ class Request:
                 key, self.encrypted_to = identity.key, role
         if key is None:
             raise RequestError("encrypted to a certificate this CA does not hold")
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise RequestError("key transport to a key that cannot decrypt (RFC 8894 §3.1 wants PasswordRecipientInfo)")
         content_key = key.decrypt(recipient["encrypted_key"].native, padding.PKCS1v15())
-        encrypted = envelope["encrypted_content_info"]
-        cipher_oid = encrypted["content_encryption_algorithm"]["algorithm"].dotted
-        if cipher_oid not in CIPHERS:
-            raise RequestError(f"content cipher {cipher_oid}")
-        self.cipher, key_size, factory = CIPHERS[cipher_oid]
         iv = encrypted["content_encryption_algorithm"]["parameters"].native
         decryptor = Cipher(factory(content_key), modes.CBC(iv)).decryptor()
         padded = decryptor.update(encrypted["encrypted_content"].native) + decryptor.finalize()
@@ -355,13 +369,14 @@ class Request:
 
 class HostileCA(ServesInBackground):
     def __init__(self, workdir, ra=False, caps=("Renewal", "SHA-256", "AES", "DES3", "SCEPStandard", "POSTPKIOperation"),
-                 challenge=None, validity_days=365):
+                 challenge=None, validity_days=365, ec_ca=False):
         self.workdir = os.path.abspath(str(workdir))
         os.makedirs(self.workdir, exist_ok=True)
         self.challenge = secrets.token_urlsafe(12) if challenge is None else challenge
         self.caps = list(caps)
         self.validity_days = validity_days
-        ca_key = pooled_key(0)
+        # An EC CA key cannot decrypt: requests to it come with PasswordRecipientInfo.
+        ca_key = ec.generate_private_key(ec.SECP256R1()) if ec_ca else pooled_key(0)
         ca_name = name("Hostile Test CA")
         self.ca = Identity(ca_key, make_certificate(ca_name, ca_key.public_key(), ca_name, ca_key, ca=True,
                                                     key_usage=("key_cert_sign", "crl_sign", "digital_signature")))
@@ -564,7 +579,7 @@ class HostileCA(ServesInBackground):
     # ---- SCEP
     def _pki_operation(self, body, mode, entry):
         try:
-            request = Request(body, {"ra-encryption": self.ra_encryption} if self.ra else {"ca": self.ca, "forged-ra": self.forged_ra})
+            request = Request(body, {"ra-encryption": self.ra_encryption} if self.ra else {"ca": self.ca, "forged-ra": self.forged_ra}, self.challenge)
         except Exception as e:  # noqa: BLE001 - a real CA answers 500 to what it cannot read
             entry["error"] = repr(e)
             return 500, "text/plain", f"bad request: {e}\n".encode()
@@ -640,7 +655,8 @@ class HostileCA(ServesInBackground):
         except x509.ExtensionNotFound:
             pass
         certificate = make_certificate(csr.subject, public_key, self.ca.certificate.subject, issuer.key,
-                                       key_usage=("digital_signature", "key_encipherment"),
+                                       key_usage=("digital_signature", "key_encipherment")
+                                       if isinstance(public_key, rsa.RSAPublicKey) else ("digital_signature",),
                                        extended_usage=[ExtendedKeyUsageOID.CLIENT_AUTH], not_before=not_before,
                                        not_after=not_after, extensions=extensions)
         if mode == "sha1-issued":
@@ -653,7 +669,10 @@ class HostileCA(ServesInBackground):
         content = None
         if status == "0":
             inner = degenerate(list(certificates), ber=ber, crls=crls)
-            content = envelope(inner, request.signer_certificate, request.cipher, ber=ber)
+            if isinstance(request.signer_certificate.public_key(), rsa.RSAPublicKey):
+                content = envelope(inner, request.signer_certificate, request.cipher, ber=ber)
+            else:  # RFC 8894 §3.1: a key that cannot decrypt gets the reply under the challenge
+                content = pwri_envelope(inner, request.cipher, self.challenge)
         message_type = {"unknown-message-type": "99", "request-message-type": "19"}.get(mode, "3")
         transaction_id = request.transaction_id if mode != "wrong-transaction-id" else "DEADBEEF" + request.transaction_id[8:]
         recipient_nonce = request.sender_nonce if mode != "wrong-recipient-nonce" else secrets.token_bytes(16)
@@ -728,6 +747,23 @@ def envelope(content, recipient_certificate, cipher_name, ber=False):
     return content_info(OID_ENVELOPED_DATA, enveloped, ber=ber).encode()
 
 
+def pwri_envelope(content, cipher_name, password):
+    """EnvelopedData to `password` (PasswordRecipientInfo), made by OpenSSL (PBKDF2-HMAC-SHA1, 2048
+    iterations, the RFC 3211 wrap with the content cipher)."""
+    flag = {"aes128": "-aes128", "aes256": "-aes256", "des3": "-des3"}[cipher_name]
+    return subprocess.run(["openssl", "cms", "-encrypt", "-pwri_password", password, flag, "-binary", "-outform", "DER"],
+                          input=content, capture_output=True, check=True).stdout
+
+
+def pwri_decrypt(envelope_der, password):
+    """The content of a PasswordRecipientInfo EnvelopedData, opened by OpenSSL."""
+    result = subprocess.run(["openssl", "cms", "-decrypt", "-pwri_password", password, "-inform", "DER", "-binary"],
+                            input=envelope_der, capture_output=True)
+    if result.returncode != 0:
+        raise RequestError("PasswordRecipientInfo does not open with the challenge: " + result.stderr.decode(errors="replace")[:200])
+    return result.stdout
+
+
 def signed_data(content, attributes, signer, ber=False):
     """A SignedData ContentInfo signed by `signer` with SHA-256 over the signed attributes."""
     content_bytes = content if content is not None else b""
@@ -735,9 +771,14 @@ def signed_data(content, attributes, signer, ber=False):
                                attribute(OID_MESSAGE_DIGEST, octets(hashlib.sha256(content_bytes).digest())),
                                *attributes)
     to_sign = signed_attributes.encode()
-    signature = signer.key.sign(to_sign, padding.PKCS1v15(), hashes.SHA256())
+    if isinstance(signer.key, ec.EllipticCurvePrivateKey):
+        signature = signer.key.sign(to_sign, ec.ECDSA(hashes.SHA256()))
+        signature_algorithm = seq(oid(OID_ECDSA_SHA256))
+    else:
+        signature = signer.key.sign(to_sign, padding.PKCS1v15(), hashes.SHA256())
+        signature_algorithm = algorithm(OID_RSA)
     signer_info = seq(integer(1), signer.issuer_and_serial, algorithm(OID_SHA256),
-                      b"\xa0" + to_sign[1:], algorithm(OID_RSA), octets(signature))
+                      b"\xa0" + to_sign[1:], signature_algorithm, octets(signature))
     if content is None:
         encapsulated = seq(oid(OID_DATA), indefinite=ber)
     else:
@@ -747,15 +788,15 @@ def signed_data(content, attributes, signer, ber=False):
     return content_info(OID_SIGNED_DATA, signed, ber=ber).encode()
 
 
-if __name__ == "__main__":  # a manual run: python3 hostile_ca.py [MODE] [--ra]
+if __name__ == "__main__":  # a manual run: python3 hostile_ca.py [MODE] [--ra] [--ec-ca]
     import sys
     import tempfile
     if "--help" in sys.argv or "-h" in sys.argv:
-        print("usage: python3 hostile_ca.py [MODE] [--ra]   (serves on 127.0.0.1 until Ctrl-C)\nmodes:")
+        print("usage: python3 hostile_ca.py [MODE] [--ra] [--ec-ca]   (serves on 127.0.0.1 until Ctrl-C)\nmodes:")
         for mode, what in MODES.items():
             print(f"  {mode:24} {what}")
         sys.exit(0)
-    with HostileCA(tempfile.mkdtemp(prefix="hostile-ca-"), ra="--ra" in sys.argv) as server:
+    with HostileCA(tempfile.mkdtemp(prefix="hostile-ca-"), ra="--ra" in sys.argv, ec_ca="--ec-ca" in sys.argv) as server:
         for arg in sys.argv[1:]:
             if arg in MODES:
                 server.misbehave(arg)
