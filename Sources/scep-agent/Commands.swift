@@ -5,17 +5,6 @@ import SCEPClient
 import SCEPCrypto
 import SCEPMessages
 
-/// Options every network command takes.
-let networkOptions: [OptionSpec] = [
-    .value("--url"), .value("--tls-ca"), .value("--proxy"), .value("--timeout"), .value("--connect-timeout"),
-    .flag("--verbose"), .flag("--quiet"), .flag("--json"),
-]
-let pinOptions: [OptionSpec] = [.value("--ca-fingerprint"), .flag("--insecure-skip-ca-pin"), .flag("--strict")]
-let pollOptions: [OptionSpec] = [.value("--poll-interval"), .value("--max-poll-time")]
-let challengeOptions: [OptionSpec] = [.value("--challenge-file"), .value("--challenge-env"), .value("--challenge")]
-/// For a `--key pkcs11:...` URI: the module and the PIN (each overrides the URI's own attribute).
-let tokenOptions: [OptionSpec] = [.value("--pkcs11-module"), .value("--pin-file")]
-
 /// What one command run needs from the outside world.
 struct Environment {
     let arguments: Arguments
@@ -45,8 +34,8 @@ struct Environment {
         var options = HTTPClientOptions()
         options.tlsCAFile = arguments.value("--tls-ca")
         options.proxy = arguments.value("--proxy")
-        options.totalTimeoutMs = Int(try arguments.seconds("--timeout", default: 60, minimum: 1) * 1000)
-        options.connectTimeoutMs = Int(try arguments.seconds("--connect-timeout", default: 10, minimum: 1) * 1000)
+        options.totalTimeoutMs = Int(try arguments.seconds("--timeout", minimum: 1) * 1000)
+        options.connectTimeoutMs = Int(try arguments.seconds("--connect-timeout", minimum: 1) * 1000)
         if let bundle = options.tlsCAFile, !FileSystem.exists(bundle) {
             throw SCEPError(.usage, "--tls-ca " + bundle + " does not exist")
         }
@@ -79,9 +68,9 @@ struct Environment {
         }
         var policy = EnrollmentPolicy(
             caFingerprint: pin,
-            pollIntervalSeconds: try arguments.seconds("--poll-interval", default: 10, minimum: 1),
+            pollIntervalSeconds: try arguments.seconds("--poll-interval", minimum: 1),
             pollMaxIntervalSeconds: 300,
-            maxPollSeconds: try arguments.seconds("--max-poll-time", default: 600))
+            maxPollSeconds: try arguments.seconds("--max-poll-time"))
         policy.strict = arguments.has("--strict")
         return policy
     }
@@ -106,8 +95,9 @@ struct Environment {
         return nil
     }
 
-    func keyType(default fallback: KeyType?) throws(SCEPError) -> KeyType? {
-        guard let text = arguments.value("--key-type") else { return fallback }
+    /// `--key-type`, else the command's default (none for renew: the current key's type).
+    func keyType() throws(SCEPError) -> KeyType? {
+        guard let text = arguments.value("--key-type") else { return nil }
         guard let type = KeyType(parsing: text) else {
             throw SCEPError(.usage, "--key-type " + text + " is not one of rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384")
         }
@@ -120,18 +110,16 @@ struct Environment {
 }
 
 enum Commands {
-    static func enroll(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "enroll", arguments: arguments, accepted: networkOptions + pinOptions + pollOptions + challengeOptions + [
-            .value("--subject"), .value("--san", repeatable: true), .value("--key"), .value("--cert"), .value("--chain"),
-            .value("--key-type"), .flag("--existing-key"),
-        ] + tokenOptions))
+    static func enroll(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
         let subject = try DistinguishedName(parsing: try args.required("--subject"))
         var sans: [SubjectAltName] = []
         for text in args.all("--san") { sans.append(try SubjectAltName(parsing: text)) }
-        let keyType = try environment.keyType(default: .rsa(bits: 2048)) ?? .rsa(bits: 2048)
+        // The table gives --key-type a default for enroll.
+        let keyType = try environment.keyType()!
         let paths = try environment.paths()
         let challenge = try environment.challenge()
         let outcome = try environment.oneShot().enroll(
@@ -140,15 +128,13 @@ enum Commands {
         report(outcome, json: environment.json)
     }
 
-    static func renew(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "renew", arguments: arguments, accepted: networkOptions + pinOptions + pollOptions + challengeOptions + [
-            .value("--key"), .value("--cert"), .value("--chain"), .value("--key-type"), .flag("--reuse-key"),
-        ] + tokenOptions))
+    static func renew(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
         let paths = try environment.paths()
-        let keyType = try environment.keyType(default: nil)
+        let keyType = try environment.keyType()
         if keyType != nil && args.has("--reuse-key") { throw SCEPError(.usage, "--key-type and --reuse-key contradict each other") }
         let outcome = try environment.oneShot().renew(
             url: url, policy: policy, challenge: try environment.challenge(), sendChallenge: .auto, reuseKey: args.has("--reuse-key"), keyType: keyType,
@@ -156,8 +142,8 @@ enum Commands {
         report(outcome, json: environment.json)
     }
 
-    static func getcaps(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "getcaps", arguments: arguments, accepted: networkOptions))
+    static func getcaps(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let url = try environment.url()
         let service = SCEPService(url: url, transport: try environment.transport(), log: environment.log)
         let caps = try service.getCACaps()
@@ -176,8 +162,8 @@ enum Commands {
         if caps.isEmpty { Console.err("scep-agent: no capabilities announced (a legacy server): 3DES and SHA-1 would be used") }
     }
 
-    static func getca(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "getca", arguments: arguments, accepted: networkOptions + [.value("--out"), .value("--ca-fingerprint")]))
+    static func getca(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let args = environment.arguments
         let url = try environment.url()
         var pin: [UInt8]? = nil
@@ -229,10 +215,8 @@ enum Commands {
         }
     }
 
-    static func getcert(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "getcert", arguments: arguments, accepted: networkOptions + pinOptions + [
-            .value("--key"), .value("--cert"), .value("--serial"), .value("--out"),
-        ] + tokenOptions))
+    static func getcert(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
@@ -247,10 +231,8 @@ enum Commands {
         Console.out("written: " + out)
     }
 
-    static func getcrl(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "getcrl", arguments: arguments, accepted: networkOptions + pinOptions + [
-            .value("--key"), .value("--cert"), .value("--out"),
-        ] + tokenOptions))
+    static func getcrl(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
@@ -260,11 +242,7 @@ enum Commands {
         Console.out("written: " + out + " (" + String(count) + " CRL)")
     }
 
-    static func csr(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "csr", arguments: arguments, accepted: challengeOptions + [
-            .value("--subject"), .value("--san", repeatable: true), .value("--key-type"), .value("--key"), .value("--out"),
-            .flag("--der"), .flag("--existing-key"), .flag("--verbose"), .flag("--quiet"),
-        ] + tokenOptions)
+    static func csr(_ args: Arguments) throws(SCEPError) {
         let environment = try Environment(args)
         let subject = try DistinguishedName(parsing: try args.required("--subject"))
         var sans: [SubjectAltName] = []
@@ -277,7 +255,7 @@ enum Commands {
         try FileSystem.requireWritableDirectory(for: out)
         if try KeyLocation(keyPath).isToken {
             // The key is made (or found) on the token; only the request is written.
-            let keyType = try environment.keyType(default: .rsa(bits: 2048)) ?? .rsa(bits: 2048)
+            let keyType = try environment.keyType()!
             let key = try TokenKeys.forRequest(keyPath, options: environment.tokens(), existing: args.has("--existing-key"), keyType: keyType, random: environment.random)
             let request = try CertificationRequest.build(
                 .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)
@@ -296,7 +274,7 @@ enum Commands {
                 throw SCEPError(.fileExists, "key file " + keyPath + " exists: pass --existing-key to use it, or remove it to make a new one")
             }
             try FileSystem.requireWritableDirectory(for: keyPath)
-            key = try SoftwarePrivateKey.generate(try environment.keyType(default: .rsa(bits: 2048)) ?? .rsa(bits: 2048), random: environment.random)
+            key = try SoftwarePrivateKey.generate(try environment.keyType()!, random: environment.random)
         }
         let request = try CertificationRequest.build(
             .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)

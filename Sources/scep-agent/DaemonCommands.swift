@@ -8,7 +8,6 @@ import SCEPPKCS11
 
 /// `run`, `status`, `check-config` and `renew-now`: the commands that read a configuration file.
 enum DaemonCommands {
-    static let configOptions: [OptionSpec] = [.value("--config"), .flag("--verbose"), .flag("--quiet")]
     static let syslogIdentity: StaticString = "scep-agent"
 
     static func load(_ args: Arguments) throws(SCEPError) -> AgentConfig {
@@ -37,8 +36,7 @@ enum DaemonCommands {
         SCEPCertificateSource(stateDirectory: config.stateDirectory, clock: clock, random: random, log: log, makeTransport: transport(for:))
     }
 
-    static func run(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "run", arguments: arguments, accepted: configOptions)
+    static func run(_ args: Arguments) throws(SCEPError) {
         let config = try load(args)
         let log = log(config, args)
         let clock = SystemClock()
@@ -46,8 +44,7 @@ enum DaemonCommands {
         try DaemonRunner(config: config, source: source(config, log, clock, random), clock: clock, random: random, log: log).run()
     }
 
-    static func checkConfig(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "check-config", arguments: arguments, accepted: configOptions)
+    static func checkConfig(_ args: Arguments) throws(SCEPError) {
         let config = try load(args)
         for certificate in config.certificates {
             Console.out("[cert " + certificate.name + "] " + certificate.subject.description + " from " + certificate.url.description
@@ -63,8 +60,7 @@ enum DaemonCommands {
         return String(hundredths / 100) + "." + (hundredths % 100 < 10 ? "0" : "") + String(hundredths % 100)
     }
 
-    static func status(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "status", arguments: arguments, accepted: configOptions + [.flag("--json")])
+    static func status(_ args: Arguments) throws(SCEPError) {
         let config = try load(args)
         let now = SystemClock().now()
         let log = log(config, args)
@@ -115,8 +111,7 @@ enum DaemonCommands {
         }
     }
 
-    static func renewNow(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "renew-now", arguments: arguments, accepted: configOptions + [.value("--name")])
+    static func renewNow(_ args: Arguments) throws(SCEPError) {
         let config = try load(args)
         var names = config.certificates.map { $0.name }
         if let name = args.value("--name") {
@@ -159,9 +154,7 @@ enum DaemonCommands {
         if let failure, let failureCode { throw SCEPError(failureCode, failure) }
     }
 
-    static func wpaConfig(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "wpa-config", arguments: arguments,
-                                 accepted: [.value("--config"), .value("--name"), .value("--iface"), .value("--identity"), .flag("--include-pin")])
+    static func wpaConfig(_ args: Arguments) throws(SCEPError) {
         let config = try load(args)
         let name = try args.required("--name")
         guard let certificate = config.certificates.first(where: { $0.name == name }) else {
