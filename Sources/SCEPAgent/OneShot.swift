@@ -120,6 +120,7 @@ public final class OneShot {
                     ? PendingRequest.transactionID(in: try FileSystem.read(paths.pendingTransaction)) : nil
             } else {
                 replacedTokenKey = current
+                log.generatingKey(keyType, onToken: true)
                 tokenKey = try slot.generatePending(keyType, random: random)
                 keyIsNew = true
                 timer.mark("keygen")
@@ -187,6 +188,7 @@ public final class OneShot {
         if reuseKey {
             key = currentKey
         } else if let token {
+            log.generatingKey(keyType ?? currentKey.keyType, onToken: true)
             tokenKey = try token.generatePending(keyType ?? currentKey.keyType, random: random)
             key = tokenKey!
         } else {
@@ -311,6 +313,7 @@ public final class OneShot {
             if transactionID == nil { log.warning(paths.pendingKey + " names no transactionID: the pending key is sent as a new transaction") }
             return (key, transactionID)
         }
+        log.generatingKey(type, onToken: false)
         return (try SoftwarePrivateKey.generate(type, random: random), nil)
     }
 
@@ -379,6 +382,18 @@ public final class OneShot {
         return Outcome(certificate: result.certificate, chain: result.chain, written: written, key: PKCS11URI.redacted(location), keyFingerprint: SHA256.hash(key.publicKeyInfo),
                 transactionID: result.transactionID.value, messageType: result.messageType.description, polls: result.polls,
                 timings: timer.phases + [("total", timer.total)])
+    }
+}
+
+extension Log {
+    /// Progress before a key is made: an RSA key takes seconds on a board, any key on a token (1 s on a
+    /// TPM here); an EC key in software is instant and needs no word.
+    public func generatingKey(_ type: KeyType, onToken: Bool) {
+        if onToken {
+            progress("generating " + type.description + " key on the token...")
+        } else if case .rsa = type {
+            progress("generating " + type.description + " key...")
+        }
     }
 }
 

@@ -181,7 +181,8 @@ public final class Enrollment {
                     + " and " + String(polls) + " poll(s) (--max-poll-time " + String(policy.maxPollSeconds) + "); run the same command again to keep polling with the same key")
             }
             let jittered = try Backoff.jittered(seconds: wait, random: random)
-            log.notice("PENDING: polling again in " + Self.seconds(jittered))
+            log.progress("waiting for approval: poll " + String(polls + 1) + ", next in " + Self.roughly(jittered / 1000)
+                + ", gives up in " + Self.roughly(policy.maxPollSeconds - elapsedMs / 1000))
             _ = clock.sleep(milliseconds: jittered)
             polls += 1
             context.senderNonce = Nonce(try random.bytes(16))
@@ -319,6 +320,11 @@ public final class Enrollment {
             if let text = reply.failInfoText { reason += ", \"" + text + "\"" }
             throw SCEPError(.serverFailure, reason, detail: Int32(reply.failInfo.flatMap { Int32($0.rawValue) } ?? -1))
         }
+    }
+
+    /// Seconds as a person reads a wait: "45 s", "9 min".
+    static func roughly(_ seconds: Int64) -> String {
+        seconds < 120 ? String(seconds) + " s" : String(seconds / 60) + " min"
     }
 
     /// Milliseconds as seconds with one decimal ("0.7 s"), for messages.

@@ -256,13 +256,13 @@ enum Commands {
         if try KeyLocation(keyPath).isToken {
             // The key is made (or found) on the token; only the request is written.
             let keyType = try environment.keyType()!
+            if !args.has("--existing-key") { environment.log.generatingKey(keyType, onToken: true) }
             let key = try TokenKeys.forRequest(keyPath, options: environment.tokens(), existing: args.has("--existing-key"), keyType: keyType, random: environment.random)
             let request = try CertificationRequest.build(
                 .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)
             let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
             try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: body, mode: requestMode)])
-            let location = try KeyLocation(keyPath)
-            environment.log.info("wrote " + out + " for the token key " + location.description)
+            reportRequest(out, subject: subject, key: try KeyLocation(keyPath).description + (args.has("--existing-key") ? " (existing)" : " (new, on the token)"))
             return
         }
         let key: SoftwarePrivateKey
@@ -274,7 +274,9 @@ enum Commands {
                 throw SCEPError(.fileExists, "key file " + keyPath + " exists: pass --existing-key to use it, or remove it to make a new one")
             }
             try FileSystem.requireWritableDirectory(for: keyPath)
-            key = try SoftwarePrivateKey.generate(try environment.keyType()!, random: environment.random)
+            let keyType = try environment.keyType()!
+            environment.log.generatingKey(keyType, onToken: false)
+            key = try SoftwarePrivateKey.generate(keyType, random: environment.random)
         }
         let request = try CertificationRequest.build(
             .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)
@@ -285,7 +287,13 @@ enum Commands {
         let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
         files.append(CredentialFile(path: out, contents: body, mode: requestMode))
         try CredentialStore(certificatePath: out).install(files)
-        environment.log.info("wrote " + files.map { $0.path }.joined(separator: " and "))
+        reportRequest(out, subject: subject, key: keyPath + (args.has("--existing-key") ? " (existing)" : " (new, mode 0600)"))
+    }
+
+    /// What `csr` wrote, on stdout like every command's result.
+    static func reportRequest(_ out: String, subject: DistinguishedName, key: String) {
+        Console.out("request  " + out + "  for " + subject.description)
+        Console.out("key      " + key)
     }
 
     /// The result of enroll or renew: a human summary, or one JSON object.

@@ -19,18 +19,22 @@ enum Console {
     static func out(_ text: String) { write(1, text + "\n") }
     static func err(_ text: String) { write(2, text + "\n") }
 
-    /// A log on stderr. Under systemd (JOURNAL_STREAM set) each line carries a `<N>` priority prefix
+    /// A log on stderr, with progress when stderr is a terminal. Under systemd (JOURNAL_STREAM set) each line carries a `<N>` priority prefix
     /// for the journal; otherwise `scep-agent: level: message`.
     static func log(verbose: Bool, quiet: Bool) -> Log {
         let journal = getenv("JOURNAL_STREAM") != nil
-        let threshold: Log.Level = quiet ? .error : (verbose ? .debug : .notice)
-        return Log(threshold: threshold) { level, message in
+        // --quiet silences progress, info and notices, never a warning: the security ones (an unpinned
+        // CA, a challenge in argv, weak algorithms) are printed on every run.
+        let threshold: Log.Level = quiet ? .warning : (verbose ? .debug : .notice)
+        let log = Log(threshold: threshold) { level, message in
             if journal {
                 err("<" + String(level.rawValue) + ">" + message)
             } else {
                 err("scep-agent: " + level.description + ": " + message)
             }
         }
+        log.showsProgress = !quiet && isatty(2) == 1
+        return log
     }
 }
 
