@@ -59,6 +59,9 @@ public final class RenewalEngine {
     public private(set) var states: [CertState]
     /// The error code of each certificate's last attempt when it failed with one (not persisted).
     public private(set) var lastFailureCodes: [SCEPError.Code?]
+    /// Whether a failed attempt is logged here. `renew-now` reports failures itself, each once, with
+    /// its exit code; the daemon has nobody else to tell.
+    public var logsFailures = true
 
     public init(config: AgentConfig, source: CertificateSource, states: [CertState], clock: Clock, random: RandomGenerator, log: Log) {
         precondition(states.count == config.certificates.count, "one state per certificate")
@@ -135,12 +138,16 @@ public final class RenewalEngine {
         state.lastAttempt = now
         lastFailureCodes[index] = nil
         if reenroll && certificate.challengeFile == nil {
-            let what = installed == nil ? "no certificate is installed" : "the certificate expired at " + CivilTime(unixSeconds: installed!.notAfter).description
-            state.lastResult = "failed: " + what + " and no challenge_file is configured to enroll again"
+            let what = installed == nil ? "no certificate is installed at " + certificate.paths.certificate
+                : "the certificate expired at " + CivilTime(unixSeconds: installed!.notAfter).description
+            state.lastResult = "failed: " + what + " and no challenge_file is configured to enroll: add challenge_file to [cert "
+                + certificate.name + "] in " + config.path + " (no CA was contacted)"
+            // Nothing a CA said: the configuration lacks what enrolling needs.
+            lastFailureCodes[index] = .config
             state.consecutiveFailures += 1
             state.totalFailures += 1
             state.nextDue = RenewalPlanner.retryTime(now: now, failures: state.consecutiveFailures, policy: policy, uniform: uniform())
-            log.error(certificate.name + ": " + state.lastResult!)
+            if logsFailures { log.error(certificate.name + ": " + state.lastResult!) }
         } else {
             log.notice(certificate.name + ": " + (reenroll ? (installed == nil ? "enrolling" : "certificate expired, enrolling again") : "renewing"))
             let result = source.obtain(certificate, reenroll: reenroll)
@@ -166,7 +173,7 @@ public final class RenewalEngine {
                 state.consecutiveFailures += 1
                 state.totalFailures += 1
                 state.nextDue = RenewalPlanner.retryTime(now: now, failures: state.consecutiveFailures, policy: policy, uniform: uniform())
-                log.error(certificate.name + ": " + result.reason + "; retrying at " + CivilTime(unixSeconds: state.nextDue!).description)
+                if logsFailures { log.error(certificate.name + ": " + result.reason + "; retrying at " + CivilTime(unixSeconds: state.nextDue!).description) }
             }
         }
         states[index] = state

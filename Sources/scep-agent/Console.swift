@@ -1,4 +1,5 @@
 import CSCEPShim
+import DER
 import SCEPClient
 
 /// stdout for results, stderr for diagnostics; nothing else writes to the terminal.
@@ -18,6 +19,11 @@ enum Console {
 
     static func out(_ text: String) { write(1, text + "\n") }
     static func err(_ text: String) { write(2, text + "\n") }
+
+    /// An error for a person: one line of printable ASCII, like every log line, since the reason may quote a server.
+    static func report(_ error: SCEPError) {
+        err("scep-agent: error: " + ASCII.printable(error.description, limit: ASCII.lineLimit))
+    }
 
     /// A log on stderr, with progress when stderr is a terminal. Under systemd (JOURNAL_STREAM set) each line carries a `<N>` priority prefix
     /// for the journal; otherwise `scep-agent: level: message`.

@@ -116,7 +116,8 @@ enum DaemonCommands {
         var names = config.certificates.map { $0.name }
         if let name = args.value("--name") {
             guard names.contains(name) else {
-                throw SCEPError(.usage, "--name " + name + ": no [cert " + name + "] in " + config.path + " (it has " + names.joined(separator: ", ") + ")")
+                // The same mistake as wpa-config's: the configuration has no such section (exit 3).
+                throw SCEPError(.config, "--name " + name + ": no [cert " + name + "] in " + config.path + " (it has " + names.joined(separator: ", ") + ")")
             }
             names = [name]
         }
@@ -133,25 +134,26 @@ enum DaemonCommands {
         let clock = SystemClock()
         let random = try RandomGenerator()
         let engine = RenewalEngine(config: config, source: source(config, log, clock, random), states: try DaemonRunner.loadStates(config, log: log), clock: clock, random: random, log: log)
-        var failure: String? = nil
-        var failureCode: SCEPError.Code? = nil
+        engine.logsFailures = false
         engine.onStateChange = { name, state in
             try? state.save(CertState.path(stateDirectory: config.stateDirectory, name: name))
         }
         engine.runDue(now: clock.now(), force: names)
+        // Each certificate's result once: issued on stdout, a failure on stderr; the last failure is
+        // thrown so its code is the exit code (still PENDING 6, a full disk 8, nothing to enroll with 3).
+        var failure: SCEPError? = nil
         for (index, certificate) in config.certificates.enumerated() where names.contains(certificate.name) {
             let result = engine.states[index].lastResult ?? ""
-            Console.out(certificate.name + ": " + result)
-            if !result.hasPrefix("issued") {
-                let pending = result.hasPrefix("pending")
-                failure = certificate.name + ": " + (pending
-                    ? "pending: the CA has not decided yet; the new key is kept, and the next renew-now or the daemon's next poll resumes the same request"
-                    : result)
-                // Still PENDING exits 6; a failure exits with its own code (a full disk is file-error 8).
-                failureCode = pending ? .serverPending : engine.lastFailureCodes[index] ?? .serverFailure
+            if result.hasPrefix("issued") {
+                Console.out(certificate.name + ": " + result)
+                continue
             }
+            if let earlier = failure { Console.report(earlier) }
+            failure = result.hasPrefix("pending")
+                ? SCEPError(.serverPending, certificate.name + ": pending: the CA has not decided yet; the new key is kept, and the next renew-now or the daemon's next poll resumes the same request")
+                : SCEPError(engine.lastFailureCodes[index] ?? .serverFailure, certificate.name + ": " + result)
         }
-        if let failure, let failureCode { throw SCEPError(failureCode, failure) }
+        if let failure { throw failure }
     }
 
     static func wpaConfig(_ args: Arguments) throws(SCEPError) {

@@ -56,8 +56,7 @@ func runCommand(_ all: [String]) -> Int32 {
             // stdout carries the one report a script reads; the same words are not repeated on stderr.
             Commands.reportFailure(error, code: code)
         } else {
-            // One line of printable ASCII, like every log line: the reason may quote a server.
-            Console.err("scep-agent: error: " + ASCII.printable(error.description, limit: ASCII.lineLimit))
+            Console.report(error)
         }
         return code.rawValue
     }
