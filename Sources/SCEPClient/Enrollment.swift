@@ -93,8 +93,24 @@ public final class Enrollment {
 
     /// GetCACaps, GetCACert, the pin check and algorithm negotiation. Sends nothing of ours.
     public func discover() throws(SCEPError) -> ServerProfile {
-        let capabilities = try service.getCACaps()
-        let certificates = try service.getCACert()
+        var capabilities = Capabilities()
+        var capabilitiesError: SCEPError? = nil
+        do throws(SCEPError) {
+            capabilities = try service.getCACaps()
+        } catch {
+            guard error.code == .transportHTTPStatus else { throw error }
+            capabilitiesError = error
+        }
+        let certificates: [Certificate]
+        do throws(SCEPError) {
+            certificates = try service.getCACert()
+        } catch {
+            // Both failing is a wrong URL, not a legacy server: the first failure says so.
+            throw capabilitiesError ?? error
+        }
+        if let capabilitiesError {
+            log.warning(capabilitiesError.reason + "; GetCACert works there: treating it as a legacy server without GetCACaps")
+        }
         guard !certificates.isEmpty else { throw SCEPError(.messageMalformed, "GetCACert returned no certificate") }
         let ca: Certificate
         if let pin = policy.caFingerprint {
@@ -318,6 +334,7 @@ public final class Enrollment {
             var reason = operation + " refused by the CA: FAILURE"
             if let failInfo = reply.failInfo { reason += ", failInfo " + failInfo.description }
             if let text = reply.failInfoText { reason += ", \"" + text + "\"" }
+            if let failInfo = reply.failInfo { reason += ": " + failInfo.likelyCause }
             throw SCEPError(.serverFailure, reason, detail: Int32(reply.failInfo.flatMap { Int32($0.rawValue) } ?? -1))
         }
     }
