@@ -68,7 +68,7 @@ public struct AgentConfig {
     /// Reads and validates `path`.
     /// - Throws: `config` naming file, line and key; `fileIO` when the file cannot be read.
     public static func load(_ path: String) throws(SCEPError) -> AgentConfig {
-        let bytes = try FileSystem.read(path, limit: ConfigFile.maxBytes)
+        let bytes = try CredentialFiles.naming("config file", setBy: "--config") { () throws(SCEPError) in try FileSystem.read(path, limit: ConfigFile.maxBytes) }
         return try AgentConfig(file: ConfigFile(path: path, text: bytes))
     }
 
@@ -113,6 +113,7 @@ public struct AgentConfig {
 
     static func outputPaths(_ reader: inout SectionReader, key: String, certificate: String) throws(SCEPError) -> OutputPaths {
         var paths = OutputPaths(key: key, certificate: certificate, chain: try reader.absolutePath("chain"), ca: try reader.absolutePath("ca"))
+        paths.section = reader.section.name
         paths.keyOwnership = try reader.ownership("key", defaultMode: FileSystem.privateKeyMode)
         paths.certificateOwnership = try reader.ownership("cert", defaultMode: FileSystem.publicFileMode)
         paths.chainOwnership = try reader.ownership("chain", defaultMode: FileSystem.publicFileMode)

@@ -16,12 +16,39 @@ public struct OutputPaths {
     public var certificateOwnership = FileOwnership(mode: FileSystem.publicFileMode)
     public var chainOwnership = FileOwnership(mode: FileSystem.publicFileMode)
     public var caOwnership = FileOwnership(mode: FileSystem.publicFileMode)
+    /// The config section that set these paths; nil: the command line.
+    public var section: String? = nil
 
     public init(key: String, certificate: String, chain: String?, ca: String? = nil) {
         self.key = key
         self.certificate = certificate
         self.chain = chain
         self.ca = ca
+    }
+
+    /// What set a path, for errors: the option on the command line, else the key in its config section.
+    func setting(_ option: String, _ key: String) -> String {
+        section.map { key + " in [cert " + $0 + "]" } ?? option
+    }
+
+    func loadKey(_ oneShot: OneShot) throws(SCEPError) -> PrivateKey {
+        try CredentialFiles.naming("key", setBy: setting("--key", "key")) { () throws(SCEPError) in try oneShot.loadKey(key) }
+    }
+
+    func loadCertificate() throws(SCEPError) -> Certificate {
+        try CredentialFiles.naming("certificate", setBy: setting("--cert", "cert")) { () throws(SCEPError) in try CredentialFiles.loadCertificate(certificate) }
+    }
+
+    /// Each file's directory must exist and be writable before anything is sent; an error names the file's role.
+    func requireWritableDirectories() throws(SCEPError) {
+        let files: [(path: String?, role: String, option: String, key: String)] = [
+            (keyIsToken ? nil : key, "key", "--key", "key"), (certificate, "certificate", "--cert", "cert"),
+            (chain, "chain", "--chain", "chain"), (ca, "CA file", "ca", "ca"),
+        ]
+        for file in files {
+            guard let path = file.path else { continue }
+            try CredentialFiles.naming(file.role, setBy: setting(file.option, file.key)) { () throws(SCEPError) in try FileSystem.requireWritableDirectory(for: path) }
+        }
     }
 
     /// True when `key` is a `pkcs11:` URI: the key is then no file and never written.
@@ -92,7 +119,7 @@ public final class OneShot {
                        keyType: KeyType, existingKey: Bool, replaceExistingKey: Bool = false, paths: OutputPaths) throws(SCEPError) -> Outcome {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
-        for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
+        try paths.requireWritableDirectories()
         try store.recoverLocked(targets: paths.all)
         try discardInstalledPendingKey(paths: paths)
 
@@ -128,7 +155,7 @@ public final class OneShot {
             token = slot
             key = tokenKey!
         } else if existingKey {
-            key = try CredentialFiles.loadPrivateKey(paths.key)
+            key = try paths.loadKey(self)
         } else if FileSystem.exists(paths.key) && !replaceExistingKey {
             throw SCEPError(.fileExists, "key file " + paths.key + " exists: pass --existing-key to enroll that key, or remove it to make a new one")
         } else {
@@ -165,7 +192,7 @@ public final class OneShot {
                       paths: OutputPaths) throws(SCEPError) -> Outcome {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
-        for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
+        try paths.requireWritableDirectories()
         try store.recoverLocked(targets: paths.all)
         try discardInstalledPendingKey(paths: paths)
         var token: TokenKeySlot? = nil
@@ -176,9 +203,9 @@ public final class OneShot {
             currentKey = try slot.existing()
             token = slot
         } else {
-            currentKey = try CredentialFiles.loadPrivateKey(paths.key)
+            currentKey = try paths.loadKey(self)
         }
-        let current = try CredentialFiles.loadCertificate(paths.certificate)
+        let current = try paths.loadCertificate()
         guard current.publicKey.subjectPublicKeyInfo == currentKey.publicKeyInfo else {
             throw SCEPError(.verifyKeyMismatch, "certificate " + paths.certificate + " does not belong to key " + paths.key)
         }
@@ -246,8 +273,8 @@ public final class OneShot {
     /// GetCert: fetches the certificate with `serial`, asking with the certificate and key at `paths`.
     public func getCert(url: URL, policy: EnrollmentPolicy, serial: [UInt8], paths: OutputPaths, output: String) throws(SCEPError) -> [Certificate] {
         try FileSystem.requireWritableDirectory(for: output)
-        let key = try loadKey(paths.key)
-        let certificate = try CredentialFiles.loadCertificate(paths.certificate)
+        let key = try paths.loadKey(self)
+        let certificate = try paths.loadCertificate()
         let enrollment = enrollment(url: url, policy: policy)
         let certificates = try enrollment.getCert(serial: serial, certificate: certificate, key: key, profile: try enrollment.discover())
         try CredentialStore(certificatePath: output).install([CredentialFile(path: output, contents: CredentialFiles.pem(certificates), mode: FileSystem.publicFileMode)])
@@ -257,8 +284,8 @@ public final class OneShot {
     /// GetCRL: fetches the CRL covering the certificate at `paths` and writes it as PEM.
     public func getCRL(url: URL, policy: EnrollmentPolicy, paths: OutputPaths, output: String) throws(SCEPError) -> Int {
         try FileSystem.requireWritableDirectory(for: output)
-        let key = try loadKey(paths.key)
-        let certificate = try CredentialFiles.loadCertificate(paths.certificate)
+        let key = try paths.loadKey(self)
+        let certificate = try paths.loadCertificate()
         let enrollment = enrollment(url: url, policy: policy)
         let crls = try enrollment.getCRL(certificate: certificate, key: key, profile: try enrollment.discover())
         var text = ""

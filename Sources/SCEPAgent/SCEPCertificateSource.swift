@@ -37,7 +37,9 @@ public final class SCEPCertificateSource: CertificateSource {
                 let pin = try FileSystem.readTrusted(nextCAPath(config), limit: 256, what: "next CA pin")
                 policy.nextCAFingerprint = Hex.decode(ASCII.trimmed(String(decoding: pin, as: UTF8.self)))
             }
-            let challenge = try config.challengeFile.map { path throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
+            let challenge = try config.challengeFile.map { path throws(SCEPError) in
+                try CredentialFiles.naming("challenge file", setBy: "challenge_file in [cert " + config.name + "]") { () throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
+            }
             let outcome: Outcome
             if reenroll {
                 outcome = try oneShot.enroll(url: config.url, policy: policy, subject: config.subject, subjectAltNames: config.subjectAltNames,

@@ -81,7 +81,9 @@ struct Environment {
         guard sources.count <= 1 else {
             throw SCEPError(.usage, "give the challenge once: " + sources.joined(separator: ", ") + " were all given")
         }
-        if let path = arguments.value("--challenge-file") { return try CredentialFiles.loadChallenge(path) }
+        if let path = arguments.value("--challenge-file") {
+            return try CredentialFiles.naming("challenge file", setBy: "--challenge-file") { () throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
+        }
         if let name = arguments.value("--challenge-env") {
             guard let value = getenv(name), value.pointee != 0 else {
                 throw SCEPError(.usage, "--challenge-env " + name + ": that environment variable is not set or empty")
@@ -268,7 +270,7 @@ enum Commands {
         let key: SoftwarePrivateKey
         if args.has("--existing-key") {
             guard !args.has("--key-type") else { throw SCEPError(.usage, "--key-type and --existing-key contradict each other") }
-            key = try CredentialFiles.loadPrivateKey(keyPath)
+            key = try CredentialFiles.naming("key", setBy: "--key") { () throws(SCEPError) in try CredentialFiles.loadPrivateKey(keyPath) }
         } else {
             guard !FileSystem.exists(keyPath) else {
                 throw SCEPError(.fileExists, "key file " + keyPath + " exists: pass --existing-key to use it, or remove it to make a new one")
