@@ -102,7 +102,7 @@ enum Help {
     not verify under the CA), subject and SHA-256 fingerprint, the value to pin with --ca-fingerprint.
     With --ca-fingerprint, fails (exit 7) unless it matches.
 
-      --out FILE                write the CA and what verifies under it as PEM (never the unverified)
+      --out FILE                write the CA and the CA certificates that verify under it as PEM
     \(common)
     """
 
