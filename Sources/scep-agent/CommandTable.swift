@@ -141,7 +141,7 @@ enum CommandTable {
             With --ca-fingerprint, fails (exit 7) unless it matches.
             """,
             options: [
-                .value("--out", "FILE", "write the CA and what verifies under it as PEM (never the unverified)"),
+                .value("--out", "FILE", "write the CA and the CA certificates that verify under it as PEM"),
                 .value("--ca-fingerprint", "SHA256", "the pin the CA must match (hex, colons optional)"),
             ] + network,
             run: Commands.getca),

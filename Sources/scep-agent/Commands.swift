@@ -200,11 +200,11 @@ enum Commands {
             }
         }
         for ignored in roles.unverified {
-            environment.log.warning("not verified, left out of --out: " + ignored.certificate.subjectText + ": " + ignored.reason)
+            environment.log.warning("no role, left out of --out: " + ignored.certificate.subjectText + ": " + ignored.reason)
         }
         if let out = args.value("--out") {
-            // Only what verifies under the CA goes into what users will treat as a trust bundle.
-            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem(roles.trusted), mode: FileSystem.publicFileMode)])
+            // What users will treat as a trust bundle: the CA and the CA certificates that verify under it.
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem(roles.authorities), mode: FileSystem.publicFileMode)])
         }
         if environment.json {
             var object = JSONObject()
