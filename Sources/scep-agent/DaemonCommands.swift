@@ -45,7 +45,12 @@ enum DaemonCommands {
     }
 
     static func checkConfig(_ args: Arguments) throws(SCEPError) {
-        let config = try load(args)
+        let path = try args.required("--config")
+        // Every error at once, in file order: the last one is thrown, so it too is printed once and sets the exit code.
+        let problems = try AgentConfig.check(path)
+        for problem in problems.dropLast() { Console.report(problem) }
+        if let last = problems.last { throw last }
+        let config = try AgentConfig.load(path)
         for certificate in config.certificates {
             Console.out("[cert " + certificate.name + "] " + certificate.subject.description + " from " + certificate.url.description
                 + (certificate.caFingerprint == nil ? " (CA NOT PINNED)" : "") + ", renew at " + fraction(certificate.renewal.renewAt)
