@@ -197,7 +197,7 @@ public final class Enrollment {
                     + " and " + String(polls) + " poll(s) (--max-poll-time " + String(policy.maxPollSeconds) + "); run the same command again to keep polling with the same key")
             }
             let jittered = try Backoff.jittered(seconds: wait, random: random)
-            log.progress("waiting for approval: poll " + String(polls + 1) + ", next in " + Self.roughly(jittered / 1000)
+            log.progress("waiting for approval: poll " + String(polls + 1) + ", next in " + Self.roughly((jittered + 999) / 1000)
                 + ", gives up in " + Self.roughly(policy.maxPollSeconds - elapsedMs / 1000))
             _ = clock.sleep(milliseconds: jittered)
             polls += 1
