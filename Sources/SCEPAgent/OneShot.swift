@@ -200,6 +200,19 @@ public final class OneShot {
         try enrollment(url: url, policy: policy).discover()
     }
 
+    /// GetNextCACert: the verified successor of the pinned CA.
+    /// - Throws: `messageUnsupported` when the server does not offer GetNextCACert; `verify*` when the
+    ///   reply is not signed for the pinned CA or holds no acceptable successor.
+    public func nextCA(url: URL, policy: EnrollmentPolicy) throws(SCEPError) -> Certificate {
+        let enrollment = enrollment(url: url, policy: policy)
+        let profile = try enrollment.discover()
+        guard let successor = try enrollment.nextCACertificate(profile: profile) else {
+            throw SCEPError(.messageUnsupported, url.description + " does not offer GetNextCACert (GetCACaps: " + profile.capabilities.description
+                + "): it publishes no successor of its CA")
+        }
+        return successor
+    }
+
     /// GetCert: fetches the certificate with `serial`, asking with the certificate and key at `paths`.
     public func getCert(url: URL, policy: EnrollmentPolicy, serial: [UInt8], paths: OutputPaths, output: String) throws(SCEPError) -> [Certificate] {
         try FileSystem.requireWritableDirectory(for: output)

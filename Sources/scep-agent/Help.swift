@@ -12,6 +12,7 @@ enum Help {
       renew     renew the installed certificate (RenewalReq signed by the current one)
       getcaps   print the CA's capabilities (GetCACaps)
       getca     print the CA/RA certificates with their SHA-256 fingerprints, to pin
+      getnextca fetch and verify the CA's successor (GetNextCACert)
       getcert   fetch a certificate by serial number (GetCert)
       getcrl    fetch the CRL covering our certificate (GetCRL)
       csr       make a key and a PKCS#10 request offline
@@ -102,6 +103,19 @@ enum Help {
     \(common)
     """
 
+    static let getnextca = """
+    usage: scep-agent getnextca --url URL --ca-fingerprint SHA256 [--out FILE] [--json]
+
+    Fetches the certificate that will succeed the pinned CA (GetNextCACert, RFC 8894 §4.7.1) and
+    prints it. Only a reply signed by the pinned CA (or its RA), with contentType and messageDigest
+    signed, whose signed content holds a CA certificate taking over from the pinned one is accepted;
+    anything else exits 7 and writes nothing. Exit 9 when the server does not offer GetNextCACert.
+
+      --out FILE                write the verified successor as PEM
+    \(pinning)
+    \(common)
+    """
+
     static let getcert = """
     usage: scep-agent getcert --url URL --ca-fingerprint SHA256 --key FILE --cert FILE --serial HEX --out FILE
 
@@ -181,6 +195,7 @@ enum Help {
         case "renew": renew
         case "getcaps": getcaps
         case "getca": getca
+        case "getnextca": getnextca
         case "getcert": getcert
         case "getcrl": getcrl
         case "csr": csr

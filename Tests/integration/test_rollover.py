@@ -1,0 +1,110 @@
+"""CA rollover (RFC 8894 §4.7) against a real scepserver behind the recording proxy, which adds GetNextCACert
+to GetCACaps and answers it itself (scepserver 2.1.0 has no GetNextCACert): the conforming reply is
+accepted; forged and non-conforming ones are refused with exit 7 and nothing is installed."""
+import json
+import pathlib
+import subprocess
+
+import pytest
+from asn1crypto import cms as asn1_cms
+from asn1crypto import x509 as asn1_x509
+
+from recording_proxy import RecordingProxy
+from scepca import pem_to_der
+from test_daemon import Gateway, make_next_ca, openssl, short_ca, with_get_next_ca_cert  # noqa: F401 (fixture)
+
+EXIT_VERIFY = 7
+NEXT_CA_TYPE = "application/x-x509-next-ca-cert"
+
+
+def self_signed(directory, subject, extensions=("basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"), days=3650):
+    directory.mkdir(exist_ok=True)
+    extension_args = [arg for ext in extensions for arg in ("-addext", ext)]
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory / "key.pem", "-out", directory / "cert.pem",
+                    "-subj", subject, "-days", str(days), *extension_args], check=True, capture_output=True)
+    return directory / "cert.pem", directory / "key.pem"
+
+
+def forged_next_ca(directory, ca):
+    """The forgery of issue 13, from public data only: the pinned CA certificate's own TBSCertificate as
+    eContent and its signatureValue as a SignerInfo signature without signed attributes (so the signature
+    does verify with the CA's key), and an attacker's CA certificate in the outer, unsigned `certificates`."""
+    attacker_cert, _ = self_signed(directory, "/O=Attacker/CN=Attacker CA")
+    pinned = asn1_x509.Certificate.load(ca.ca_cert_der)
+    attacker = asn1_x509.Certificate.load(pem_to_der(attacker_cert.read_bytes()))
+    digest = pinned["signature_algorithm"].hash_algo
+    signer = asn1_cms.SignerInfo({
+        "version": "v1",
+        "sid": asn1_cms.SignerIdentifier({"issuer_and_serial_number": asn1_cms.IssuerAndSerialNumber({
+            "issuer": pinned["tbs_certificate"]["issuer"], "serial_number": pinned["tbs_certificate"]["serial_number"].native})}),
+        "digest_algorithm": {"algorithm": digest},
+        "signature_algorithm": {"algorithm": "rsassa_pkcs1v15"},
+        "signature": pinned["signature_value"].native,
+    })
+    signed = asn1_cms.SignedData({
+        "version": "v1",
+        "digest_algorithms": [{"algorithm": digest}],
+        "encap_content_info": {"content_type": "data", "content": pinned["tbs_certificate"].dump()},
+        "certificates": [attacker],
+        "signer_infos": [signer],
+    })
+    reply = asn1_cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    (directory / "forged.p7").write_bytes(reply)
+    # The forgery is a valid signature by the CA's key over what it carries: OpenSSL accepts it.
+    subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", directory / "forged.p7", "-binary", "-noverify",
+                    "-certfile", ca.ca_cert_pem_path, "-nointern", "-out", directory / "forged.content"], check=True, capture_output=True)
+    return reply
+
+
+def offering_next_ca(ca, reply):
+    return RecordingProxy(ca.base_url, rewrite_caps=with_get_next_ca_cert, overrides={"GetNextCACert": (200, NEXT_CA_TYPE, reply)})
+
+
+def refused_reply(case, ca, tmp_path):
+    """A non-conforming GetNextCACert reply, and the words its refusal must contain."""
+    if case == "forged":
+        return forged_next_ca(tmp_path / "forged", ca), "no signed attributes"
+    if case == "signed-by-another-key":
+        stranger_cert, stranger_key = self_signed(tmp_path / "stranger", "/O=scep-agent test CA/CN=Stranger")
+        return make_next_ca(tmp_path / "next", ca, signer_key=stranger_key, signer_cert=stranger_cert)[0], "neither the current CA"
+    options = {
+        "not-a-ca": ({"next_ext": ("basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature")}, "holds no CA certificate"),
+        "ca-without-keycertsign": ({"next_ext": ("basicConstraints=critical,CA:TRUE", "keyUsage=critical,digitalSignature")}, "holds no CA certificate"),
+        "no-signed-attributes": ({"sign_options": ("-noattr",)}, "no signed attributes"),
+        "wrong-content-type": ({"sign_options": ("-econtent_type", "1.2.840.113549.1.7.3")}, "expected data"),
+    }
+    arguments, words = options[case]
+    return make_next_ca(tmp_path / "next", ca, **arguments)[0], words
+
+
+REFUSALS = ["forged", "not-a-ca", "ca-without-keycertsign", "signed-by-another-key", "no-signed-attributes", "wrong-content-type"]
+
+
+def test_getnextca_prints_and_writes_the_successor_from_a_conforming_reply(agent, ca, tmp_path):
+    reply, fingerprint = make_next_ca(tmp_path / "next", ca)
+    out = agent.path("next-ca.pem")
+    with offering_next_ca(ca, reply) as proxy:
+        result = agent.run("getnextca", "--url", proxy.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--out", out, "--json")
+        assert proxy.by_operation("GetNextCACert")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["sha256"] == fingerprint and report["written"] == [str(out)]
+    assert openssl("x509", "-in", out, "-noout", "-fingerprint", "-sha256").split("=")[1].strip().replace(":", "").lower() == fingerprint
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_getnextca_refuses_a_nonconforming_reply_and_writes_nothing(agent, ca, tmp_path, case):
+    reply, words = refused_reply(case, ca, tmp_path)
+    out = agent.path("next-ca.pem")
+    with offering_next_ca(ca, reply) as proxy:
+        result = agent.run("getnextca", "--url", proxy.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--out", out, "--json")
+    assert result.returncode == EXIT_VERIFY, result.stderr
+    assert words in result.stderr, result.stderr
+    assert json.loads(result.stdout)["status"] == "verification-failed"
+    assert sorted(p.name for p in agent.workdir.iterdir()) == [], "nothing written, not even a temporary"
+
+
+def test_getnextca_without_the_capability_exits_9(agent, ca):
+    result = agent.run("getnextca", "--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256)
+    assert result.returncode == 9, result.stderr
+    assert "does not offer GetNextCACert" in result.stderr
