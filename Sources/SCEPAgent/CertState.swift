@@ -23,7 +23,39 @@ public struct CertState: Equatable {
     public var pendingSince: Int64?
     public var pendingPolls: Int = 0
 
+    // CA rollover (RFC 8894 §4.7), on a schedule of its own. Fingerprints are hex SHA-256.
+    /// The configured `ca_fingerprint` the fields below were built from: when the configuration names
+    /// another, an operator re-pinned and they are dropped.
+    public var rolloverFrom: String?
+    /// The CA trusted in place of the configured pin since a switch; nil: the configured one.
+    public var caPin: String?
+    /// notAfter of the CA in use.
+    public var caNotAfter: Int64?
+    /// The successor GetNextCACert delivered, verified under the CA in use.
+    public var nextCA: String?
+    /// The CA a switch replaced, kept in `ca` until it expires.
+    public var previousCA: String?
+    public var previousCANotAfter: Int64?
+    public var caSwitchedAt: Int64?
+    /// When to check the CA next; nil: now.
+    public var caCheckDue: Int64?
+    /// `ok: …` or `failed: REASON` of the last check.
+    public var caCheckResult: String?
+
     public init() {}
+
+    /// Forgets everything rollover learned (the operator pinned another CA).
+    mutating func clearRollover() {
+        rolloverFrom = nil
+        caPin = nil
+        caNotAfter = nil
+        nextCA = nil
+        previousCA = nil
+        previousCANotAfter = nil
+        caSwitchedAt = nil
+        caCheckDue = nil
+        caCheckResult = nil
+    }
 
     /// Certificate `serial` is installed: no failure streak, nothing pending.
     mutating func recordIssued(serial: String) {
@@ -56,6 +88,15 @@ public struct CertState: Equatable {
             case "pending_transaction": state.pendingTransaction = value
             case "pending_since": state.pendingSince = Int64(value)
             case "pending_polls": state.pendingPolls = Int(value) ?? 0
+            case "rollover_from": state.rolloverFrom = value
+            case "ca_pin": state.caPin = value
+            case "ca_not_after": state.caNotAfter = Int64(value)
+            case "next_ca": state.nextCA = value
+            case "previous_ca": state.previousCA = value
+            case "previous_ca_not_after": state.previousCANotAfter = Int64(value)
+            case "ca_switched_at": state.caSwitchedAt = Int64(value)
+            case "ca_check_due": state.caCheckDue = Int64(value)
+            case "ca_check_result": state.caCheckResult = value
             default: continue
             }
         }
@@ -77,6 +118,15 @@ public struct CertState: Equatable {
         put("pending_transaction", pendingTransaction)
         put("pending_since", pendingSince.map { String($0) })
         put("pending_polls", String(pendingPolls))
+        put("rollover_from", rolloverFrom)
+        put("ca_pin", caPin)
+        put("ca_not_after", caNotAfter.map { String($0) })
+        put("next_ca", nextCA)
+        put("previous_ca", previousCA)
+        put("previous_ca_not_after", previousCANotAfter.map { String($0) })
+        put("ca_switched_at", caSwitchedAt.map { String($0) })
+        put("ca_check_due", caCheckDue.map { String($0) })
+        put("ca_check_result", caCheckResult)
         try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o600, faultPoint: "daemon.state")
     }
 

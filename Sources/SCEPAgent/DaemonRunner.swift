@@ -150,6 +150,8 @@ public enum Metrics {
         family("scep_agent_next_renewal_timestamp_seconds", "gauge", "When the agent acts next.") { states[$0].nextDue.map { String($0) } }
         family("scep_agent_failures_total", "counter", "Failed enrollment or renewal attempts.") { String(states[$0].totalFailures) }
         family("scep_agent_consecutive_failures", "gauge", "Failures since the last success.") { String(states[$0].consecutiveFailures) }
+        family("scep_agent_ca_not_after_timestamp_seconds", "gauge", "notAfter of the CA in use.") { states[$0].caNotAfter.map { String($0) } }
+        family("scep_agent_next_ca_known", "gauge", "1 when the CA's successor (GetNextCACert) is known and verified.") { states[$0].nextCA == nil ? "0" : "1" }
         return text
     }
 

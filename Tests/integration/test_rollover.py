@@ -108,3 +108,65 @@ def test_getnextca_without_the_capability_exits_9(agent, ca):
     result = agent.run("getnextca", "--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256)
     assert result.returncode == 9, result.stderr
     assert "does not offer GetNextCACert" in result.stderr
+
+
+def state_lines(gateway):
+    path = gateway.dir / "state" / "wifi.state"
+    return dict(line.split("=", 1) for line in path.read_text().splitlines()) if path.exists() else {}
+
+
+def certificates_in(path):
+    """SHA-256 fingerprints of the PEM certificates in a file, in order."""
+    text = pathlib.Path(path).read_text()
+    blocks = [block + "-----END CERTIFICATE-----\n" for block in text.split("-----END CERTIFICATE-----\n") if "BEGIN CERTIFICATE" in block]
+    import hashlib
+    return [hashlib.sha256(pem_to_der(block.encode())).hexdigest() for block in blocks]
+
+
+def rollover_gateway(agent, ca, proxy, renew_at="0.5"):
+    gateway = Gateway(agent, ca, renew_at=renew_at, extra="ca_rollover = 1000d")
+    gateway.config.write_text(gateway.config.read_text().replace(ca.url, proxy.url))
+    return gateway
+
+
+def test_daemon_installs_the_successor_from_a_conforming_reply_beside_the_ca(agent, short_ca, tmp_path):
+    reply, next_fingerprint = make_next_ca(tmp_path / "next", short_ca)
+    with offering_next_ca(short_ca, reply) as proxy:
+        gateway = rollover_gateway(agent, short_ca, proxy)
+        result = agent.run("renew-now", "--config", gateway.config, "--verbose")
+        assert result.returncode == 0, result.stderr
+        assert proxy.by_operation("GetNextCACert"), "the agent asked for the next CA"
+    assert certificates_in(gateway.dir / "ca.pem") == [short_ca.ca_fingerprint_sha256, next_fingerprint], "the CA in use, then its successor"
+    assert state_lines(gateway)["next_ca"] == next_fingerprint
+    assert gateway.hooks() == 2, "post_renew after the enrollment and again after ca changed"
+    gateway.assert_valid_set()
+    ca_status = gateway.status()["ca"]
+    assert ca_status["nextKnown"] is True and ca_status["next"] == next_fingerprint
+    assert ca_status["notAfter"] == openssl_date(short_ca.ca_cert_pem_path)
+
+
+def openssl_date(pem):
+    """notAfter of a certificate as scep-agent prints it (2028-11-29T21:24:26Z)."""
+    import datetime
+    text = openssl("x509", "-in", pem, "-noout", "-enddate").strip().split("=", 1)[1]
+    return datetime.datetime.strptime(text, "%b %d %H:%M:%S %Y %Z").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_daemon_refuses_the_forged_successor_and_installs_nothing(agent, short_ca, tmp_path):
+    """Issue 13's forgery from public data. Before the fix this put the attacker CA into ca.pem and the state."""
+    with RecordingProxy(short_ca.base_url) as proxy:
+        gateway = rollover_gateway(agent, short_ca, proxy)
+        first = agent.run("renew-now", "--config", gateway.config)
+        assert first.returncode == 0, first.stderr
+        ca_before = (gateway.dir / "ca.pem").read_bytes()
+        proxy.rewrite_caps = with_get_next_ca_cert
+        proxy.overrides["GetNextCACert"] = (200, NEXT_CA_TYPE, forged_next_ca(tmp_path / "forged", short_ca))
+        result = agent.run("renew-now", "--config", gateway.config)
+        assert proxy.by_operation("GetNextCACert")
+    assert result.returncode == EXIT_VERIFY, result.stderr
+    assert "GetNextCACert reply's SignerInfo has no signed attributes" in result.stderr
+    assert (gateway.dir / "ca.pem").read_bytes() == ca_before, "ca unchanged: only the pinned CA"
+    state = state_lines(gateway)
+    assert "next_ca" not in state and state["ca_check_result"].startswith("failed: GetNextCACert")
+    assert not (gateway.dir / "state" / "wifi.next-ca").exists()
+    assert gateway.status()["ca"]["nextKnown"] is False
