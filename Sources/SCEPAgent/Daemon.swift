@@ -139,9 +139,10 @@ public final class RenewalEngine {
     public func caDue(_ index: Int, now: Int64) -> Int64 { states[index].caCheckDue ?? now }
 
     /// Records the CA in use (from a check or an issuance): a switch to the known successor, its end,
-    /// a newly verified successor, a predecessor that expired. Plans the next check, never later than one
-    /// already planned: renewals that come more often than daily must not put the check off for ever.
-    func recordCA(_ ca: CAStatus, successor: CAStatus?, state: inout CertState, certificate: CertConfig, now: Int64) {
+    /// a newly verified successor, a predecessor that expired. Only a check plans the next check: one
+    /// planned earlier stays due (at the old CA's end it also drops the predecessor), so renewals, however
+    /// often they come, never put it off.
+    func recordCA(_ ca: CAStatus, successor: CAStatus?, state: inout CertState, certificate: CertConfig, now: Int64, checked: Bool) {
         let configured = certificate.caFingerprint.map { Hex.encode($0) }
         let fingerprint = Hex.encode(ca.fingerprint)
         if fingerprint == state.nextCA {
@@ -163,9 +164,9 @@ public final class RenewalEngine {
             state.previousCANotAfter = nil
         }
         state.rolloverFrom = configured
-        let planned = RenewalPlanner.caCheckTime(now: now, caNotAfter: ca.notAfter, window: certificate.caRollover, successorKnown: state.nextCA != nil,
-                                                 previousNotAfter: state.previousCANotAfter, policy: certificate.renewal, uniform: uniform())
-        state.caCheckDue = min(state.caCheckDue ?? planned, planned)
+        guard checked else { return }
+        state.caCheckDue = RenewalPlanner.caCheckTime(now: now, caNotAfter: ca.notAfter, window: certificate.caRollover, successorKnown: state.nextCA != nil,
+                                                      previousNotAfter: state.previousCANotAfter, policy: certificate.renewal, uniform: uniform())
     }
 
     func checkCA(_ index: Int, now: Int64) {
@@ -174,8 +175,7 @@ public final class RenewalEngine {
         let result = source.checkCA(certificate, trust: trust(index))
         lastCAFailureCodes[index] = result.code
         if let ca = result.ca {
-            state.caCheckDue = nil
-            recordCA(ca, successor: result.successor, state: &state, certificate: certificate, now: now)
+            recordCA(ca, successor: result.successor, state: &state, certificate: certificate, now: now, checked: true)
             state.caCheckResult = "checked: CA sha256 " + Hex.encode(ca.fingerprint) + (state.nextCA == nil ? ", no successor known" : ", successor " + state.nextCA!)
         } else {
             state.caCheckResult = "failed: " + result.reason
@@ -263,7 +263,7 @@ public final class RenewalEngine {
             switch result.kind {
             case .issued:
                 let issued = result.certificate!
-                if let ca = result.ca { recordCA(ca, successor: nil, state: &state, certificate: certificate, now: now) }
+                if let ca = result.ca { recordCA(ca, successor: nil, state: &state, certificate: certificate, now: now, checked: false) }
                 state.recordIssued(serial: issued.serial)
                 state.lastSuccess = now
                 state.nextDue = RenewalPlanner.renewalTime(notBefore: issued.notBefore, notAfter: issued.notAfter, policy: policy, uniform: uniform())

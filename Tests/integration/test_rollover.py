@@ -10,7 +10,7 @@ from asn1crypto import cms as asn1_cms
 from asn1crypto import x509 as asn1_x509
 
 from recording_proxy import RecordingProxy
-from scepca import pem_to_der
+from scepca import ScepCA, pem_to_der
 from test_daemon import Gateway, make_next_ca, openssl, short_ca, with_get_next_ca_cert  # noqa: F401 (fixture)
 
 EXIT_VERIFY = 7
@@ -170,3 +170,75 @@ def test_daemon_refuses_the_forged_successor_and_installs_nothing(agent, short_c
     assert "next_ca" not in state and state["ca_check_result"].startswith("failed: GetNextCACert")
     assert not (gateway.dir / "state" / "wifi.next-ca").exists()
     assert gateway.status()["ca"]["nextKnown"] is False
+
+
+SUCCESSOR_KEY_PASSWORD = "successor-test"
+
+
+def successor_depot(directory, old_ca):
+    """A CA to succeed old_ca, made with OpenSSL (scepserver's `ca -init` makes only first CAs) and put where
+    scepserver reads its CA: depot/ca.pem and depot/ca.key (PKCS#1 PEM, which scepserver wants encrypted: start it
+    with `-capass SUCCESSOR_KEY_PASSWORD`). Same subject as the old CA, a new key, valid ten years: it starts now,
+    before the old CA ends, and ends after it."""
+    depot = directory / "depot"
+    depot.mkdir(parents=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory / "key.pem", "-out", depot / "ca.pem",
+                    "-subj", "/C=US/O=scep-agent test CA/OU=SCEP CA", "-days", "3650",
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], check=True, capture_output=True)
+    subprocess.run(["openssl", "rsa", "-in", directory / "key.pem", "-traditional", "-des3", "-passout", "pass:" + SUCCESSOR_KEY_PASSWORD,
+                    "-out", depot / "ca.key"], check=True, capture_output=True)
+    return depot / "ca.pem"
+
+
+def metric(gateway, name):
+    for line in (gateway.dir / "metrics.prom").read_text().splitlines():
+        if line.startswith(name + "{"):
+            return line.split()[-1]
+    return None
+
+
+def test_daemon_keeps_renewing_across_a_real_ca_switch_without_a_config_change(agent, tmp_path):
+    """Two real scepservers: the old CA, and its successor in a depot of its own. The proxy serves GetNextCACert
+    (the old CA signs the successor) in front of the old one, then moves its upstream to the new one."""
+    with ScepCA(tmp_path / "old", crtvalid=1, allowrenew=0) as old:
+        successor_pem = successor_depot(tmp_path / "new", old)
+        reply, new_fingerprint = make_next_ca(tmp_path / "next", old, next_pem=successor_pem)
+        with ScepCA(tmp_path / "new", challenge=old.challenge, crtvalid=1, allowrenew=0,
+                                                                                           extra_args=["-capass", SUCCESSOR_KEY_PASSWORD]) as new, offering_next_ca(old, reply) as proxy:
+            assert new.ca_fingerprint_sha256 == new_fingerprint
+            gateway = rollover_gateway(agent, old, proxy, renew_at="0.00002")
+            config_before = gateway.config.read_bytes()
+            gateway.start()
+            try:
+                gateway.wait_for(lambda: state_lines(gateway).get("next_ca") == new_fingerprint and metric(gateway, "scep_agent_next_ca_known") == "1",
+                                 what="the successor to be known")
+                assert certificates_in(gateway.dir / "ca.pem") == [old.ca_fingerprint_sha256, new_fingerprint]
+                assert metric(gateway, "scep_agent_ca_not_after_timestamp_seconds") is not None
+                # The CA switches: GetCACert and every issuance now come from the successor.
+                proxy.overrides.clear()
+                proxy.rewrite_caps = None
+                proxy.upstream_port = new.port
+                gateway.wait_for(lambda: state_lines(gateway).get("ca_pin") == new_fingerprint, what="the switch to be recorded")
+                switched_serials = set()
+                gateway.wait_for(lambda: issued_by(gateway, new, switched_serials) >= 2, what="two renewals from the new CA")
+                assert certificates_in(gateway.dir / "ca.pem") == [new_fingerprint, old.ca_fingerprint_sha256], "the old CA stays until it expires"
+                assert openssl("verify", "-CAfile", successor_pem, gateway.dir / "cert.pem").strip().endswith("OK")
+                status = gateway.status()
+                assert status["ca"]["pin"] == new_fingerprint and status["ca"]["previous"] == old.ca_fingerprint_sha256 and "switchedAt" in status["ca"]
+                assert status["consecutiveFailures"] == 0
+                assert metric(gateway, "scep_agent_next_ca_known") == "0", "no successor of the successor yet"
+            finally:
+                assert gateway.stop() == 0
+            assert gateway.config.read_bytes() == config_before, "nobody re-pinned"
+            stderr = gateway.process.stderr.read()
+            assert "the CA switched to its successor" in stderr and "fingerprint mismatch" not in stderr
+
+
+def issued_by(gateway, ca, serials):
+    """How many distinct serials issued by `ca` (signature checked by OpenSSL) have been installed so far."""
+    try:
+        if openssl("verify", "-CAfile", ca.ca_cert_pem_path, gateway.dir / "cert.pem").strip().endswith("OK"):
+            serials.add(gateway.serial())
+    except subprocess.CalledProcessError:
+        pass
+    return len(serials)
