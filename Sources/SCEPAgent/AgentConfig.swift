@@ -22,6 +22,8 @@ public struct CertConfig {
     public var name: String
     public var url: URL
     public var caFingerprint: [UInt8]?
+    /// Refuse CAs that offer or answer only weak algorithms (`EnrollmentPolicy.strict`).
+    public var strict: Bool
     public var subject: DistinguishedName
     public var subjectAltNames: [SubjectAltName]
     public var challengeFile: String?
@@ -164,7 +166,7 @@ public struct AgentConfig {
             hook = argv
         }
         return CertConfig(
-            name: name, url: url, caFingerprint: pin, subject: subject, subjectAltNames: sans,
+            name: name, url: url, caFingerprint: pin, strict: try reader.flag("strict"), subject: subject, subjectAltNames: sans,
             challengeFile: try reader.absolutePath("challenge_file"), renewWithChallenge: try reader.flag("renew_with_challenge"), keyType: keyType,
             paths: try Self.outputPaths(&reader, key: keyEntry.value, certificate: certPath),
             renewal: RenewalPolicy(renewAt: renewAt, jitter: jitter, retryMin: retryMin, retryMax: retryMax, pollMin: pollMin, pollMax: pollMax),

@@ -29,6 +29,7 @@ public final class SCEPCertificateSource: CertificateSource {
         // The daemon polls PENDING on its own schedule: each attempt asks once.
         var policy = EnrollmentPolicy(caFingerprint: trust.pin, pollIntervalSeconds: config.renewal.pollMin,
                                       pollMaxIntervalSeconds: config.renewal.pollMax, maxPollSeconds: 0)
+        policy.strict = config.strict
         policy.nextCAFingerprint = trust.next
         return policy
     }

@@ -14,6 +14,9 @@ public struct EnrollmentPolicy {
     /// The successor of the pinned CA, fetched earlier with GetNextCACert and verified to be signed by
     /// it: accepted as the CA once the server switches over (RFC 8894 §3.6).
     public var nextCAFingerprint: [UInt8]? = nil
+    /// Refuse what scepserver-class CAs still send (`strict = yes`, `--strict`): a GetCACaps without AES
+    /// and SHA-256, and single-DES or SHA-1 CertReps. Off by default, which warns instead.
+    public var strict = false
 
     public init(caFingerprint: [UInt8]?, pollIntervalSeconds: Int64 = 10, pollMaxIntervalSeconds: Int64 = 300, maxPollSeconds: Int64 = 600) {
         self.caFingerprint = caFingerprint
@@ -97,16 +100,28 @@ public final class Enrollment {
             ca = try CAPin.unpinnedCA(certificates)
             log.warning("INSECURE: CA not pinned; trusting " + ca.subjectText + " sha256 " + Hex.encode(ca.sha256Fingerprint) + " as sent by " + service.url.description)
         }
-        let roles = CARoles(pinnedCA: ca, all: certificates)
+        let roles = CARoles(pinnedCA: ca, all: certificates, now: clock.now())
+        for ignored in roles.unverified {
+            log.warning("GetCACert: ignoring " + ignored.certificate.subjectText + " (sha256 " + Hex.encode(ignored.certificate.sha256Fingerprint)
+                + "): it does not verify under the pinned CA: " + ignored.reason)
+        }
         let cipher: ContentCipher
         let digest: DigestAlgorithm
         if capabilities.isEmpty {
+            if policy.strict {
+                throw SCEPError(.messageUnsupported, "strict mode: " + service.url.description
+                    + " answered GetCACaps with nothing, which means 3DES and SHA-1; the CA must offer AES and SHA-256 (or turn strict off)")
+            }
             log.warning("server sent no GetCACaps: assuming a legacy server, using 3DES and SHA-1")
             cipher = .tripleDESCBC
             digest = .sha1
         } else {
             cipher = capabilities.contentCipher
             digest = capabilities.digest
+            if policy.strict && (cipher == .tripleDESCBC || digest == .sha1) {
+                throw SCEPError(.messageUnsupported, "strict mode: " + service.url.description + " offers " + capabilities.description
+                    + " in GetCACaps, without AES and SHA-256; the CA must offer both (or turn strict off: strict = no, no --strict)")
+            }
             if !capabilities.aes && !capabilities.aes256 {
                 // README: 3DES only when nothing better is offered, and then with a warning.
                 log.warning(capabilities.des3 ? "server offers no AES, only DES3: sending 3DES (weak)"
@@ -166,7 +181,7 @@ public final class Enrollment {
 
         let decrypted = try decrypt(reply, keys: [signerKey, request.key])
         let (certificate, chain) = try Self.verifyIssued(decrypted.certificates, key: request.key, ca: profile.roles.ca, now: clock.now())
-        if certificate.notBefore > clock.now() + Self.clockSkewSeconds {
+        if certificate.notBefore > clock.now() {
             log.warning("issued certificate is valid only from " + CivilTime(unixSeconds: certificate.notBefore).description + ": is this device's clock behind?")
         }
         return EnrollmentResult(certificate: certificate, chain: chain, transactionID: transactionID, messageType: type, polls: polls,
@@ -181,6 +196,8 @@ public final class Enrollment {
     }
 
     /// GetCert: the certificate with `serial` issued by the pinned CA, asked for with our certificate and key.
+    /// - Returns: that certificate first, then its path up to the pinned CA, all verified under it;
+    ///   other certificates of the reply are left out (with a warning when they do not verify).
     public func getCert(serial: [UInt8], certificate: Certificate, key: PrivateKey, profile: ServerProfile) throws(SCEPError) -> [Certificate] {
         let context = try queryContext(certificate: certificate, key: key, profile: profile)
         let message = try PKIMessage.getCert(issuer: profile.roles.ca.subjectDER, serial: serial, context: context)
@@ -188,10 +205,18 @@ public final class Enrollment {
         try Self.requireSuccess(reply, operation: "GetCert")
         var certificates: [Certificate] = []
         for der in try decrypt(reply, keys: [key]).certificates { certificates.append(try Certificate(der: der)) }
-        return certificates
+        guard let requested = certificates.first(where: { Self.sameSerial($0.serial, serial) }) else {
+            throw SCEPError(.verifyChain, "GetCert reply holds " + String(certificates.count) + " certificate(s), none with serial " + Hex.encode(serial))
+        }
+        let path = try Self.verifiedPath(requested, among: certificates, ca: profile.roles.ca, now: clock.now(), what: "GetCert certificate")
+        for other in certificates where !path.contains(where: { $0.der == other.der }) {
+            log.warning("GetCert: leaving out " + other.subjectText + ", which is not on the requested certificate's path to the pinned CA")
+        }
+        return path
     }
 
-    /// GetCRL: the CRL covering our certificate.
+    /// GetCRL: the CRL covering our certificate, each one verified as issued by the pinned CA or one of
+    /// its verified intermediates.
     public func getCRL(certificate: Certificate, key: PrivateKey, profile: ServerProfile) throws(SCEPError) -> [[UInt8]] {
         let context = try queryContext(certificate: certificate, key: key, profile: profile)
         let message = try PKIMessage.getCRL(issuer: certificate.issuerDER, serial: certificate.serial, context: context)
@@ -199,6 +224,22 @@ public final class Enrollment {
         try Self.requireSuccess(reply, operation: "GetCRL")
         let crls = try decrypt(reply, keys: [key]).crls
         guard !crls.isEmpty else { throw SCEPError(.messageMalformed, "GetCRL reply holds no CRL") }
+        let issuers = [profile.roles.ca] + profile.roles.intermediates
+        for der in crls {
+            let crl = try CertificateRevocationList(der: der)
+            guard let issuer = issuers.first(where: { $0.subjectDER == crl.issuerDER }) else {
+                throw SCEPError(.verifySigner, "GetCRL reply holds a CRL whose issuer is neither the pinned CA " + profile.roles.ca.subjectText
+                    + " nor a CA certificate verified under it; nothing was written")
+            }
+            do throws(SCEPError) {
+                try crl.verify(issuedBy: issuer)
+            } catch {
+                throw SCEPError(.verifySigner, "GetCRL reply: " + error.reason + "; nothing was written")
+            }
+            if let next = crl.nextUpdate, next < clock.now() {
+                log.warning("the CRL from " + issuer.subjectText + " is stale: its nextUpdate was " + CivilTime(unixSeconds: next).description)
+            }
+        }
         return crls
     }
 
@@ -214,7 +255,12 @@ public final class Enrollment {
         FaultInjection.point("scep.reply-received")
         let reply = try CertRep(parsing: body, signers: profile.roles.signers)
         try reply.check(transactionID: context.transactionID, senderNonce: context.senderNonce)
-        if reply.digest == .sha1 { log.warning("server signed its reply with SHA-1 (weak); accepted because the server chose it") }
+        if reply.digest == .sha1 {
+            if policy.strict {
+                throw SCEPError(.messageUnsupported, "strict mode: the CA signed its CertRep with SHA-1; it must use SHA-256 or stronger (or turn strict off)")
+            }
+            log.warning("server signed its reply with SHA-1 (weak); accepted because the server chose it")
+        }
         return reply
     }
 
@@ -226,6 +272,9 @@ public final class Enrollment {
             tried.append(key)
             do throws(SCEPError) {
                 let content = try reply.decryptContent(with: key)
+                if content.cipher == .desCBC && policy.strict {
+                    throw SCEPError(.messageUnsupported, "strict mode: the CA encrypted its CertRep with single DES; it must use AES or 3DES (or turn strict off)")
+                }
                 if content.cipher == .desCBC || content.cipher == .tripleDESCBC {
                     log.warning("server encrypted its reply with " + content.cipher.description + " (weak); accepted because the server chose it")
                 }
@@ -251,11 +300,8 @@ public final class Enrollment {
         String(milliseconds / 1000) + "." + String(milliseconds % 1000 / 100) + " s"
     }
 
-    /// How far a certificate's notBefore may lie ahead of our clock before we say so.
-    static let clockSkewSeconds: Int64 = 300
-
-    /// Picks the certificate that carries `key`'s public key, checks it has not expired at `now` and
-    /// that it chains to `ca` through the other certificates of the reply.
+    /// Picks the certificate that carries `key`'s public key and verifies it under `ca` (see `verifiedPath`).
+    /// - Returns: the certificate, and its path: the certificates between it and the CA, then the CA.
     public static func verifyIssued(_ ders: [[UInt8]], key: PrivateKey, ca: Certificate, now: Int64) throws(SCEPError) -> (Certificate, [Certificate]) {
         var certificates: [Certificate] = []
         for der in ders { certificates.append(try Certificate(der: der)) }
@@ -265,19 +311,33 @@ public final class Enrollment {
         guard leaf.notAfter > now else {
             throw SCEPError(.verifyChain, "the CA issued a certificate that expired at " + CivilTime(unixSeconds: leaf.notAfter).description)
         }
-        let others = certificates.filter { $0 !== leaf && $0.der != ca.der }
-        var chain: [Certificate] = []
-        var current = leaf
-        for _ in 0..<8 {
-            if current.issuerDER == ca.subjectDER && current.isSigned(by: ca) {
-                return (leaf, chain + [ca])
-            }
-            guard let issuer = others.first(where: { $0.subjectDER == current.issuerDER && $0.isCA && current.isSigned(by: $0) }),
-                !chain.contains(where: { $0 === issuer }) else { break }
-            chain.append(issuer)
-            current = issuer
+        guard leaf.notBefore <= now + Certificate.clockSkewSeconds, leaf.notBefore <= leaf.notAfter else {
+            throw SCEPError(.verifyChain, "the CA issued a certificate valid only from " + CivilTime(unixSeconds: leaf.notBefore).description
+                + " to " + CivilTime(unixSeconds: leaf.notAfter).description + ": is this device's clock behind, or the CA's ahead?")
         }
-        throw SCEPError(.verifyChain, "issued certificate " + leaf.subjectText + " does not chain to the pinned CA " + ca.subjectText)
+        let path = try verifiedPath(leaf, among: certificates, ca: ca, now: now, what: "the issued certificate")
+        return (leaf, Array(path.dropFirst()))
+    }
+
+    /// `leaf`'s path to `ca` through the other `certificates`, verified with `Certificate.verifyChain`:
+    /// every signature (SHA-2, RSA ≥ 2048 bits), CA flags and pathLen, and each certificate valid at `now`.
+    /// - Returns: `leaf` first, `ca` last.
+    static func verifiedPath(_ leaf: Certificate, among certificates: [Certificate], ca: Certificate, now: Int64, what: String) throws(SCEPError) -> [Certificate] {
+        let others = certificates.filter { $0 !== leaf && $0.der != ca.der }
+        let path: [[UInt8]]
+        do throws(SCEPError) {
+            path = try Certificate.verifyChain(leaf: leaf, intermediates: others, trusted: [ca], at: now)
+        } catch {
+            throw SCEPError(.verifyChain, what + " does not chain to the pinned CA: " + error.reason, detail: error.detail)
+        }
+        var out: [Certificate] = [leaf]
+        for der in path.dropFirst() { out.append(der == ca.der ? ca : (others.first { $0.der == der } ?? ca)) }
+        return out
+    }
+
+    /// Serial numbers compared as integers: leading zero octets (DER's sign octet, a user's "00") do not count.
+    static func sameSerial(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.drop(while: { $0 == 0 }).elementsEqual(b.drop(while: { $0 == 0 }))
     }
 }
 

@@ -146,10 +146,19 @@ public final class Certificate {
     /// SHA-256 of the DER.
     public var sha256Fingerprint: [UInt8] { SHA256.hash(der) }
 
-    /// Verifies `leaf` through `intermediates` up to one of `trusted` (signatures, validity, CA flags)
-    /// with mbedTLS (`mbedtls_x509_crt_verify`, default profile: SHA-2, RSA ≥ 2048 bits).
+    /// How far a certificate's notBefore may lie ahead of the agent's clock and still count as valid:
+    /// CAs backdate little (scepserver by 600 ns), and a device clock is often a little behind.
+    public static let clockSkewSeconds: Int64 = 300
+
+    /// Verifies `leaf` through some of `intermediates` up to one of `trusted` with mbedTLS
+    /// (`mbedtls_x509_crt_verify_with_profile`): every signature on the path, CA flags, pathLen,
+    /// keyCertSign, under `SignaturePolicy` (SHA-2 only, RSA of at least 2048 bits), and every
+    /// certificate of the path, the trusted one included, valid at `now` by the agent's clock (not
+    /// mbedTLS's, so a twin clock drives it too), with `clockSkewSeconds` of grace on notBefore.
+    /// - Returns: the path mbedTLS built, leaf first, trusted certificate last, as DER.
     /// - Throws: `verifyChain` with mbedTLS's flags rendered as text.
-    public static func verifyChain(leaf: Certificate, intermediates: [Certificate], trusted: [Certificate]) throws(SCEPError) {
+    @discardableResult
+    public static func verifyChain(leaf: Certificate, intermediates: [Certificate], trusted: [Certificate], at now: Int64) throws(SCEPError) -> [[UInt8]] {
         if trusted.isEmpty {
             throw SCEPError(.verifyChain, "cannot verify " + leaf.subjectText + ": no trusted certificate given")
         }
@@ -159,14 +168,17 @@ public final class Certificate {
         let anchors = X509CertificateList()
         for certificate in trusted { try anchors.append(der: certificate.der) }
         var flags: UInt32 = 0
-        let result = mbedtls_x509_crt_verify(chain.context, anchors.context, nil, nil, &flags, nil, nil)
-        if result == 0 { return }
-        var reason = "certificate " + leaf.subjectText + " (issuer " + leaf.issuerText + ") does not verify: "
-            + "mbedtls_x509_crt_verify returned " + mbedtlsCodeText(result)
+        var context = PathContext(now: now)
+        var profile = SignaturePolicy.profile
+        let result = withUnsafeMutablePointer(to: &context) { contextPointer in
+            mbedtls_x509_crt_verify_with_profile(chain.context, anchors.context, nil, &profile, nil, &flags, checkPathCertificate, contextPointer)
+        }
+        if result == 0 && flags == 0 { return context.path }
+        var reason = "certificate " + leaf.subjectText + " (issuer " + leaf.issuerText + ") does not verify under " + trusted[0].subjectText + ": "
         if flags != 0 {
-            reason += ", flags 0x" + String(flags, radix: 16) + ": " + verifyFlagsText(flags)
+            reason += verifyFlagsText(flags)
         } else {
-            reason += " (" + mbedtlsErrorText(result) + ")"
+            reason += "mbedtls_x509_crt_verify_with_profile returned " + mbedtlsCodeText(result) + " (" + mbedtlsErrorText(result) + ")"
         }
         throw SCEPError(.verifyChain, reason, detail: result)
     }
@@ -188,12 +200,14 @@ public final class Certificate {
         return text
     }
 
-    /// True when `issuer`'s key verifies this certificate's signature (no validity or CA-flag checks).
+    /// True when `issuer`'s key verifies this certificate's signature under `SignaturePolicy` (no
+    /// validity or CA-flag checks: `verifyChain` does those).
     /// Hashes tbsCertificate with the signature's digest and calls `mbedtls_pk_verify_ext`, which also
     /// handles RSASSA-PSS through `sig_opts`.
     public func isSigned(by issuer: Certificate) -> Bool {
         let certificate = self.certificate
-        guard let digestInfo = mbedtls_md_info_from_type(certificate.sig_md) else { return false }
+        guard SignaturePolicy.allows(certificate.sig_md), SignaturePolicy.allows(key: issuer.publicKey),
+            let digestInfo = mbedtls_md_info_from_type(certificate.sig_md) else { return false }
         let digestSize = Int(mbedtls_md_get_size(digestInfo))
         var digest = [UInt8](repeating: 0, count: digestSize)
         let hashed = digest.withUnsafeMutableBufferPointer { out in
@@ -207,4 +221,49 @@ public final class Certificate {
         }
         return result == 0
     }
+}
+
+/// The signature algorithms and keys the agent accepts on anything it trusts: SHA-224 to SHA-512
+/// (never MD5 or SHA-1, whatever the CA chose), RSA keys of at least 2048 bits, any curve mbedTLS knows.
+public enum SignaturePolicy {
+    static var profile: mbedtls_x509_crt_profile {
+        func flag(_ digest: mbedtls_md_type_t) -> UInt32 { 1 << (UInt32(digest.rawValue) - 1) }
+        return mbedtls_x509_crt_profile(
+            allowed_mds: flag(MBEDTLS_MD_SHA224) | flag(MBEDTLS_MD_SHA256) | flag(MBEDTLS_MD_SHA384) | flag(MBEDTLS_MD_SHA512),
+            allowed_pks: 0x0FFF_FFFF, allowed_curves: 0x0FFF_FFFF, rsa_min_bitlen: UInt32(minimumRSABits))
+    }
+
+    public static let minimumRSABits = 2048
+
+    /// True for a signer's key the agent accepts: RSA of at least `minimumRSABits`, or any EC key.
+    static func allows(key: PublicKey) -> Bool {
+        !key.keyType.isRSA || mbedtls_pk_get_bitlen(key.key.context) >= minimumRSABits
+    }
+
+    /// True for a digest the agent accepts in a certificate or CRL signature.
+    static func allows(_ digest: mbedtls_md_type_t) -> Bool { profile.allowed_mds & (1 << (UInt32(digest.rawValue) - 1)) != 0 }
+}
+
+/// What `checkPathCertificate` needs and records: the agent's time, and the path mbedTLS built.
+struct PathContext {
+    let now: Int64
+    var path: [[UInt8]] = []
+}
+
+/// mbedTLS's per-certificate verify callback (called from the trusted end down to the leaf): the
+/// validity flags are replaced by the agent's own clock, and the path is recorded leaf first.
+private func checkPathCertificate(
+    _ context: UnsafeMutableRawPointer?, _ certificate: UnsafeMutablePointer<mbedtls_x509_crt>?, _ depth: Int32,
+    _ flags: UnsafeMutablePointer<UInt32>?
+) -> Int32 {
+    guard let context, let certificate, let flags else { return MBEDTLS_ERR_X509_BAD_INPUT_DATA }
+    let state = context.assumingMemoryBound(to: PathContext.self)
+    let parsed = certificate.pointee
+    var value = flags.pointee & ~UInt32(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE)
+    if unixTime(parsed.valid_to) <= state.pointee.now { value |= UInt32(MBEDTLS_X509_BADCERT_EXPIRED) }
+    if unixTime(parsed.valid_from) > state.pointee.now + Certificate.clockSkewSeconds { value |= UInt32(MBEDTLS_X509_BADCERT_FUTURE) }
+    flags.pointee = value
+    while state.pointee.path.count <= Int(depth) { state.pointee.path.append([]) }
+    state.pointee.path[Int(depth)] = bytes(of: parsed.raw)
+    return 0
 }

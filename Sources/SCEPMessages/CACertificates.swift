@@ -22,23 +22,43 @@ public enum CACertificates {
     }
 }
 
-/// The roles of the certificates a GetCACert returned, chosen as RFC 8894 §2.2 says: with RA
-/// certificates present, encrypt to the one with keyEncipherment and expect replies signed by the
-/// one with digitalSignature; otherwise the CA does both. The CA itself needs no keyUsage.
+/// The roles of the certificates a GetCACert returned, chosen as RFC 8894 §2.2 says, trusting
+/// signatures and never names: a certificate other than the pinned CA gets a role only when it
+/// verifies under the pinned CA (`Certificate.verifyChain`: signature, validity, path, algorithms).
+/// With verified RA certificates present, encrypt to the one with keyEncipherment and accept replies
+/// signed by those with digitalSignature; otherwise the CA does both. The CA itself needs no keyUsage.
 public struct CARoles {
     public let ca: Certificate
     public let encryption: Certificate
-    /// Certificates whose signature on a CertRep is accepted.
+    /// Certificates whose signature on a CertRep (or a GetNextCACert reply) is accepted.
     public let signers: [Certificate]
+    /// End-entity certificates that verify under the pinned CA (RA certificates).
     public let raCertificates: [Certificate]
+    /// CA certificates that verify under the pinned CA (intermediates: they may sign CRLs).
+    public let intermediates: [Certificate]
+    /// Certificates of the reply that do not verify under the pinned CA: never used, only reported.
+    public let unverified: [UnverifiedCertificate]
 
-    /// - Parameter pinnedCA: the certificate that matched the pinned fingerprint.
-    public init(pinnedCA: Certificate, all: [Certificate]) {
+    /// - Parameters:
+    ///   - pinnedCA: the certificate that matched the pinned fingerprint.
+    ///   - all: every certificate the GetCACert reply held.
+    ///   - now: the agent's time, for validity.
+    public init(pinnedCA: Certificate, all: [Certificate], now: Int64) {
         ca = pinnedCA
-        var ras: [Certificate] = []
-        for certificate in all where certificate.der != pinnedCA.der && certificate.issuerDER == pinnedCA.subjectDER {
-            ras.append(certificate)
+        var verified: [Certificate] = []
+        var rejected: [UnverifiedCertificate] = []
+        for certificate in all where certificate.der != pinnedCA.der {
+            let others = all.filter { $0 !== certificate && $0.der != pinnedCA.der }
+            do throws(SCEPError) {
+                try Certificate.verifyChain(leaf: certificate, intermediates: others, trusted: [pinnedCA], at: now)
+                verified.append(certificate)
+            } catch {
+                rejected.append(UnverifiedCertificate(certificate: certificate, reason: error.reason))
+            }
         }
+        unverified = rejected
+        intermediates = verified.filter { $0.isCA }
+        let ras = verified.filter { !$0.isCA }
         raCertificates = ras
         func allows(_ certificate: Certificate, _ usage: KeyUsage) -> Bool {
             guard let keyUsage = certificate.keyUsage else { return true }
@@ -47,6 +67,15 @@ public struct CARoles {
         encryption = ras.first { allows($0, .keyEncipherment) && $0.publicKey.keyType.isRSA } ?? pinnedCA
         signers = ras.filter { allows($0, .digitalSignature) } + [pinnedCA]
     }
+
+    /// The verified certificates: the pinned CA, its verified intermediates and RA certificates.
+    public var trusted: [Certificate] { [ca] + intermediates + raCertificates }
+}
+
+/// A certificate from a GetCACert reply that is not used, and why.
+public struct UnverifiedCertificate {
+    public let certificate: Certificate
+    public let reason: String
 }
 
 /// GetCACaps (RFC 8894 §3.5.2): one keyword per line, case-insensitive; unknown keywords ignored.

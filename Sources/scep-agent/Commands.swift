@@ -10,7 +10,7 @@ let networkOptions: [OptionSpec] = [
     .value("--url"), .value("--tls-ca"), .value("--proxy"), .value("--timeout"), .value("--connect-timeout"),
     .flag("--verbose"), .flag("--quiet"), .flag("--json"),
 ]
-let pinOptions: [OptionSpec] = [.value("--ca-fingerprint"), .flag("--insecure-skip-ca-pin")]
+let pinOptions: [OptionSpec] = [.value("--ca-fingerprint"), .flag("--insecure-skip-ca-pin"), .flag("--strict")]
 let pollOptions: [OptionSpec] = [.value("--poll-interval"), .value("--max-poll-time")]
 let challengeOptions: [OptionSpec] = [.value("--challenge-file"), .value("--challenge-env"), .value("--challenge")]
 /// For a `--key pkcs11:...` URI: the module and the PIN (each overrides the URI's own attribute).
@@ -77,11 +77,13 @@ struct Environment {
         } else {
             throw SCEPError(.usage, "'scep-agent " + arguments.command + "' needs --ca-fingerprint SHA256 (run 'scep-agent getca --url URL' to see it) or, for tests only, --insecure-skip-ca-pin")
         }
-        return EnrollmentPolicy(
+        var policy = EnrollmentPolicy(
             caFingerprint: pin,
             pollIntervalSeconds: try arguments.seconds("--poll-interval", default: 10, minimum: 1),
             pollMaxIntervalSeconds: 300,
             maxPollSeconds: try arguments.seconds("--max-poll-time", default: 600))
+        policy.strict = arguments.has("--strict")
+        return policy
     }
 
     /// The challenge from a file, the environment or (with a warning) argv; never logged.
@@ -188,26 +190,32 @@ enum Commands {
         } else {
             ca = try CAPin.unpinnedCA(certificates)
         }
-        let roles = CARoles(pinnedCA: ca, all: certificates)
+        let roles = CARoles(pinnedCA: ca, all: certificates, now: environment.clock.now())
         var entries: [JSONObject] = []
         for certificate in certificates {
-            let role = certificate === ca ? "CA" : (roles.raCertificates.contains { $0 === certificate } ? "RA" : "other")
-            let fingerprint = Hex.encode(certificate.sha256Fingerprint, separator: ":")
+            let verified = roles.trusted.contains { $0 === certificate }
+            let role = certificate === ca ? "CA" : (!verified ? "unverified" : certificate.isCA ? "intermediate" : "RA")
+            let trust = certificate === ca ? (pin != nil ? "pinned" : "not pinned") : (verified ? "verified under the CA" : "does not verify under the CA: not used")
             if environment.json {
                 var entry = JSONObject()
                 entry.set("role", role)
+                entry.set("verified", verified && (certificate !== ca || pin != nil))
                 entry.set("subject", certificate.subjectText)
                 entry.set("sha256", Hex.encode(certificate.sha256Fingerprint))
                 entry.set("notAfter", CivilTime(unixSeconds: certificate.notAfter).description)
                 entries.append(entry)
             } else {
-                Console.out(role + "  " + (certificate.subjectText.isEmpty ? "(empty subject)" : certificate.subjectText))
-                Console.out("    sha256 " + fingerprint)
+                Console.out(role + "  " + (certificate.subjectText.isEmpty ? "(empty subject)" : certificate.subjectText) + "  (" + trust + ")")
+                Console.out("    sha256 " + Hex.encode(certificate.sha256Fingerprint, separator: ":"))
                 Console.out("    valid until " + CivilTime(unixSeconds: certificate.notAfter).description)
             }
         }
+        for ignored in roles.unverified {
+            environment.log.warning("not verified, left out of --out: " + ignored.certificate.subjectText + ": " + ignored.reason)
+        }
         if let out = args.value("--out") {
-            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem(certificates), mode: FileSystem.publicFileMode)])
+            // Only what verifies under the CA goes into what users will treat as a trust bundle.
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem(roles.trusted), mode: FileSystem.publicFileMode)])
         }
         if environment.json {
             var object = JSONObject()

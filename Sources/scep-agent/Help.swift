@@ -40,6 +40,7 @@ enum Help {
     static let pinning = """
       --ca-fingerprint SHA256   pin of the CA certificate (hex, colons optional; 'getca' prints it)
       --insecure-skip-ca-pin    trust whatever CA the server sends (never in production)
+      --strict                  refuse a CA that offers no AES or SHA-256, or answers with single DES or SHA-1
     """
 
     static let enroll = """
@@ -96,10 +97,11 @@ enum Help {
     static let getca = """
     usage: scep-agent getca --url URL [--out FILE] [--ca-fingerprint SHA256] [--json]
 
-    Prints each certificate GetCACert returns: subject, role (CA or RA) and SHA-256 fingerprint,
-    the value to pin with --ca-fingerprint. With --ca-fingerprint, fails (exit 7) unless it matches.
+    Prints each certificate GetCACert returns: role (CA, RA, intermediate, or unverified when it does
+    not verify under the CA), subject and SHA-256 fingerprint, the value to pin with --ca-fingerprint.
+    With --ca-fingerprint, fails (exit 7) unless it matches.
 
-      --out FILE                write the certificates as PEM
+      --out FILE                write the CA and what verifies under it as PEM (never the unverified)
     \(common)
     """
 
@@ -119,7 +121,8 @@ enum Help {
     static let getcert = """
     usage: scep-agent getcert --url URL --ca-fingerprint SHA256 --key FILE --cert FILE --serial HEX --out FILE
 
-    Asks the CA for the certificate with serial number HEX (GetCert), signing with --cert/--key.
+    Asks the CA for the certificate with serial number HEX (GetCert), signing with --cert/--key, and
+    writes it first, then its path to the pinned CA, all verified under the pinned CA (else exit 7).
     \(pinning)
     \(common)
     """
@@ -127,7 +130,8 @@ enum Help {
     static let getcrl = """
     usage: scep-agent getcrl --url URL --ca-fingerprint SHA256 --key FILE --cert FILE --out FILE
 
-    Asks the CA for the CRL that covers --cert (GetCRL) and writes it as PEM.
+    Asks the CA for the CRL that covers --cert (GetCRL) and writes it as PEM once its signature
+    verifies with the pinned CA's key (else exit 7, nothing written).
     \(pinning)
     \(common)
     """

@@ -8,6 +8,7 @@ import TestSupport
 /// an unrelated EC P-384 CA with its own leaf. Only DER is kept; the files are removed at once.
 @Suite struct CertificateTests {
     let pki = TestPKI.shared
+    let now = Int64(Date.now.timeIntervalSince1970)
 
     @Test func parsesFieldsOpenSSLWrote() throws {
         let leaf = try Certificate(der: pki.leaf)
@@ -61,11 +62,11 @@ import TestSupport
     }
 
     @Test func verifyChainAcceptsRootToLeaf() throws {
-        try Certificate.verifyChain(leaf: Certificate(der: pki.leaf), intermediates: [], trusted: [Certificate(der: pki.root)])
+        try Certificate.verifyChain(leaf: Certificate(der: pki.leaf), intermediates: [], trusted: [Certificate(der: pki.root)], at: now)
         try Certificate.verifyChain(
             leaf: Certificate(der: pki.leaf), intermediates: [],
-            trusted: [Certificate(der: pki.otherCA), Certificate(der: pki.root)])
-        try Certificate.verifyChain(leaf: Certificate(der: pki.otherLeaf), intermediates: [], trusted: [Certificate(der: pki.otherCA)])
+            trusted: [Certificate(der: pki.otherCA), Certificate(der: pki.root)], at: now)
+        try Certificate.verifyChain(leaf: Certificate(der: pki.otherLeaf), intermediates: [], trusted: [Certificate(der: pki.otherCA)], at: now)
     }
 
     @Test func explicitValidityDates() throws {
@@ -77,7 +78,7 @@ import TestSupport
 
     @Test func verifyChainRejectsAnExpiredLeaf() throws {
         let error = #expect(throws: SCEPError.self) {
-            try Certificate.verifyChain(leaf: Certificate(der: pki.expired), intermediates: [], trusted: [Certificate(der: pki.root)])
+            try Certificate.verifyChain(leaf: Certificate(der: pki.expired), intermediates: [], trusted: [Certificate(der: pki.root)], at: now)
         }
         #expect(error?.code == .verifyChain)
         #expect(error?.reason.contains("expired") == true)
@@ -85,23 +86,79 @@ import TestSupport
         #expect(try Certificate(der: pki.expired).isSigned(by: Certificate(der: pki.root)))
     }
 
+    @Test func verifyChainReturnsThePathLeafFirst() throws {
+        let path = try Certificate.verifyChain(
+            leaf: Certificate(der: pki.leafUnderIntermediate), intermediates: [Certificate(der: pki.otherLeaf), Certificate(der: pki.intermediate)],
+            trusted: [Certificate(der: pki.root)], at: now)
+        #expect(path == [pki.leafUnderIntermediate, pki.intermediate, pki.root])
+    }
+
+    @Test func verifyChainRejectsSHA1Signatures() throws {
+        let leaf = try Certificate(der: pki.sha1Leaf)
+        let root = try Certificate(der: pki.root)
+        #expect(errorCode { try Certificate.verifyChain(leaf: leaf, intermediates: [], trusted: [root], at: now) } == .verifyChain)
+        #expect(!leaf.isSigned(by: root))
+    }
+
+    @Test func verifyChainRejectsAnRSA1024Issuer() throws {
+        let leaf = try Certificate(der: pki.leafUnderWeakCA)
+        let weak = try Certificate(der: pki.weakCA)
+        #expect(errorCode { try Certificate.verifyChain(leaf: leaf, intermediates: [], trusted: [weak], at: now) } == .verifyChain)
+        #expect(!leaf.isSigned(by: weak))
+    }
+
+    /// Validity is judged by the agent's clock (a twin can drive it), with a few minutes of grace
+    /// for a notBefore ahead of a device clock that is a little behind.
+    @Test func verifyChainJudgesValidityAtTheGivenTime() throws {
+        let leaf = try Certificate(der: pki.leaf)
+        let root = try Certificate(der: pki.root)
+        func verifies(at time: Int64) -> Bool {
+            errorCode { try Certificate.verifyChain(leaf: leaf, intermediates: [], trusted: [root], at: time) } == nil
+        }
+        #expect(verifies(at: pki.leafNotBefore - Certificate.clockSkewSeconds))
+        #expect(!verifies(at: pki.leafNotBefore - Certificate.clockSkewSeconds - 1))
+        #expect(verifies(at: pki.leafNotAfter - 1))
+        #expect(!verifies(at: pki.leafNotAfter))
+    }
+
+    @Test func crlSignedByTheCAVerifies() throws {
+        let crl = try CertificateRevocationList(der: pki.rootCRL)
+        try crl.verify(issuedBy: Certificate(der: pki.root))
+        #expect(crl.nextUpdate! - crl.thisUpdate == 7 * 86_400)
+    }
+
+    @Test func crlOfAnotherKeyWithTheCAsNameIsRefused() throws {
+        let forged = try CertificateRevocationList(der: pki.otherCACRL)
+        #expect(errorCode { try forged.verify(issuedBy: Certificate(der: pki.root)) } == .verifySigner)
+    }
+
+    @Test func crlSignedWithSHA1IsRefused() throws {
+        let weak = try CertificateRevocationList(der: pki.sha1RootCRL)
+        #expect(errorCode { try weak.verify(issuedBy: Certificate(der: pki.root)) } == .verifySigner)
+    }
+
+    @Test func crlFromAnotherIssuerNameIsRefused() throws {
+        let crl = try CertificateRevocationList(der: pki.rootCRL)
+        #expect(errorCode { try crl.verify(issuedBy: Certificate(der: pki.intermediate)) } == .verifySigner)
+    }
+
     @Test func verifyChainAcceptsThroughIntermediate() throws {
         try Certificate.verifyChain(
             leaf: Certificate(der: pki.leafUnderIntermediate), intermediates: [Certificate(der: pki.intermediate)],
-            trusted: [Certificate(der: pki.root)])
+            trusted: [Certificate(der: pki.root)], at: now)
     }
 
     @Test func verifyChainRejectsMissingIntermediate() throws {
         let error = #expect(throws: SCEPError.self) {
             try Certificate.verifyChain(
-                leaf: Certificate(der: pki.leafUnderIntermediate), intermediates: [], trusted: [Certificate(der: pki.root)])
+                leaf: Certificate(der: pki.leafUnderIntermediate), intermediates: [], trusted: [Certificate(der: pki.root)], at: now)
         }
         #expect(error?.code == .verifyChain)
     }
 
     @Test func verifyChainRejectsLeafOfAnotherCAWithTheSameName() throws {
         let error = #expect(throws: SCEPError.self) {
-            try Certificate.verifyChain(leaf: Certificate(der: pki.otherLeaf), intermediates: [], trusted: [Certificate(der: pki.root)])
+            try Certificate.verifyChain(leaf: Certificate(der: pki.otherLeaf), intermediates: [], trusted: [Certificate(der: pki.root)], at: now)
         }
         #expect(error?.code == .verifyChain)
         #expect(error?.detail ?? 0 < 0)
@@ -111,7 +168,7 @@ import TestSupport
 
     @Test func verifyChainWithoutAnchorsFails() throws {
         let error = #expect(throws: SCEPError.self) {
-            try Certificate.verifyChain(leaf: Certificate(der: pki.leaf), intermediates: [], trusted: [])
+            try Certificate.verifyChain(leaf: Certificate(der: pki.leaf), intermediates: [], trusted: [], at: now)
         }
         #expect(error?.code == .verifyChain)
     }
@@ -161,7 +218,7 @@ import TestSupport
         let certificate = try Certificate(der: tampered)
         #expect(try !certificate.isSigned(by: Certificate(der: pki.root)))
         let error = #expect(throws: SCEPError.self) {
-            try Certificate.verifyChain(leaf: certificate, intermediates: [], trusted: [Certificate(der: pki.root)])
+            try Certificate.verifyChain(leaf: certificate, intermediates: [], trusted: [Certificate(der: pki.root)], at: now)
         }
         #expect(error?.code == .verifyChain)
     }

@@ -93,7 +93,7 @@ import TestSupport
     @Test func getCACertSingleCertificate() throws {
         let body = try Fixtures.bytes(scepserver, "getcacert-ca.der")
         #expect(try CACertificates.parse(body) == [body])
-        let roles = CARoles(pinnedCA: ca, all: [ca])
+        let roles = CARoles(pinnedCA: ca, all: [ca], now: ca.notBefore + 60)
         #expect(roles.encryption === ca)
         #expect(roles.signers.count == 1)
     }

@@ -19,6 +19,17 @@ public struct TestPKI: Sendable {
     public let expired: [UInt8]
     /// The P-256 key of every leaf (PEM).
     public let leafKey: [UInt8]
+    /// `leaf`'s twin signed by `root` with SHA-1.
+    public let sha1Leaf: [UInt8]
+    /// A CA with an RSA-1024 key (`weakCA`) and a leaf it signed with SHA-256.
+    public let weakCA: [UInt8]
+    public let leafUnderWeakCA: [UInt8]
+    /// An RA certificate (keyEncipherment, digitalSignature) issued by `root`.
+    public let ra: [UInt8]
+    /// CRLs: by `root` (SHA-256), by `otherCA` (same name as root, another key), by `root` with SHA-1.
+    public let rootCRL: [UInt8]
+    public let otherCACRL: [UInt8]
+    public let sha1RootCRL: [UInt8]
 
     public static let shared: TestPKI = try! TestPKI()
 
@@ -95,6 +106,40 @@ public struct TestPKI: Sendable {
             "-in", path("leaf.csr"), "-out", path("expired.pem"), "-startdate", "20200101000000Z",
             "-enddate", "20210101000000Z", "-notext",
         ])
+
+        try OpenSSL.run([
+            "x509", "-req", "-in", path("leaf.csr"), "-CA", path("root.pem"), "-CAkey", path("root.key"),
+            "-set_serial", "6", "-days", "10", "-sha1", "-extfile", path("leaf.ext"), "-out", path("sha1leaf.pem"),
+        ])
+        try OpenSSL.run([
+            "req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", path("weak.key"), "-out", path("weak.pem"),
+            "-subj", "/CN=Weak CA/O=Example", "-days", "30", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        ])
+        try OpenSSL.run([
+            "x509", "-req", "-in", path("leaf.csr"), "-CA", path("weak.pem"), "-CAkey", path("weak.key"),
+            "-set_serial", "7", "-days", "10", "-extfile", path("leaf.ext"), "-out", path("weakleaf.pem"),
+        ])
+        try OpenSSL.run([
+            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", path("ra.key"), "-subj", "/CN=Test RA/O=Example", "-out", path("ra.csr"),
+        ])
+        try OpenSSL.run([
+            "x509", "-req", "-in", path("ra.csr"), "-CA", path("root.pem"), "-CAkey", path("root.key"),
+            "-set_serial", "8", "-days", "10", "-extfile", path("leaf.ext"), "-out", path("ra.pem"),
+        ])
+        func crl(_ certificate: String, _ key: String, _ digest: String, _ out: String) throws -> [UInt8] {
+            try OpenSSL.run([
+                "ca", "-batch", "-config", path("ca.cnf"), "-gencrl", "-cert", path(certificate), "-keyfile", path(key),
+                "-crldays", "7", "-md", digest, "-out", path(out),
+            ])
+            return try OpenSSL.run(["crl", "-in", path(out), "-outform", "DER"])
+        }
+        rootCRL = try crl("root.pem", "root.key", "sha256", "root.crl")
+        otherCACRL = try crl("other.pem", "other.key", "sha256", "other.crl")
+        sha1RootCRL = try crl("root.pem", "root.key", "sha1", "sha1root.crl")
+        sha1Leaf = try der("sha1leaf.pem")
+        weakCA = try der("weak.pem")
+        leafUnderWeakCA = try der("weakleaf.pem")
+        ra = try der("ra.pem")
 
         root = try der("root.pem")
         leaf = try der("leaf.pem")

@@ -31,6 +31,7 @@ import urllib.parse
 from asn1crypto import cms as asn1_cms
 from asn1crypto import core as asn1_core
 from asn1crypto import csr as asn1_csr
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, padding as sym_padding, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -106,6 +107,12 @@ MODES = {
     "redirect-loop": "302 between /scep and /scep-loop forever",
     "chunked": "the correct reply with Transfer-Encoding: chunked in 97-byte chunks",
     "ber": "the CertRep and GetCACert PKCS#7 with BER indefinite lengths and constructed OCTET STRINGs",
+    "forged-ra": "GetCACert also lists an RA certificate issued in the CA's name by another key; CertReps are signed by it",
+    "forged-ra-pending": "as forged-ra, and every request is answered PENDING, signed by the forged RA",
+    "sha1-issued": "the issued certificate is signed with SHA-1",
+    "forged-getcert": "GetCert answers a certificate with the requested serial, issued in the CA's name by another key",
+    "forged-crl": "GetCRL answers a CRL in the CA's name signed by another key",
+    "unsigned-crl": "GetCRL answers the CA's CRL with its signature zeroed",
 }
 
 
@@ -213,6 +220,16 @@ def make_certificate(subject, public_key, issuer, issuer_key, *, ca=False, key_u
     for extension in extensions:
         builder = builder.add_extension(extension, critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
+
+
+def resigned_with_sha1(certificate, issuer_key):
+    """The same certificate signed with sha1WithRSAEncryption (cryptography no longer signs with SHA-1)."""
+    parsed = asn1_x509.Certificate.load(der(certificate))
+    tbs = parsed["tbs_certificate"]
+    tbs["signature"] = {"algorithm": "sha1_rsa"}
+    parsed["signature_algorithm"] = {"algorithm": "sha1_rsa"}
+    parsed["signature_value"] = issuer_key.sign(tbs.dump(force=True), padding.PKCS1v15(), hashes.SHA1())
+    return x509.load_der_x509_certificate(parsed.dump(force=True))
 
 
 def der(certificate):
@@ -355,6 +372,9 @@ class HostileCA(ServesInBackground):
         rogue_name = name("Rogue signer", "somebody else")
         self.rogue = Identity(rogue_key, make_certificate(rogue_name, rogue_key.public_key(), rogue_name, rogue_key,
                                                           key_usage=("digital_signature",)))
+        # An RA "issued" in our CA's name by the rogue key: only a signature check tells it apart.
+        self.forged_ra = Identity(rogue_key, make_certificate(name("Hostile RA"), rogue_key.public_key(), ca_name, rogue_key,
+                                                              key_usage=("digital_signature", "key_encipherment")))
         self.mode = "good"
         self.mode_on = None
         self.log = []
@@ -449,7 +469,7 @@ class HostileCA(ServesInBackground):
         if operation == "GetCACaps":
             status, content_type, reply = 200, "text/plain", ("\n".join(self.caps) + "\n").encode()
         elif operation == "GetCACert":
-            status, content_type, reply = 200, *self._ca_certificates(ber=mode == "ber")
+            status, content_type, reply = 200, *self._ca_certificates(ber=mode == "ber", forged_ra=mode.startswith("forged-ra"))
         elif operation == "PKIOperation":
             if handler.command == "GET":
                 message = (query.get("message") or [""])[0]
@@ -459,11 +479,13 @@ class HostileCA(ServesInBackground):
             status, content_type, reply = 400, "text/plain", b"unknown operation\n"
         self._deliver(handler, mode, status, content_type, reply)
 
-    def _ca_certificates(self, ber=False):
-        if not self.ra and not ber:
+    def _ca_certificates(self, ber=False, forged_ra=False):
+        if not self.ra and not ber and not forged_ra:
             return "application/x-x509-ca-cert", self.ca.der
         # NDES lists the RA certificates before the CA.
         certificates = ([self.ra_signer.der, self.ra_encryption.der] if self.ra else []) + [self.ca.der]
+        if forged_ra:
+            certificates.insert(0, self.forged_ra.der)
         return "application/x-x509-ca-ra-cert", degenerate(certificates, ber=ber)
 
     def _deliver(self, handler, mode, status, content_type, reply):
@@ -532,7 +554,7 @@ class HostileCA(ServesInBackground):
     # ---- SCEP
     def _pki_operation(self, body, mode, entry):
         try:
-            request = Request(body, {"ra-encryption": self.ra_encryption} if self.ra else {"ca": self.ca})
+            request = Request(body, {"ra-encryption": self.ra_encryption} if self.ra else {"ca": self.ca, "forged-ra": self.forged_ra})
         except Exception as e:  # noqa: BLE001 - a real CA answers 500 to what it cannot read
             entry["error"] = repr(e)
             return 500, "text/plain", f"bad request: {e}\n".encode()
@@ -545,14 +567,16 @@ class HostileCA(ServesInBackground):
             if request.message_type == "19" and request.challenge() != self.challenge:
                 return self._cert_rep(request, "2", fail_info="2", fail_text="wrong challenge password")
             self.pending[request.transaction_id] = csr
+        elif request.message_type in ("21", "22"):
+            return self._query(request, mode)
         elif request.message_type == "20":
             csr = self.pending.get(request.transaction_id)
             if csr is None:
                 return self._cert_rep(request, "2", fail_info="4", fail_text="no such transaction")
         else:
             return self._cert_rep(request, "2", fail_info="2", fail_text="operation not supported")
-        if mode == "pending":
-            return self._cert_rep(request, "3")
+        if mode in ("pending", "forged-ra-pending"):
+            return self._cert_rep(request, "3", mode=mode)
         if mode == "failure":
             return self._cert_rep(request, "2", fail_info="4", fail_text="hostile CA refuses: certificate identity rejected")
         self.pending.pop(request.transaction_id, None)
@@ -563,6 +587,29 @@ class HostileCA(ServesInBackground):
         if mode == "good":
             self.last_success = reply[2]
         return reply
+
+    def _query(self, request, mode):
+        """GetCert (21) and GetCRL (22): the content is an IssuerAndSerialNumber."""
+        serial = asn1_cms.IssuerAndSerialNumber.load(request.message_data)["serial_number"].native
+        if request.message_type == "22":
+            crl = self._crl(mode)
+            return self._cert_rep(request, "0", crls=[crl], mode=mode)
+        issued = next((c for c in self.issued if c.serial_number == serial), None)
+        if issued is None:
+            return self._cert_rep(request, "2", fail_info="4", fail_text="no certificate with that serial")
+        if mode == "forged-getcert":
+            issued = make_certificate(issued.subject, issued.public_key(), self.ca.certificate.subject, self.rogue_ca.key, serial=serial)
+        # The CA first: a client must still put the requested certificate first.
+        return self._cert_rep(request, "0", certificates=[self.ca.der, der(issued)], mode=mode)
+
+    def _crl(self, mode):
+        now = _now()
+        signer = self.rogue_ca if mode == "forged-crl" else self.ca
+        crl = der(x509.CertificateRevocationListBuilder().issuer_name(self.ca.certificate.subject).last_update(now)
+                  .next_update(now + datetime.timedelta(days=7)).sign(signer.key, hashes.SHA256()))
+        if mode == "unsigned-crl":  # the signature is the last 256 bytes (RSA-2048)
+            crl = crl[:-256] + bytes(256)
+        return crl
 
     def _issue(self, csr, mode):
         now = _now()
@@ -584,14 +631,16 @@ class HostileCA(ServesInBackground):
                                        key_usage=("digital_signature", "key_encipherment"),
                                        extended_usage=[ExtendedKeyUsageOID.CLIENT_AUTH], not_before=not_before,
                                        not_after=not_after, extensions=extensions)
+        if mode == "sha1-issued":
+            certificate = resigned_with_sha1(certificate, issuer.key)
         self.issued.append(certificate)
         return certificate
 
-    def _cert_rep(self, request, status, fail_info=None, fail_text=None, certificates=(), mode="good"):
+    def _cert_rep(self, request, status, fail_info=None, fail_text=None, certificates=(), crls=(), mode="good"):
         ber = mode == "ber"
         content = None
         if status == "0":
-            inner = degenerate(list(certificates), ber=ber)
+            inner = degenerate(list(certificates), ber=ber, crls=crls)
             content = envelope(inner, request.signer_certificate, request.cipher, ber=ber)
         message_type = {"unknown-message-type": "99", "request-message-type": "19"}.get(mode, "3")
         transaction_id = request.transaction_id if mode != "wrong-transaction-id" else "DEADBEEF" + request.transaction_id[8:]
@@ -615,6 +664,8 @@ class HostileCA(ServesInBackground):
             signer = self.rogue
         elif mode == "rogue-signer-same-name":
             signer = self.rogue_ca
+        elif mode.startswith("forged-ra"):
+            signer = self.forged_ra
         return 200, "application/x-pki-message", signed_data(content, attributes, signer, ber=ber)
 
 
@@ -634,10 +685,14 @@ def _head(status, content_type, length, chunked=False):
 
 # ---- CMS builders
 
-def degenerate(certificates, ber=False):
-    """A certs-only SignedData (RFC 8894 §3.4)."""
-    signed = seq(integer(1), set_of(), seq(oid(OID_DATA), indefinite=ber),
-                 Node(0xA0, list(certificates), indefinite=ber), set_of(), indefinite=ber)
+def degenerate(certificates, ber=False, crls=()):
+    """A certs-only (or CRLs-only) SignedData (RFC 8894 §3.4)."""
+    parts = [integer(1), set_of(), seq(oid(OID_DATA), indefinite=ber)]
+    if certificates or not crls:
+        parts.append(Node(0xA0, list(certificates), indefinite=ber))
+    if crls:
+        parts.append(Node(0xA1, list(crls), indefinite=ber))
+    signed = seq(*parts, set_of(), indefinite=ber)
     return content_info(OID_SIGNED_DATA, signed, ber=ber).encode()
 
 

@@ -191,7 +191,8 @@ def successor_depot(directory, old_ca):
 
 
 def metric(gateway, name):
-    for line in (gateway.dir / "metrics.prom").read_text().splitlines():
+    path = gateway.dir / "metrics.prom"
+    for line in (path.read_text() if path.exists() else "").splitlines():
         if line.startswith(name + "{"):
             return line.split()[-1]
     return None
