@@ -151,7 +151,9 @@ enum Help {
 
     Keeps every [cert NAME] of FILE valid: renews at renew_at of the lifetime (minus jitter), retries
     with backoff, polls PENDING, re-enrolls an expired certificate when challenge_file is set, runs
-    post_renew after each install. Sleeps until the next due time; SIGHUP renews now; SIGTERM and
+    post_renew after each install. From ca_rollover before the CA ends it asks daily for the CA's
+    successor (GetNextCACert), installs it beside the CA in `ca` and takes it as the pin once the
+    server switches. Sleeps until the next due time; SIGHUP renews now; SIGTERM and
     SIGINT stop it between operations. Under systemd: Type=notify, STATUS= and WATCHDOG=1 messages.
     docs/config.md documents the file.
     """
@@ -160,7 +162,7 @@ enum Help {
     usage: scep-agent status --config FILE [--json]
 
     Per certificate: subject, serial, notAfter, next renewal, last attempt and its result, failures,
-    pending transaction.
+    pending transaction; the CA's end, its successor when known, the pin after a switch, the next CA check.
     """
 
     static let checkConfig = """
