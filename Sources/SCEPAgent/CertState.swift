@@ -1,5 +1,6 @@
 import CSCEPShim
 import DER
+import SCEPClient
 
 /// What the daemon remembers about one certificate between runs, in `state_dir/NAME.state`
 /// (`key=value` lines, written atomically: temporary file, fsync, rename, directory fsync).
@@ -68,34 +69,56 @@ public struct CertState: Equatable {
 
     public static func path(stateDirectory: String, name: String) -> String { stateDirectory + "/" + name + ".state" }
 
-    /// Reads a state file; a missing file is an empty state, a damaged one is reported and replaced.
-    public static func load(_ path: String) throws(SCEPError) -> CertState {
+    /// Latest time a state file may hold (9999-12-31T23:59:59Z, X.509's last): the daemon's arithmetic
+    /// on times (milliseconds to sleep) must never overflow, whatever the file says.
+    static let latestTime: Int64 = 253_402_300_799
+    /// Most failures or polls a state file may count; the counters only ever grow by one.
+    static let largestCount = 1_000_000_000
+
+    /// Reads a state file; a missing file is an empty state. Only our own file is read (see
+    /// `FileSystem.openTrusted`): it decides when the agent acts. A value out of range (a damaged or
+    /// edited file) is ignored with a warning, so the schedule is planned again from the certificate.
+    public static func load(_ path: String, log: Log) throws(SCEPError) -> CertState {
         guard FileSystem.exists(path) else { return CertState() }
-        let bytes = try FileSystem.read(path, limit: 64 * 1024)
+        let bytes = try FileSystem.readTrusted(path, limit: 64 * 1024, what: "state file")
         var state = CertState()
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else { continue }
             let key = String(decoding: line[line.startIndex..<equals], as: UTF8.self)
             let value = String(decoding: line[(equals + 1)...], as: UTF8.self)
+            func time() -> Int64? {
+                guard let time = Int64(value), time >= 0, time <= latestTime else {
+                    log.warning(path + ": ignoring " + key + ": not a time between 1970 and 9999 in Unix seconds")
+                    return nil
+                }
+                return time
+            }
+            func count() -> Int {
+                guard let count = Int(value), count >= 0, count <= largestCount else {
+                    log.warning(path + ": ignoring " + key + ": not a count between 0 and " + String(largestCount))
+                    return 0
+                }
+                return count
+            }
             switch key {
-            case "next_due": state.nextDue = Int64(value)
+            case "next_due": state.nextDue = time()
             case "scheduled_for_serial": state.scheduledFor = value
-            case "last_attempt": state.lastAttempt = Int64(value)
+            case "last_attempt": state.lastAttempt = time()
             case "last_result": state.lastResult = value
-            case "last_success": state.lastSuccess = Int64(value)
-            case "consecutive_failures": state.consecutiveFailures = Int(value) ?? 0
-            case "total_failures": state.totalFailures = Int(value) ?? 0
+            case "last_success": state.lastSuccess = time()
+            case "consecutive_failures": state.consecutiveFailures = count()
+            case "total_failures": state.totalFailures = count()
             case "pending_transaction": state.pendingTransaction = value
-            case "pending_since": state.pendingSince = Int64(value)
-            case "pending_polls": state.pendingPolls = Int(value) ?? 0
+            case "pending_since": state.pendingSince = time()
+            case "pending_polls": state.pendingPolls = count()
             case "rollover_from": state.rolloverFrom = value
             case "ca_pin": state.caPin = value
-            case "ca_not_after": state.caNotAfter = Int64(value)
+            case "ca_not_after": state.caNotAfter = time()
             case "next_ca": state.nextCA = value
             case "previous_ca": state.previousCA = value
-            case "previous_ca_not_after": state.previousCANotAfter = Int64(value)
-            case "ca_switched_at": state.caSwitchedAt = Int64(value)
-            case "ca_check_due": state.caCheckDue = Int64(value)
+            case "previous_ca_not_after": state.previousCANotAfter = time()
+            case "ca_switched_at": state.caSwitchedAt = time()
+            case "ca_check_due": state.caCheckDue = time()
             case "ca_check_result": state.caCheckResult = value
             default: continue
             }

@@ -298,6 +298,8 @@ enum Commands {
         let keyPath = try args.required("--key")
         let out = try args.required("--out")
         let challenge = try environment.challenge()
+        // The request carries the challenge password in clear: then it is as secret as a key.
+        let requestMode = challenge == nil ? FileSystem.publicFileMode : FileSystem.privateKeyMode
         try FileSystem.requireWritableDirectory(for: out)
         if try KeyLocation(keyPath).isToken {
             // The key is made (or found) on the token; only the request is written.
@@ -306,7 +308,7 @@ enum Commands {
             let request = try CertificationRequest.build(
                 .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)
             let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
-            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: body, mode: FileSystem.publicFileMode)])
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: body, mode: requestMode)])
             let location = try KeyLocation(keyPath)
             environment.log.info("wrote " + out + " for the token key " + location.description)
             return
@@ -329,7 +331,7 @@ enum Commands {
             files.append(CredentialFile(path: keyPath, contents: Array(try key.pem().utf8), mode: FileSystem.privateKeyMode))
         }
         let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
-        files.append(CredentialFile(path: out, contents: body, mode: FileSystem.publicFileMode))
+        files.append(CredentialFile(path: out, contents: body, mode: requestMode))
         try CredentialStore(certificatePath: out).install(files)
         environment.log.info("wrote " + files.map { $0.path }.joined(separator: " and "))
     }

@@ -63,9 +63,10 @@ enum DaemonCommands {
         let args = try Arguments(command: "status", arguments: arguments, accepted: configOptions + [.flag("--json")])
         let config = try load(args)
         let now = SystemClock().now()
+        let log = log(config, args)
         var objects: [JSONObject] = []
         for certificate in config.certificates {
-            let state = try CertState.load(CertState.path(stateDirectory: config.stateDirectory, name: certificate.name))
+            let state = try CertState.load(CertState.path(stateDirectory: config.stateDirectory, name: certificate.name), log: log)
             let installed = FileSystem.exists(certificate.paths.certificate) ? try? CredentialFiles.loadCertificate(certificate.paths.certificate) : nil
             var object = JSONObject()
             object.set("name", certificate.name)
@@ -139,19 +140,19 @@ enum DaemonCommands {
             }
             names = [name]
         }
-        let pidPath = config.stateDirectory + "/scep-agent.pid"
-        if let text = try? FileSystem.read(pidPath, limit: 64), let pid = Int32(ASCII.trimmed(String(decoding: text, as: UTF8.self))), pid > 0, kill(pid, 0) == 0 {
+        let log = log(config, args)
+        if let pid = try DaemonRunner.runningDaemon(stateDirectory: config.stateDirectory) {
             try FileSystem.replaceAtomically(DaemonRunner.renewRequestPath(stateDirectory: config.stateDirectory),
                                              Array((names.joined(separator: "\n") + "\n").utf8), mode: 0o600)
             guard kill(pid, SIGHUP) == 0 else { throw SCEPError(.fileIO, "cannot signal the daemon (pid " + String(pid) + ")") }
             Console.out("asked the daemon (pid " + String(pid) + ") to renew " + names.joined(separator: ", "))
             return
         }
-        // No daemon: do it here, with the same engine and state.
-        let log = log(config, args)
+        // No daemon (whatever a pid file left by a crash says): do it here, with the same engine and state.
+        log.notice("no daemon is running (nothing holds " + DaemonRunner.lockPath(stateDirectory: config.stateDirectory) + "): renewing here")
         let clock = SystemClock()
         let random = try RandomGenerator()
-        let engine = RenewalEngine(config: config, source: source(config, log, clock, random), states: try DaemonRunner.loadStates(config), clock: clock, random: random, log: log)
+        let engine = RenewalEngine(config: config, source: source(config, log, clock, random), states: try DaemonRunner.loadStates(config, log: log), clock: clock, random: random, log: log)
         var failure: String? = nil
         var failureCode: SCEPError.Code? = nil
         engine.onStateChange = { name, state in

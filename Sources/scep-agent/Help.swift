@@ -143,6 +143,7 @@ enum Help {
     Writes a new private key (mode 0600 from creation; an existing file is refused unless
     --existing-key says to use it) and a PKCS#10 request for offline enrollment.
 
+      --out CSRFILE             the request: mode 0600 when it carries a challenge password, else 0644
       --der                     write the request as DER instead of PEM
     """
 
