@@ -127,31 +127,36 @@ public struct CertState: Equatable {
     }
 
     public func save(_ path: String) throws(SCEPError) {
+        // One table and one loop: a call per field would be code per field in the firmware.
+        let fields: [(String, String?)] = [
+            ("next_due", Self.text(nextDue)),
+            ("scheduled_for_serial", scheduledFor),
+            ("last_attempt", Self.text(lastAttempt)),
+            ("last_result", lastResult),
+            ("last_success", Self.text(lastSuccess)),
+            ("consecutive_failures", String(consecutiveFailures)),
+            ("total_failures", String(totalFailures)),
+            ("pending_transaction", pendingTransaction),
+            ("pending_since", Self.text(pendingSince)),
+            ("pending_polls", String(pendingPolls)),
+            ("rollover_from", rolloverFrom),
+            ("ca_pin", caPin),
+            ("ca_not_after", Self.text(caNotAfter)),
+            ("next_ca", nextCA),
+            ("previous_ca", previousCA),
+            ("previous_ca_not_after", Self.text(previousCANotAfter)),
+            ("ca_switched_at", Self.text(caSwitchedAt)),
+            ("ca_check_due", Self.text(caCheckDue)),
+            ("ca_check_result", caCheckResult),
+        ]
         var text = ""
-        func put(_ key: String, _ value: String?) {
+        for (key, value) in fields {
             if let value { text += key + "=" + Self.singleLine(value) + "\n" }
         }
-        put("next_due", nextDue.map { String($0) })
-        put("scheduled_for_serial", scheduledFor)
-        put("last_attempt", lastAttempt.map { String($0) })
-        put("last_result", lastResult)
-        put("last_success", lastSuccess.map { String($0) })
-        put("consecutive_failures", String(consecutiveFailures))
-        put("total_failures", String(totalFailures))
-        put("pending_transaction", pendingTransaction)
-        put("pending_since", pendingSince.map { String($0) })
-        put("pending_polls", String(pendingPolls))
-        put("rollover_from", rolloverFrom)
-        put("ca_pin", caPin)
-        put("ca_not_after", caNotAfter.map { String($0) })
-        put("next_ca", nextCA)
-        put("previous_ca", previousCA)
-        put("previous_ca_not_after", previousCANotAfter.map { String($0) })
-        put("ca_switched_at", caSwitchedAt.map { String($0) })
-        put("ca_check_due", caCheckDue.map { String($0) })
-        put("ca_check_result", caCheckResult)
         try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o600, faultPoint: "daemon.state")
     }
+
+    static func text(_ time: Int64?) -> String? { time.map { String($0) } }
 
     static func singleLine(_ text: String) -> String {
         String(decoding: text.utf8.map { $0 == 10 || $0 == 13 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
