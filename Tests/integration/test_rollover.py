@@ -1,6 +1,7 @@
 """CA rollover (RFC 8894 §4.7) against a real scepserver behind the recording proxy, which adds GetNextCACert
 to GetCACaps and answers it itself (scepserver 2.1.0 has no GetNextCACert): the conforming reply is
 accepted; forged and non-conforming ones are refused with exit 7 and nothing is installed."""
+import hashlib
 import json
 import pathlib
 import subprocess
@@ -119,7 +120,6 @@ def certificates_in(path):
     """SHA-256 fingerprints of the PEM certificates in a file, in order."""
     text = pathlib.Path(path).read_text()
     blocks = [block + "-----END CERTIFICATE-----\n" for block in text.split("-----END CERTIFICATE-----\n") if "BEGIN CERTIFICATE" in block]
-    import hashlib
     return [hashlib.sha256(pem_to_der(block.encode())).hexdigest() for block in blocks]
 
 
