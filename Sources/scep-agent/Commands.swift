@@ -229,6 +229,33 @@ enum Commands {
         }
     }
 
+    static func getnextca(_ arguments: [String]) throws(SCEPError) {
+        let environment = try Environment(try Arguments(command: "getnextca", arguments: arguments, accepted: networkOptions + pinOptions + [.value("--out")]))
+        let url = try environment.url()
+        let policy = try environment.policy()
+        let out = environment.arguments.value("--out")
+        if let out { try FileSystem.requireWritableDirectory(for: out) }
+        let successor = try environment.oneShot().nextCA(url: url, policy: policy)
+        if let out {
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem([successor]), mode: FileSystem.publicFileMode)])
+        }
+        if environment.json {
+            var object = JSONObject()
+            object.set("url", url.description)
+            object.set("subject", successor.subjectText)
+            object.set("sha256", Hex.encode(successor.sha256Fingerprint))
+            object.set("notBefore", CivilTime(unixSeconds: successor.notBefore).description)
+            object.set("notAfter", CivilTime(unixSeconds: successor.notAfter).description)
+            if let out { object.set("written", strings: [out]) }
+            Console.out(object.text)
+            return
+        }
+        Console.out("next CA  " + (successor.subjectText.isEmpty ? "(empty subject)" : successor.subjectText))
+        Console.out("    sha256 " + Hex.encode(successor.sha256Fingerprint, separator: ":"))
+        Console.out("    valid " + CivilTime(unixSeconds: successor.notBefore).description + " to " + CivilTime(unixSeconds: successor.notAfter).description)
+        if let out { Console.out("written: " + out) }
+    }
+
     static func getcert(_ arguments: [String]) throws(SCEPError) {
         let environment = try Environment(try Arguments(command: "getcert", arguments: arguments, accepted: networkOptions + pinOptions + [
             .value("--key"), .value("--cert"), .value("--serial"), .value("--out"),

@@ -50,6 +50,7 @@ func runCommand(_ all: [String]) -> Int32 {
     case "renew": handler = Commands.renew
     case "getcaps": handler = Commands.getcaps
     case "getca": handler = Commands.getca
+    case "getnextca": handler = Commands.getnextca
     case "getcert": handler = Commands.getcert
     case "getcrl": handler = Commands.getcrl
     case "csr": handler = Commands.csr
