@@ -18,6 +18,9 @@ public struct OutputPaths {
     public var caOwnership = FileOwnership(mode: FileSystem.publicFileMode)
     /// The config section that set these paths; nil: the command line.
     public var section: String? = nil
+    /// SHA-256 of other CA certificates `ca` keeps beside the CA in use while they are valid (a CA
+    /// rollover's successor, the predecessor a switch replaced).
+    public var keptCAs: [[UInt8]] = []
 
     public init(key: String, certificate: String, chain: String?, ca: String? = nil) {
         self.key = key
@@ -270,6 +273,19 @@ public final class OneShot {
         try enrollment(url: url, policy: policy).discover()
     }
 
+    /// GetNextCACert: the verified successor of the pinned CA.
+    /// - Throws: `messageUnsupported` when the server does not offer GetNextCACert; `verify*` when the
+    ///   reply is not signed for the pinned CA or holds no acceptable successor.
+    public func nextCA(url: URL, policy: EnrollmentPolicy) throws(SCEPError) -> Certificate {
+        let enrollment = enrollment(url: url, policy: policy)
+        let profile = try enrollment.discover()
+        guard let successor = try enrollment.nextCACertificate(profile: profile) else {
+            throw SCEPError(.messageUnsupported, url.description + " does not offer GetNextCACert (GetCACaps: " + profile.capabilities.description
+                + "): it publishes no successor of its CA")
+        }
+        return successor
+    }
+
     /// GetCert: fetches the certificate with `serial`, asking with the certificate and key at `paths`.
     public func getCert(url: URL, policy: EnrollmentPolicy, serial: [UInt8], paths: OutputPaths, output: String) throws(SCEPError) -> [Certificate] {
         try FileSystem.requireWritableDirectory(for: output)
@@ -395,7 +411,8 @@ public final class OneShot {
             files.append(CredentialFile(path: chain, contents: CredentialFiles.pem(result.chain), ownership: paths.chainOwnership))
         }
         if let caPath = paths.ca {
-            files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem([ca]), ownership: paths.caOwnership))
+            let certificates = Self.caFileCertificates(current: ca, fetched: [], kept: paths.keptCAs, path: caPath, now: clock.now())
+            files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem(certificates), ownership: paths.caOwnership))
         }
         try store.withLock { () throws(SCEPError) in try store.install(files) }
         // A crash here leaves a software key both installed and pending; discardInstalledPendingKey
@@ -403,6 +420,19 @@ public final class OneShot {
         FaultInjection.point("oneshot.installed")
         try FileSystem.remove(paths.keyIsToken ? paths.pendingTransaction : paths.pendingKey)
         return files.map { $0.path }
+    }
+
+    /// What the `ca` file holds: the CA in use, then each CA in `kept` that has not expired at `now`, from
+    /// `fetched` or from the file at `path`. The file contributes only certificates whose fingerprint is in
+    /// `kept`: whoever can write it can take a CA out, never put one in.
+    static func caFileCertificates(current: Certificate, fetched: [Certificate], kept: [[UInt8]], path: String, now: Int64) -> [Certificate] {
+        let installed = kept.isEmpty || !FileSystem.exists(path) ? [] : (try? CredentialFiles.loadCertificates(path)) ?? []
+        var certificates = [current]
+        for certificate in fetched + installed where certificate.notAfter > now && kept.contains(certificate.sha256Fingerprint)
+            && !certificates.contains(where: { $0.der == certificate.der }) {
+            certificates.append(certificate)
+        }
+        return certificates
     }
 
     func outcome(_ result: EnrollmentResult, key: PrivateKey, written: [String], timer: PhaseTimer, location: String) -> Outcome {

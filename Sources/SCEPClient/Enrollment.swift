@@ -217,24 +217,11 @@ public final class Enrollment {
                                 replyCipher: decrypted.cipher, replyDigest: reply.digest)
     }
 
-    /// GetNextCACert (RFC 8894 §3.6): the CA certificate that will succeed the pinned one, from a
-    /// SignedData that the pinned CA must have signed. Nil when the server does not offer it.
+    /// GetNextCACert (RFC 8894 §4.7.1): the verified successor of the CA in use, signed by one of
+    /// `profile.roles.signers`. Nil when the server does not offer it.
     public func nextCACertificate(profile: ServerProfile) throws(SCEPError) -> Certificate? {
         guard profile.capabilities.getNextCACert else { return nil }
-        let signed = try SignedData(parsing: try service.getNextCACert())
-        guard let signer = signed.signerInfos.first else {
-            throw SCEPError(.verifySigner, "GetNextCACert reply is not signed; the current CA must sign its successor")
-        }
-        do throws(SCEPError) {
-            try signer.verify(content: signed.content, with: profile.roles.ca)
-        } catch {
-            throw SCEPError(.verifySigner, "GetNextCACert reply is not signed by the pinned CA " + profile.roles.ca.subjectText + ": " + error.reason)
-        }
-        for der in signed.certificates where der != profile.roles.ca.der {
-            let candidate = try Certificate(der: der)
-            if candidate.isCA { return candidate }
-        }
-        throw SCEPError(.messageMalformed, "GetNextCACert reply holds no CA certificate other than the current one")
+        return try NextCACertificate(parsing: try service.getNextCACert(), signers: profile.roles.signers, current: profile.roles.ca).successor
     }
 
     /// GetCert: the certificate with `serial` issued by the pinned CA, asked for with our certificate and key.

@@ -81,9 +81,10 @@ struct Arguments {
         return value
     }
 
-    /// A whole number of seconds, at least `minimum`; the option's default when not given.
-    func seconds(_ name: String, minimum: Int64 = 0) throws(SCEPError) -> Int64 {
-        guard let text = value(name) else { preconditionFailure(name + " has no default in the command table") }
+    /// A whole number of seconds, at least `minimum`; the option's default when not given; nil when the
+    /// command does not take the option.
+    func seconds(_ name: String, minimum: Int64 = 0) throws(SCEPError) -> Int64? {
+        guard let text = value(name) else { return nil }
         guard let number = Int64(text), number >= minimum else {
             throw SCEPError(.usage, name + " must be a whole number of seconds, at least " + String(minimum) + " (got '" + text + "')")
         }

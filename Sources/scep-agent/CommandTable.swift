@@ -146,6 +146,17 @@ enum CommandTable {
             ] + network,
             run: Commands.getca),
         Command(
+            name: "getnextca", summary: "fetch and verify the CA's successor (GetNextCACert)",
+            synopsis: "--url URL --ca-fingerprint SHA256 [--out FILE] [--json]",
+            about: """
+            Fetches the certificate that will succeed the pinned CA (GetNextCACert, RFC 8894 §4.7.1) and
+            prints it. Only a reply signed by the pinned CA (or its RA), with contentType and messageDigest
+            signed, whose signed content holds a CA certificate taking over from the pinned one is accepted;
+            anything else exits 7 and writes nothing. Exit 9 when the server does not offer GetNextCACert.
+            """,
+            options: [.value("--out", "FILE", "write the verified successor as PEM")] + pinning + network,
+            run: Commands.getnextca),
+        Command(
             name: "getcert", summary: "fetch a certificate by serial number (GetCert)",
             synopsis: "--url URL --ca-fingerprint SHA256 --key FILE --cert FILE --serial HEX --out FILE",
             about: """
@@ -196,7 +207,9 @@ enum CommandTable {
             about: """
             Keeps every [cert NAME] of FILE valid: renews at renew_at of the lifetime (minus jitter), retries
             with backoff, polls PENDING, re-enrolls an expired certificate when challenge_file is set, runs
-            post_renew after each install. Sleeps until the next due time; SIGHUP renews now; SIGTERM and
+            post_renew after each install. From ca_rollover before the CA ends it asks daily for the CA's
+            successor (GetNextCACert), installs it beside the CA in `ca` and takes it as the pin once the
+            server switches. Sleeps until the next due time; SIGHUP renews now; SIGTERM and
             SIGINT stop it between operations. Under systemd: Type=notify, STATUS= and WATCHDOG=1 messages.
             Exit 3 for a bad FILE, 8 when FILE or state_dir cannot be used or another daemon holds state_dir.
             """,
@@ -205,7 +218,7 @@ enum CommandTable {
             name: "status", summary: "what the daemon knows about each certificate", synopsis: "--config FILE [--json]",
             about: """
             Per certificate: subject, serial, notAfter, next renewal, last attempt and its result, failures,
-            pending transaction.
+            pending transaction; the CA's end, its successor when known, the pin after a switch, the next CA check.
             """,
             options: config + [.flag("--json", "print one JSON object on stdout")], run: DaemonCommands.status),
         Command(

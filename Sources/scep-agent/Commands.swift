@@ -34,8 +34,9 @@ struct Environment {
         var options = HTTPClientOptions()
         options.tlsCAFile = arguments.value("--tls-ca")
         options.proxy = arguments.value("--proxy")
-        options.totalTimeoutMs = Int(try arguments.seconds("--timeout", minimum: 1) * 1000)
-        options.connectTimeoutMs = Int(try arguments.seconds("--connect-timeout", minimum: 1) * 1000)
+        // Every network command takes both, with their defaults in the command table.
+        options.totalTimeoutMs = Int(try arguments.seconds("--timeout", minimum: 1)! * 1000)
+        options.connectTimeoutMs = Int(try arguments.seconds("--connect-timeout", minimum: 1)! * 1000)
         if let bundle = options.tlsCAFile, !FileSystem.exists(bundle) {
             throw SCEPError(.usage, "--tls-ca " + bundle + " does not exist")
         }
@@ -66,11 +67,10 @@ struct Environment {
         } else {
             throw SCEPError(.usage, "'scep-agent " + arguments.command + "' needs --ca-fingerprint SHA256 (run 'scep-agent getca --url URL' to see it) or, for tests only, --insecure-skip-ca-pin")
         }
-        var policy = EnrollmentPolicy(
-            caFingerprint: pin,
-            pollIntervalSeconds: try arguments.seconds("--poll-interval", minimum: 1),
-            pollMaxIntervalSeconds: 300,
-            maxPollSeconds: try arguments.seconds("--max-poll-time"))
+        var policy = EnrollmentPolicy(caFingerprint: pin, pollMaxIntervalSeconds: 300)
+        // Only enroll and renew poll (getcert, getcrl and getnextca take no polling options).
+        if let interval = try arguments.seconds("--poll-interval", minimum: 1) { policy.pollIntervalSeconds = interval }
+        if let limit = try arguments.seconds("--max-poll-time") { policy.maxPollSeconds = limit }
         policy.strict = arguments.has("--strict")
         return policy
     }
@@ -215,6 +215,33 @@ enum Commands {
         } else if pin == nil {
             Console.out("\nPin the CA with: --ca-fingerprint " + Hex.encode(ca.sha256Fingerprint))
         }
+    }
+
+    static func getnextca(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
+        let url = try environment.url()
+        let policy = try environment.policy()
+        let out = environment.arguments.value("--out")
+        if let out { try FileSystem.requireWritableDirectory(for: out) }
+        let successor = try environment.oneShot().nextCA(url: url, policy: policy)
+        if let out {
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem([successor]), mode: FileSystem.publicFileMode)])
+        }
+        if environment.json {
+            var object = JSONObject()
+            object.set("url", url.description)
+            object.set("subject", successor.subjectText)
+            object.set("sha256", Hex.encode(successor.sha256Fingerprint))
+            object.set("notBefore", CivilTime(unixSeconds: successor.notBefore).description)
+            object.set("notAfter", CivilTime(unixSeconds: successor.notAfter).description)
+            if let out { object.set("written", strings: [out]) }
+            Console.out(object.text)
+            return
+        }
+        Console.out("next CA  " + (successor.subjectText.isEmpty ? "(empty subject)" : successor.subjectText))
+        Console.out("    sha256 " + Hex.encode(successor.sha256Fingerprint, separator: ":"))
+        Console.out("    valid " + CivilTime(unixSeconds: successor.notBefore).description + " to " + CivilTime(unixSeconds: successor.notAfter).description)
+        if let out { Console.out("written: " + out) }
     }
 
     static func getcert(_ arguments: Arguments) throws(SCEPError) {

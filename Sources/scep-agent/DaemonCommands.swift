@@ -93,6 +93,7 @@ enum DaemonCommands {
             if let pending = state.pendingTransaction { object.set("pendingTransaction", pending) }
             object.set("consecutiveFailures", Int64(state.consecutiveFailures))
             object.set("totalFailures", Int64(state.totalFailures))
+            object.set("ca", rolloverObject(state))
             objects.append(object)
             if !args.has("--json") {
                 Console.out("[cert " + certificate.name + "]")
@@ -106,6 +107,10 @@ enum DaemonCommands {
                 Console.out("  next renewal  " + (state.nextDue.map { CivilTime(unixSeconds: $0).description } ?? "when the daemon starts"))
                 Console.out("  last attempt  " + (state.lastAttempt.map { CivilTime(unixSeconds: $0).description + ": " + (state.lastResult ?? "") } ?? "none"))
                 if state.consecutiveFailures > 0 { Console.out("  failures      " + String(state.consecutiveFailures) + " in a row") }
+                if let end = state.caNotAfter {
+                    Console.out("  CA until      " + CivilTime(unixSeconds: end).description + (state.nextCA.map { "; successor sha256 " + $0 } ?? "; successor not known"))
+                }
+                if let due = state.caCheckDue { Console.out("  CA check      " + CivilTime(unixSeconds: due).description + (state.caCheckResult.map { "; last " + $0 } ?? "")) }
             }
         }
         if args.has("--json") {
@@ -114,6 +119,20 @@ enum DaemonCommands {
             root.set("certificates", objects: objects)
             Console.out(root.text)
         }
+    }
+
+    /// The CA rollover part of a certificate's state, for `status --json`.
+    static func rolloverObject(_ state: CertState) -> JSONObject {
+        var object = JSONObject()
+        if let end = state.caNotAfter { object.set("notAfter", CivilTime(unixSeconds: end).description) }
+        if let pin = state.caPin { object.set("pin", pin) }
+        object.set("nextKnown", state.nextCA != nil)
+        if let next = state.nextCA { object.set("next", next) }
+        if let previous = state.previousCA { object.set("previous", previous) }
+        if let switched = state.caSwitchedAt { object.set("switchedAt", CivilTime(unixSeconds: switched).description) }
+        if let due = state.caCheckDue { object.set("nextCheck", CivilTime(unixSeconds: due).description) }
+        if let result = state.caCheckResult { object.set("lastCheck", result) }
+        return object
     }
 
     static func renewNow(_ args: Arguments) throws(SCEPError) {
@@ -151,6 +170,10 @@ enum DaemonCommands {
             let result = engine.states[index].lastResult ?? ""
             if result.hasPrefix("issued") {
                 Console.out(certificate.name + ": " + result)
+                guard let code = engine.lastCAFailureCodes[index] else { continue }
+                // Renewed, but the CA check it also runs was refused (a forged GetNextCACert): say so by exit code.
+                if let earlier = failure { Console.report(earlier) }
+                failure = SCEPError(code, certificate.name + ": " + (engine.states[index].caCheckResult ?? "CA rollover check failed"))
                 continue
             }
             if let earlier = failure { Console.report(earlier) }

@@ -38,7 +38,6 @@ def replace_certificate_bag(signed_data_der, certificate_ders):
     return info.dump(force=True)
 
 
-@pytest.mark.xfail(strict=True, reason="closed by the CA rollover branch (GetNextCACert verified as RFC 8894 §4.7.1 says)")
 def test_rollover_does_not_take_a_successor_from_the_unsigned_certificate_bag(agent, short_ca, tmp_path):  # noqa: F811
     """The genuine GetNextCACert reply (signed by the pinned CA; the reply is public, anyone can GET it),
     with its certificate bag replaced by a self-made CA. The agent must not install that CA into the `ca`
