@@ -99,9 +99,10 @@ def test_getnextca_refuses_a_nonconforming_reply_and_writes_nothing(agent, ca, t
     out = agent.path("next-ca.pem")
     with offering_next_ca(ca, reply) as proxy:
         result = agent.run("getnextca", "--url", proxy.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--out", out, "--json")
-    assert result.returncode == EXIT_VERIFY, result.stderr
-    assert words in result.stderr, result.stderr
-    assert json.loads(result.stdout)["status"] == "verification-failed"
+    assert result.returncode == EXIT_VERIFY, result.stdout + result.stderr
+    # With --json the failure is the one object on stdout, not repeated on stderr.
+    report = json.loads(result.stdout)
+    assert report["status"] == "verification-failed" and words in report["message"], report
     assert sorted(p.name for p in agent.workdir.iterdir()) == [], "nothing written, not even a temporary"
 
 
