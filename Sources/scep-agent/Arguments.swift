@@ -2,7 +2,7 @@ import DER
 import SCEPPKCS11
 
 /// One option of a command, as dispatch accepts it and `--help` documents it (`CommandTable`).
-struct Option: Sendable {
+struct Option {
     let name: String
     /// What the value is called in help ("FILE", "URL"); nil for a flag.
     let valueName: String?

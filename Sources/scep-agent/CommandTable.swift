@@ -3,7 +3,7 @@ import DER
 /// One command: what dispatch runs, what it accepts, and what `--help` and the overview say about it.
 /// The table below is the only list of commands and options: `Arguments` accepts exactly the options
 /// a command lists, and its help is generated from the same rows.
-struct Command: Sendable {
+struct Command {
     let name: String
     /// The overview's line.
     let summary: String
@@ -12,7 +12,7 @@ struct Command: Sendable {
     /// What the command does, and the exit codes that are its own.
     let about: String
     let options: [Option]
-    let run: @Sendable (Arguments) throws(SCEPError) -> Void
+    let run: (Arguments) throws(SCEPError) -> Void
 
     /// `scep-agent NAME --help`.
     var help: String {
@@ -87,7 +87,8 @@ enum CommandTable {
     static let keyTypes = "rsa:2048, rsa:3072, rsa:4096, ec:p256 or ec:p384"
     static let config: [Option] = [.value("--config", "FILE", "the configuration file (docs/config.md)")] + chatter
 
-    static let commands: [Command] = [
+    // Computed, not stored: a closure is no Sendable value for a global, and it is read once or twice a run.
+    static var commands: [Command] { [
         Command(
             name: "enroll", summary: "enroll a new device certificate and install key, certificate and chain",
             synopsis: "--url URL --ca-fingerprint SHA256 --subject DN [--san TYPE:VALUE]...\n"
@@ -253,5 +254,5 @@ enum CommandTable {
             run: DaemonCommands.wpaConfig),
         Command(name: "version", summary: "print the version", synopsis: "", about: "Prints the version.", options: [],
                 run: { _ throws(SCEPError) in Console.out("scep-agent " + CommandTable.version) }),
-    ]
+    ] }
 }
