@@ -4,6 +4,18 @@ import SCEPCrypto
 
 /// Reading keys and certificates from files, with errors that name the file.
 public enum CredentialFiles {
+    /// Runs `body`, putting in front of its error what the file is for and the option or config key
+    /// that named it ("challenge file (--challenge-file): open /x: No such file or directory").
+    public static func naming<T>(_ role: String, setBy: String, _ body: () throws(SCEPError) -> T) throws(SCEPError) -> T {
+        do throws(SCEPError) {
+            return try body()
+        } catch {
+            var named = error
+            named.reason = role + " (" + setBy + "): " + error.reason
+            throw named
+        }
+    }
+
     public static func loadPrivateKey(_ path: String) throws(SCEPError) -> SoftwarePrivateKey {
         let bytes = try FileSystem.read(path)
         do throws(SCEPError) {
@@ -41,7 +53,8 @@ public enum CredentialFiles {
 
     /// A challenge password from a file: the first line, without its line ending.
     public static func loadChallenge(_ path: String) throws(SCEPError) -> String {
-        let bytes = try FileSystem.read(path, limit: 64 * 1024)
+        var bytes = try FileSystem.read(path, limit: 64 * 1024)
+        defer { SecureMemory.wipe(&bytes) }
         let line = bytes.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") }
         guard !line.isEmpty else { throw SCEPError(.fileFormat, "challenge file " + path + " is empty") }
         return String(decoding: line, as: UTF8.self)

@@ -1,4 +1,5 @@
 import DER
+import SCEPCrypto
 
 /// messageType (RFC 8894 §3.2.1.2): "The messageType attribute specifies the type of operation
 /// performed by the transaction. This attribute MUST be included in all PKI messages."
@@ -56,6 +57,19 @@ public enum FailInfo: String, CustomStringConvertible, Sendable {
         case .badCertId: "badCertId (no certificate could be identified)"
         }
     }
+
+    /// What a CA most likely means by it, for the person reading the error (CAs say no more:
+    /// scepserver 2.1.0 answers badRequest to each of the causes listed for it).
+    public var likelyCause: String {
+        switch self {
+        case .badAlg: "the CA refuses an algorithm or key type of the request (try --key-type rsa:2048)"
+        case .badMessageCheck: "the CA could not verify or decrypt the request: does it still use the CA certificate pinned here?"
+        case .badRequest: "usually a wrong challenge password, a subject the CA already issued a valid certificate for and will not"
+            + " issue twice (scepserver: -allowrenew), or a key type it refuses (scepserver 2.1.0: EC keys); the CA's log says which"
+        case .badTime: "this device's clock is too far from the CA's: set the time"
+        case .badCertId: "the CA does not know the certificate the request names (not issued by this CA, or revoked)"
+        }
+    }
 }
 
 /// transactionID (RFC 8894 §3.2.1.1): "The transactionID MUST be unique, but not necessarily
@@ -64,6 +78,13 @@ public struct TransactionID: Equatable, CustomStringConvertible, Sendable {
     public let value: String
     public init(_ value: String) { self.value = value }
     public var description: String { value }
+
+    /// A new transaction's ID: 16 random bytes in uppercase hex. Never derived from the key, so a
+    /// renewal that keeps its key is still a new transaction to a CA that treats a known
+    /// transactionID as a resend.
+    public static func random(_ random: RandomGenerator) throws(SCEPError) -> TransactionID {
+        TransactionID(Hex.encodeUpper(try random.bytes(16)))
+    }
 }
 
 /// senderNonce / recipientNonce (RFC 8894 §3.2.1.5): 16 random bytes; "the recipient MUST copy the

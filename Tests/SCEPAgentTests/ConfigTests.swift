@@ -1,6 +1,6 @@
 import DER
 import Testing
-import SCEPAgent
+@testable import SCEPAgent
 
 @Suite struct ConfigTests {
     @Test func hookArgvSplitsOnBlanksAndGroupsQuotes() {
@@ -51,6 +51,17 @@ import SCEPAgent
         }
     }
 
+    /// check-config reports every error in one run, in file order, syntax and meaning mixed.
+    @Test func everyErrorIsFoundInFileOrder() {
+        let text = "[agent]\nstate_dir = relative\nlog = nowhere\n[cert wifi]\nurl = ftp://x\nsubject = XX=1\nkey = k.pem\ncert = /c.pem\n"
+            + "insecure_skip_ca_pin = yes\nrenew_at = 2\ncolour = blue\n[bogus]\nx = 1\n[agent\n"
+        let problems = AgentConfig.validate(ConfigFile(path: "t", collecting: Array(text.utf8))).problems
+        let expected = ["t:2: key 'state_dir'", "t:3: key 'log'", "t:5: key 'url'", "t:6: key 'subject'", "t:7: key 'key'",
+                        "t:10: key 'renew_at'", "t:11: key 'colour'", "t:12: unknown section", "t:14: section header"]
+        #expect(problems.count == expected.count, "\(problems.map { $0.reason })")
+        for (problem, prefix) in zip(problems, expected) { #expect(problem.reason.hasPrefix(prefix), "\(problem.reason)") }
+    }
+
     @Test func theIssueExampleLoads() throws {
         let text = """
         [agent]
@@ -75,5 +86,23 @@ import SCEPAgent
         #expect(wifi.postRenew == ["/usr/sbin/wpa_cli", "-i", "wlan0", "reconfigure"])
         #expect(wifi.paths.ca == "/etc/ssl/wifi/ca.pem" && wifi.paths.keyOwnership.mode == 0o600)
         #expect(wifi.caFingerprint?.count == 32)
+        #expect(wifi.renewWithChallenge == .auto, "no renew_with_challenge line: auto")
+    }
+
+    @Test(arguments: [("auto", RenewalChallenge.auto), ("yes", .yes), ("true", .yes), ("no", .no), ("0", .no)])
+    func renewWithChallenge(_ value: String, _ expected: RenewalChallenge) throws {
+        let config = try AgentConfig(file: ConfigFile(path: "t", text: Array(Self.minimal("renew_with_challenge = " + value).utf8)))
+        #expect(config.certificates[0].renewWithChallenge == expected)
+    }
+
+    @Test func renewWithChallengeRefusesOtherValues() {
+        #expect(throws: SCEPError.self) {
+            _ = try AgentConfig(file: ConfigFile(path: "t", text: Array(Self.minimal("renew_with_challenge = sometimes").utf8)))
+        }
+    }
+
+    static func minimal(_ line: String) -> String {
+        "[cert wifi]\nurl = http://127.0.0.1/scep\nca_fingerprint = " + String(repeating: "ab", count: 32)
+            + "\nsubject = CN=x\nkey = /k.pem\ncert = /c.pem\n" + line + "\n"
     }
 }
