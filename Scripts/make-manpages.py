@@ -5,8 +5,7 @@
     Scripts/make-manpages.py --out DIR [--date YYYY-MM-DD] -- BINARY [EMULATOR ARGS BEFORE IT...]
 
 The command after `--` is how to run the binary (an ARM build goes behind qemu-aarch64-static -L PREFIX).
-The exit codes come from the overview's "exit codes:" table when the binary prints one (the command
-table of issue 16 does), else from README's "Exit codes" table, the list the binary points to."""
+Commands and exit codes come from the overview's "commands:" and "exit codes:" tables."""
 import argparse
 import datetime
 import pathlib
@@ -59,17 +58,17 @@ def paragraphs(lines):
 
 
 def parse_overview(text):
-    """(tagline, [(command, summary)], [(code, status, meaning)] or None) from `scep-agent --help`."""
+    """(tagline, [(command, summary)], [(code, status, meaning)]) from `scep-agent --help`."""
     lines = text.splitlines()
     tagline = lines[0].split(": ", 1)[1] if ": " in lines[0] else lines[0]
-    commands, exit_codes, section = [], None, None
+    commands, exit_codes, section = [], [], None
     for line in lines[1:]:
         if not line.strip():
             section = None
         elif line.strip() == "commands:":
             section = "commands"
         elif line.strip() == "exit codes:":
-            section, exit_codes = "exit codes", []
+            section = "exit codes"
         elif section == "commands" and (match := re.match(r"^\s+([a-z][a-z0-9-]*)\s{2,}(\S.*)$", line)):
             commands.append((match.group(1), match.group(2)))
         elif section == "exit codes" and (match := re.match(r"^\s*(\d+)\s+(\S+)\s+(\S.*)$", line)):
@@ -77,13 +76,6 @@ def parse_overview(text):
     if not commands:
         sys.exit("make-manpages: the binary's --help lists no commands under 'commands:'")
     return tagline, commands, exit_codes
-
-
-def readme_exit_codes():
-    text = (ROOT / "README.md").read_text()
-    table = text.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
-    rows = [row.strip().strip("|").split(" | ") for row in table.splitlines() if re.match(r"^\| \d+ \|", row)]
-    return [(code.strip(), status.strip().strip("`"), meaning.strip()) for code, status, meaning in rows]
 
 
 def command_section(name, summary, help_text):
@@ -120,8 +112,8 @@ def command_section(name, summary, help_text):
 
 def scep_agent_page(binary, version, date):
     tagline, commands, exit_codes = parse_overview(run(binary, "--help"))
-    if exit_codes is None:
-        exit_codes = readme_exit_codes()
+    if not exit_codes:
+        sys.exit("make-manpages: the binary's --help lists no exit codes under 'exit codes:'")
     out = [
         f'.TH SCEP\\-AGENT 8 "{date}" "scep-agent {version}" "System Administration"', *NO_JUSTIFY,
         ".SH NAME", "scep-agent \\- " + escape(tagline),
@@ -145,7 +137,7 @@ def scep_agent_page(binary, version, date):
         out += command_section(name, summary, run(binary, "help", name))
     out += [".SH EXIT STATUS"]
     for code, status, meaning in exit_codes:
-        out += [".TP", f"\\fB{code}\\fR ({escape(status)})", markdown_inline(meaning)]
+        out += [".TP", f"\\fB{code}\\fR ({escape(status)})", escape(meaning)]
     out += files_and_see_also("scep\\-agent.conf (5)")
     return "\n".join(out) + "\n"
 
