@@ -5,7 +5,8 @@ set -euo pipefail
 quickstart=(libmbedtls-dev libp11-kit-dev openssl scep python3)
 packages=("${quickstart[@]}" nginx-light time hostapd wpasupplicant iproute2
           softhsm2 opensc swtpm swtpm-tools libtpm2-pkcs11-1 libtss2-tcti-swtpm0 tpm2-tools libengine-pkcs11-openssl
-          tpm2-abrmd libtss2-tcti-tabrmd0 dbus-daemon python3-cryptography python3-asn1crypto)
+          tpm2-abrmd libtss2-tcti-tabrmd0 dbus-daemon python3-cryptography python3-asn1crypto
+          dpkg-dev lintian debootstrap man-db)  # the last four: Scripts/package-deb.sh and test_packages.py
 only_quickstart=false
 if [ "${1:-}" = "--quickstart" ]; then only_quickstart=true; packages=("${quickstart[@]}"); fi
 missing=()

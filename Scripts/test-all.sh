@@ -26,7 +26,7 @@ two_at_once() {
 two_at_once "SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release -Xswiftc -warnings-as-errors" \
             "Scripts/build-firmware.sh x86_64"
 two_at_once "Scripts/build-firmware.sh aarch64" "Scripts/build-firmware.sh armhf"
-stage "end-to-end suites against scepserver, nginx, SoftHSM, swtpm and OpenSSL (normal, Embedded, ARM under qemu)"
+stage "end-to-end suites against scepserver, nginx, SoftHSM, swtpm and OpenSSL (normal, Embedded, ARM under qemu; the .debs in a Debian 12 chroot)"
 python3 -m pytest -q Tests/integration
 stage "fuzzing: replay saved inputs, then 5 s per libFuzzer target"
 FuzzTesting/ci.sh 5
