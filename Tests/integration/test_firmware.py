@@ -6,7 +6,6 @@ resident memory of the x86_64 firmware build (one enrollment, and the idle daemo
 The binaries are built once per session with Scripts/build-firmware.sh (incremental when build-<arch>/
 already exists). Without the cross toolchains the tests skip loudly, except under CI=true, where they
 must run (CI installs them with Scripts/install-cross-deps.sh)."""
-import os
 import pathlib
 import shutil
 import signal
@@ -16,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, Agent, write_agent_config
+from conftest import ROOT, Agent, skip_or_fail_in_ci, write_agent_config
 
 sys.path.insert(0, str(ROOT / "Benchmarks"))
 # The budgets live beside the benchmark that reports them.
@@ -51,11 +50,8 @@ def firmware_binary(arch):
     """Builds build-<arch>/scep-agent once per session; skips (or fails under CI=true) without toolchains."""
     missing = missing_tools(arch)
     if missing:
-        reason = (f"FIRMWARE {arch} NOT TESTED: {', '.join(missing)} missing; "
-                  "run Scripts/install-cross-deps.sh as root")
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail_in_ci(f"FIRMWARE {arch} NOT TESTED: {', '.join(missing)} missing; "
+                           "run Scripts/install-cross-deps.sh as root")
     if arch not in _built:
         result = subprocess.run([str(ROOT / "Scripts" / "build-firmware.sh"), arch], capture_output=True, text=True,
                                 timeout=1800)

@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, Agent
+from conftest import ROOT, Agent, skip_or_fail_in_ci
 from test_firmware import ARCHES as FIRMWARE_ARCHES
 
 MIRROR = "http://deb.debian.org/debian"
@@ -39,11 +39,8 @@ def require(*tools, root=False):
     if root and os.geteuid() != 0:
         missing.append("root (chroot)")
     if missing:
-        reason = (f"PACKAGES NOT TESTED: {', '.join(missing)} missing; run Scripts/install-deps.sh and "
-                  "Scripts/install-cross-deps.sh as root")
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail_in_ci(f"PACKAGES NOT TESTED: {', '.join(missing)} missing; run Scripts/install-deps.sh and "
+                           "Scripts/install-cross-deps.sh as root")
 
 
 def run(*command, check=True, timeout=600, **kwargs):
