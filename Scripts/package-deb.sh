@@ -115,7 +115,6 @@ package() {
     echo "$deb ($(stat -c %s "$deb") bytes; Depends: $depends)"
 }
 
-
 mkdir -p "$out"
 [ $# -gt 0 ] || set -- amd64 arm64 armhf
 for arch in "$@"; do firmware_arch "$arch" >/dev/null; done
