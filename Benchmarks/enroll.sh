@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One enrollment with a pre-generated RSA-2048 key: scep-agent (the Embedded binary, and the CMake
+# One enrollment with a pre-generated RSA-2048 key (and an EC P-256 row against the hostile CA's
+# PasswordRecipientInfo replies): scep-agent (the Embedded binary, and the CMake
 # firmware build when present) against
 # Debian's scepclient on the same scepserver, alternating, many runs. Prints median wall time, CPU
 # time and peak RSS of each, and the ratios to scepclient.
@@ -11,6 +12,8 @@ SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release >/dev/null
 agent="$(pwd)/.build-embedded/release/scep-agent"
 arguments="enroll --quiet --url {url} --ca-fingerprint {fingerprint} --subject CN={cn} --challenge {challenge} --key {key} --existing-key --cert {cert}"
 clients=(--client "scep-agent=$agent $arguments")
+# EC P-256 against the hostile CA's PasswordRecipientInfo replies: no RSA private operation on our side.
+clients+=(--pwri-client "scep-agent-ec=$agent ${arguments/\{key\}/\{key_ec\}}")
 # The firmware build (mbedTLS linked statically), when Scripts/build-firmware.sh x86_64 has made it.
 firmware="$(pwd)/build-x86_64/scep-agent"
 [ -x "$firmware" ] && clients+=(--client "scep-agent-fw=$firmware $arguments")

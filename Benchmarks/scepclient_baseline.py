@@ -2,7 +2,7 @@
 """Enrollment benchmark against a fresh local scepserver 2.1.0: Debian's scepclient as the baseline.
 
     python3 Benchmarks/scepclient_baseline.py [-n 20] [--warmup 1] [--json results.json]
-        [--client 'NAME=COMMAND TEMPLATE' ...] [--only NAME ...]
+        [--client 'NAME=COMMAND TEMPLATE' ...] [--pwri-client 'NAME=COMMAND TEMPLATE' ...] [--only NAME ...]
 
 Each client is a named command template (split like a shell line, then each word is formatted) with
 these placeholders:
@@ -11,6 +11,9 @@ these placeholders:
     {key_pkcs8}   the same key as PKCS#8 PEM          {cert}       where to write the issued cert (PEM)
     {cn}          a distinct CN per run               {workdir}    the run's own empty directory
     {ca_pem}      the CA certificate (PEM)            {fingerprint} its SHA-256, lowercase hex
+    {key_ec}      a pre-generated EC P-256 key (PKCS#8 PEM), copied into the run's directory
+A `--pwri-client` runs against Tests/integration/hostile_ca.py instead (scepserver refuses EC CSRs),
+which answers an EC key's request with PasswordRecipientInfo under the challenge (RFC 8894 §3.1).
 Example of adding the Swift client later:
     --client 'scep-agent=.build/release/scep-agent enroll --url {url} --challenge {challenge} --key {key} --cn {cn} --out {cert}'
 
@@ -39,6 +42,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "Tests", "integration"))
 
+from hostile_ca import HostileCA  # noqa: E402
 from scepca import ScepCA  # noqa: E402
 
 # Peak RSS: the rusage of a child spawned from Python reports Python's own peak (the forked or
@@ -57,7 +61,9 @@ def run_once(name, template, ca, keys, workdir, cn, timeout=60.0):
     os.makedirs(workdir)
     key = os.path.join(workdir, "key.pem")
     shutil.copy(keys["pkcs1"], key)
-    values = {"url": ca.url, "challenge": ca.challenge, "key": key, "key_pkcs8": keys["pkcs8"],
+    key_ec = os.path.join(workdir, "key-ec.pem")
+    shutil.copy(keys["ec"], key_ec)
+    values = {"url": ca.url, "challenge": ca.challenge, "key": key, "key_pkcs8": keys["pkcs8"], "key_ec": key_ec,
               "cert": os.path.join(workdir, "cert.pem"), "cn": cn, "workdir": workdir,
               "ca_pem": ca.ca_cert_pem_path, "fingerprint": ca.ca_fingerprint_sha256}
     argv = [word.format(**values) for word in shlex.split(template)]
@@ -131,17 +137,22 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=1, help="unmeasured runs per client first (default 1)")
     ap.add_argument("--client", action="append", default=[], metavar="NAME=TEMPLATE",
                     help="add a client command template (see the module doc)")
+    ap.add_argument("--pwri-client", action="append", default=[], metavar="NAME=TEMPLATE",
+                    help="a client run against the hostile CA's PasswordRecipientInfo replies (EC keys)")
     ap.add_argument("--only", action="append", default=[], metavar="NAME", help="run only these clients")
     ap.add_argument("--json", help="also write all per-run results and the summary here")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args(argv)
 
     clients = list(DEFAULT_CLIENTS)
-    for spec in a.client:
+    pwri_clients = set()
+    for spec, pwri in [(spec, False) for spec in a.client] + [(spec, True) for spec in a.pwri_client]:
         name, sep, template = spec.partition("=")
         if not sep or not name or not template:
             ap.error(f"--client wants NAME=TEMPLATE, got {spec!r}")
         clients.append((name, template))
+        if pwri:
+            pwri_clients.add(name)
     if a.only:
         clients = [c for c in clients if c[0] in a.only]
     if not clients:
@@ -160,13 +171,16 @@ def main(argv=None):
                        check=True, capture_output=True)
         subprocess.run(["openssl", "pkcs8", "-topk8", "-nocrypt", "-in", keys["pkcs1"], "-out", keys["pkcs8"]],
                        check=True, capture_output=True)
-        with ScepCA(os.path.join(work, "ca"), allowrenew=0) as ca:
+        keys["ec"] = os.path.join(work, "key-ec.pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", keys["ec"]],
+                       check=True, capture_output=True)
+        with ScepCA(os.path.join(work, "ca"), allowrenew=0) as ca, HostileCA(os.path.join(work, "pwri-ca")) as pwri_ca:
             counter = 0
             for rnd in range(a.warmup + a.runs):
                 shift = rnd % len(clients)
                 for name, template in clients[shift:] + clients[:shift]:
                     counter += 1
-                    r = run_once(name, template, ca, keys, os.path.join(work, f"run-{counter:04d}-{name}"),
+                    r = run_once(name, template, pwri_ca if name in pwri_clients else ca, keys, os.path.join(work, f"run-{counter:04d}-{name}"),
                                  f"bench-{name}-{counter}")
                     if not r["ok"]:
                         with open(r["log"], "rb") as f:
@@ -181,7 +195,8 @@ def main(argv=None):
             launcher.append(r)
         rows = summarize(results, [c[0] for c in clients])
         cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-        print(f"{a.runs} runs per client (+{a.warmup} warmup), RSA-2048 key, scepserver 2.1.0 on 127.0.0.1; "
+        print(f"{a.runs} runs per client (+{a.warmup} warmup), RSA-2048 key, scepserver 2.1.0 on 127.0.0.1"
+              f"{' (' + ', '.join(sorted(pwri_clients)) + ': EC P-256 key, hostile_ca.py PWRI replies)' if pwri_clients else ''}; "
               f"{platform.machine()}, {os.cpu_count()} CPUs, {cpu}")
         if not GNU_TIME:
             print("warning: /usr/bin/time missing (apt-get install time): RSS column is the Python parent's",

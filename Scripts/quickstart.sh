@@ -48,6 +48,7 @@ ca_fingerprint = $fingerprint
 subject = CN=gw-0042,O=scep-agent demo
 sans = dns:gw-0042.demo.internal
 challenge_file = $demo/device/challenge
+renew_with_challenge = auto   # the default: scepserver wants the challenge on renewals, and this learns it
 key = $demo/device/key.pem
 cert = $demo/device/cert.pem
 chain = $demo/device/chain.pem

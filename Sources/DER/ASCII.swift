@@ -26,4 +26,46 @@ public enum ASCII {
     public static func uppercased(_ text: some StringProtocol) -> String {
         String(decoding: text.utf8.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }, as: UTF8.self)
     }
+
+    /// How many bytes of one piece of server text (an error body, a failInfoText, a certificate's
+    /// subject) a message quotes.
+    public static let quotedTextLimit = 200
+    /// The longest line a log writer, sd_notify or a state file writes (their own belt: whatever a
+    /// caller passes, it leaves as one bounded line).
+    public static let lineLimit = 4096
+
+    /// Any bytes as text that is safe in a log line, the journal, syslog, sd_notify, a state file and a
+    /// terminal: printable ASCII (0x20-0x7E) stays, line ends and tabs become `\n`, `\r`, `\t`, every
+    /// other byte (controls, ESC, DEL, all of non-ASCII UTF-8) becomes `\xNN`; after `limit` input bytes
+    /// the rest is cut and `...` follows. A backslash stays as it is, so the output of this function
+    /// passes through it again unchanged (a log line that quotes sanitized server text is not escaped twice).
+    /// - Parameters:
+    ///   - bytes: the untrusted bytes (for example a server's reply, or text built from one).
+    ///   - limit: how many input bytes to show at most.
+    /// - Returns: one line of printable ASCII.
+    public static func printable(_ bytes: some Sequence<UInt8>, limit: Int = quotedTextLimit) -> String {
+        let hex = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        var count = 0
+        for byte in bytes {
+            if count == limit {
+                out += Array("...".utf8)
+                break
+            }
+            count += 1
+            switch byte {
+            case 0x20...0x7E: out.append(byte)
+            case 0x0A: out += [0x5C, UInt8(ascii: "n")]
+            case 0x0D: out += [0x5C, UInt8(ascii: "r")]
+            case 0x09: out += [0x5C, UInt8(ascii: "t")]
+            default: out += [0x5C, UInt8(ascii: "x"), hex[Int(byte >> 4)], hex[Int(byte & 15)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `printable(_:limit:)` of the text's UTF-8 bytes.
+    public static func printable(_ text: some StringProtocol, limit: Int = quotedTextLimit) -> String {
+        printable(text.utf8, limit: limit)
+    }
 }

@@ -14,6 +14,8 @@ public struct SCEPError: Error, CustomStringConvertible, Equatable {
         case messageMalformed, messageUnsupported, messageSignatureInvalid, messageBadAttribute
         // Verification of a peer (pin, signer, nonce, transactionID, key match, chain)
         case verifyCAPin, verifySigner, verifyTransactionID, verifyNonce, verifyKeyMismatch, verifyChain
+        // A password-encrypted reply (PasswordRecipientInfo) that our challenge does not open
+        case verifyChallenge
         // Transport
         case transportURL, transportResolve, transportConnect, transportTimeout, transportIO
         case transportTLS, transportProtocol, transportTooLarge, transportRedirects, transportHTTPStatus

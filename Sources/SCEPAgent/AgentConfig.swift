@@ -27,8 +27,8 @@ public struct CertConfig {
     public var subject: DistinguishedName
     public var subjectAltNames: [SubjectAltName]
     public var challengeFile: String?
-    /// Send the challenge with renewals too (RFC 8894 says omit it; some CAs, scepserver among them, want it).
-    public var renewWithChallenge: Bool
+    /// Whether renewals carry the challenge (`renew_with_challenge`; default `auto`).
+    public var renewWithChallenge: RenewalChallenge
     public var keyType: KeyType
     /// Key, cert, chain and ca paths with their owners and modes.
     public var paths: OutputPaths
@@ -167,7 +167,7 @@ public struct AgentConfig {
         }
         return CertConfig(
             name: name, url: url, caFingerprint: pin, strict: try reader.flag("strict"), subject: subject, subjectAltNames: sans,
-            challengeFile: try reader.absolutePath("challenge_file"), renewWithChallenge: try reader.flag("renew_with_challenge"), keyType: keyType,
+            challengeFile: try reader.absolutePath("challenge_file"), renewWithChallenge: try reader.renewalChallenge("renew_with_challenge"), keyType: keyType,
             paths: try Self.outputPaths(&reader, key: keyEntry.value, certificate: certPath),
             renewal: RenewalPolicy(renewAt: renewAt, jitter: jitter, retryMin: retryMin, retryMax: retryMax, pollMin: pollMin, pollMax: pollMax),
             postRenew: hook, postRenewTimeout: try reader.duration("post_renew_timeout", default: 30),
@@ -211,11 +211,23 @@ struct SectionReader {
 
     mutating func flag(_ key: String) throws(SCEPError) -> Bool {
         guard let entry = take(key) else { return false }
-        switch entry.value {
-        case "yes", "true", "1": return true
-        case "no", "false", "0": return false
-        default: throw error(entry, "'" + entry.value + "' is not yes or no")
+        guard let value = Self.yesOrNo(entry.value) else { throw error(entry, "'" + entry.value + "' is not yes or no") }
+        return value
+    }
+
+    static func yesOrNo(_ text: String) -> Bool? {
+        switch text {
+        case "yes", "true", "1": true
+        case "no", "false", "0": false
+        default: nil
         }
+    }
+
+    /// `yes`, `no` (spelled as `flag` takes them) or `auto`; absent: `auto`.
+    mutating func renewalChallenge(_ key: String) throws(SCEPError) -> RenewalChallenge {
+        guard let entry = take(key), entry.value != "auto" else { return .auto }
+        guard let value = Self.yesOrNo(entry.value) else { throw error(entry, "'" + entry.value + "' is not yes, no or auto") }
+        return value ? .yes : .no
     }
 
     mutating func oneOf(_ key: String, _ allowed: [String]) throws(SCEPError) -> String {

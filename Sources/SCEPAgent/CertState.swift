@@ -1,5 +1,6 @@
 import CSCEPShim
 import DER
+import SCEPClient
 
 /// What the daemon remembers about one certificate between runs, in `state_dir/NAME.state`
 /// (`key=value` lines, written atomically: temporary file, fsync, rename, directory fsync).
@@ -23,7 +24,39 @@ public struct CertState: Equatable {
     public var pendingSince: Int64?
     public var pendingPolls: Int = 0
 
+    // CA rollover (RFC 8894 §4.7), on a schedule of its own. Fingerprints are hex SHA-256.
+    /// The configured `ca_fingerprint` the fields below were built from: when the configuration names
+    /// another, an operator re-pinned and they are dropped.
+    public var rolloverFrom: String?
+    /// The CA trusted in place of the configured pin since a switch; nil: the configured one.
+    public var caPin: String?
+    /// notAfter of the CA in use.
+    public var caNotAfter: Int64?
+    /// The successor GetNextCACert delivered, verified under the CA in use.
+    public var nextCA: String?
+    /// The CA a switch replaced, kept in `ca` until it expires.
+    public var previousCA: String?
+    public var previousCANotAfter: Int64?
+    public var caSwitchedAt: Int64?
+    /// When to check the CA next; nil: now.
+    public var caCheckDue: Int64?
+    /// `ok: …` or `failed: REASON` of the last check.
+    public var caCheckResult: String?
+
     public init() {}
+
+    /// Forgets everything rollover learned (the operator pinned another CA).
+    mutating func clearRollover() {
+        rolloverFrom = nil
+        caPin = nil
+        caNotAfter = nil
+        nextCA = nil
+        previousCA = nil
+        previousCANotAfter = nil
+        caSwitchedAt = nil
+        caCheckDue = nil
+        caCheckResult = nil
+    }
 
     /// Certificate `serial` is installed: no failure streak, nothing pending.
     mutating func recordIssued(serial: String) {
@@ -36,26 +69,58 @@ public struct CertState: Equatable {
 
     public static func path(stateDirectory: String, name: String) -> String { stateDirectory + "/" + name + ".state" }
 
-    /// Reads a state file; a missing file is an empty state, a damaged one is reported and replaced.
-    public static func load(_ path: String) throws(SCEPError) -> CertState {
+    /// Latest time a state file may hold (9999-12-31T23:59:59Z, X.509's last): the daemon's arithmetic
+    /// on times (milliseconds to sleep) must never overflow, whatever the file says.
+    static let latestTime: Int64 = 253_402_300_799
+    /// Most failures or polls a state file may count; the counters only ever grow by one.
+    static let largestCount = 1_000_000_000
+
+    /// Reads a state file; a missing file is an empty state. Only our own file is read (see
+    /// `FileSystem.openTrusted`): it decides when the agent acts. A value out of range (a damaged or
+    /// edited file) is ignored with a warning, so the schedule is planned again from the certificate.
+    public static func load(_ path: String, log: Log) throws(SCEPError) -> CertState {
         guard FileSystem.exists(path) else { return CertState() }
-        let bytes = try FileSystem.read(path, limit: 64 * 1024)
+        let bytes = try FileSystem.readTrusted(path, limit: 64 * 1024, what: "state file")
         var state = CertState()
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else { continue }
             let key = String(decoding: line[line.startIndex..<equals], as: UTF8.self)
-            let value = String(decoding: line[(equals + 1)...], as: UTF8.self)
+            // A file written by an older version may hold a server's control bytes: status prints these.
+            let value = ASCII.printable(line[(equals + 1)...], limit: ASCII.lineLimit)
+            func time() -> Int64? {
+                guard let time = Int64(value), time >= 0, time <= latestTime else {
+                    log.warning(path + ": ignoring " + key + ": not a time between 1970 and 9999 in Unix seconds")
+                    return nil
+                }
+                return time
+            }
+            func count() -> Int {
+                guard let count = Int(value), count >= 0, count <= largestCount else {
+                    log.warning(path + ": ignoring " + key + ": not a count between 0 and " + String(largestCount))
+                    return 0
+                }
+                return count
+            }
             switch key {
-            case "next_due": state.nextDue = Int64(value)
+            case "next_due": state.nextDue = time()
             case "scheduled_for_serial": state.scheduledFor = value
-            case "last_attempt": state.lastAttempt = Int64(value)
+            case "last_attempt": state.lastAttempt = time()
             case "last_result": state.lastResult = value
-            case "last_success": state.lastSuccess = Int64(value)
-            case "consecutive_failures": state.consecutiveFailures = Int(value) ?? 0
-            case "total_failures": state.totalFailures = Int(value) ?? 0
+            case "last_success": state.lastSuccess = time()
+            case "consecutive_failures": state.consecutiveFailures = count()
+            case "total_failures": state.totalFailures = count()
             case "pending_transaction": state.pendingTransaction = value
-            case "pending_since": state.pendingSince = Int64(value)
-            case "pending_polls": state.pendingPolls = Int(value) ?? 0
+            case "pending_since": state.pendingSince = time()
+            case "pending_polls": state.pendingPolls = count()
+            case "rollover_from": state.rolloverFrom = value
+            case "ca_pin": state.caPin = value
+            case "ca_not_after": state.caNotAfter = time()
+            case "next_ca": state.nextCA = value
+            case "previous_ca": state.previousCA = value
+            case "previous_ca_not_after": state.previousCANotAfter = time()
+            case "ca_switched_at": state.caSwitchedAt = time()
+            case "ca_check_due": state.caCheckDue = time()
+            case "ca_check_result": state.caCheckResult = value
             default: continue
             }
         }
@@ -63,24 +128,34 @@ public struct CertState: Equatable {
     }
 
     public func save(_ path: String) throws(SCEPError) {
+        // One table and one loop: a call per field would be code per field in the firmware.
+        let fields: [(String, String?)] = [
+            ("next_due", Self.text(nextDue)),
+            ("scheduled_for_serial", scheduledFor),
+            ("last_attempt", Self.text(lastAttempt)),
+            ("last_result", lastResult),
+            ("last_success", Self.text(lastSuccess)),
+            ("consecutive_failures", String(consecutiveFailures)),
+            ("total_failures", String(totalFailures)),
+            ("pending_transaction", pendingTransaction),
+            ("pending_since", Self.text(pendingSince)),
+            ("pending_polls", String(pendingPolls)),
+            ("rollover_from", rolloverFrom),
+            ("ca_pin", caPin),
+            ("ca_not_after", Self.text(caNotAfter)),
+            ("next_ca", nextCA),
+            ("previous_ca", previousCA),
+            ("previous_ca_not_after", Self.text(previousCANotAfter)),
+            ("ca_switched_at", Self.text(caSwitchedAt)),
+            ("ca_check_due", Self.text(caCheckDue)),
+            ("ca_check_result", caCheckResult),
+        ]
         var text = ""
-        func put(_ key: String, _ value: String?) {
-            if let value { text += key + "=" + Self.singleLine(value) + "\n" }
+        for (key, value) in fields {
+            if let value { text += key + "=" + ASCII.printable(value, limit: ASCII.lineLimit) + "\n" }
         }
-        put("next_due", nextDue.map { String($0) })
-        put("scheduled_for_serial", scheduledFor)
-        put("last_attempt", lastAttempt.map { String($0) })
-        put("last_result", lastResult)
-        put("last_success", lastSuccess.map { String($0) })
-        put("consecutive_failures", String(consecutiveFailures))
-        put("total_failures", String(totalFailures))
-        put("pending_transaction", pendingTransaction)
-        put("pending_since", pendingSince.map { String($0) })
-        put("pending_polls", String(pendingPolls))
         try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o600, faultPoint: "daemon.state")
     }
 
-    static func singleLine(_ text: String) -> String {
-        String(decoding: text.utf8.map { $0 == 10 || $0 == 13 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
-    }
+    static func text(_ time: Int64?) -> String? { time.map { String($0) } }
 }

@@ -41,7 +41,8 @@ public enum CredentialFiles {
 
     /// A challenge password from a file: the first line, without its line ending.
     public static func loadChallenge(_ path: String) throws(SCEPError) -> String {
-        let bytes = try FileSystem.read(path, limit: 64 * 1024)
+        var bytes = try FileSystem.read(path, limit: 64 * 1024)
+        defer { SecureMemory.wipe(&bytes) }
         let line = bytes.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") }
         guard !line.isEmpty else { throw SCEPError(.fileFormat, "challenge file " + path + " is empty") }
         return String(decoding: line, as: UTF8.self)

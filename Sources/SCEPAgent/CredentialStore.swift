@@ -51,7 +51,7 @@ public struct CredentialStore {
 
     /// Holds an exclusive lock on the set while `body` runs, so two agents never install at once.
     public func withLock<T>(_ body: () throws(SCEPError) -> T) throws(SCEPError) -> T {
-        let fd = try FileSystem.open(lockPath, O_RDWR | O_CREAT, 0o600)
+        let fd = try FileSystem.openTrusted(lockPath, O_RDWR | O_CREAT, 0o600, what: "install lock")
         defer { _ = close(fd) }
         if CSCEPShim_flock(fd, LOCK_EX | LOCK_NB) != 0 {
             throw SCEPError(.fileIO, "another scep-agent is installing " + lockPath + "; try again when it has finished", detail: CSCEPShim_errno())
@@ -63,20 +63,16 @@ public struct CredentialStore {
     /// of one that was interrupted before it. Returns true when it rolled a set forward.
     @discardableResult
     public func recover(targets: [String]) throws(SCEPError) -> Bool {
+        // The journal is checked before anything is touched: a refused one leaves the directory as it is.
+        let pairs = FileSystem.exists(journalPath) ? try journalPairs(targets: targets) : nil
         for target in targets { try FileSystem.remove(Self.temporaryPath(for: Self.previousPath(for: target))) }
-        guard FileSystem.exists(journalPath) else {
+        guard let pairs else {
             for target in targets { try FileSystem.remove(Self.temporaryPath(for: target)) }
             try FileSystem.remove(journalPath + ".new")
             return false
         }
-        let journal = try FileSystem.read(journalPath)
         var directories: [String] = []
-        for line in journal.split(separator: UInt8(ascii: "\n")) {
-            guard let tab = line.firstIndex(of: UInt8(ascii: "\t")) else {
-                throw SCEPError(.fileFormat, "install journal " + journalPath + " is damaged; remove it after checking the files it names")
-            }
-            let temporary = String(decoding: line[line.startIndex..<tab], as: UTF8.self)
-            let target = String(decoding: line[(tab + 1)...], as: UTF8.self)
+        for (temporary, target) in pairs {
             if FileSystem.exists(temporary) {
                 try FileSystem.rename(temporary, target)
                 FaultInjection.point("install.renamed." + FileSystem.baseName(of: target))
@@ -89,6 +85,30 @@ public struct CredentialStore {
         try FileSystem.remove(journalPath)
         try FileSystem.syncDirectory(FileSystem.directory(of: journalPath))
         return true
+    }
+
+    /// The journal's (temporary, target) pairs, accepted only from a journal of ours (see
+    /// `FileSystem.openTrusted`) and only when each pair is one of this set's: a target in `targets`
+    /// with the temporary name `temporaryPath(for:)` gives it. Anything else names files that are not
+    /// ours to rename. A temporary to roll forward must be a regular file, never a symbolic link.
+    func journalPairs(targets: [String]) throws(SCEPError) -> [(temporary: String, target: String)] {
+        let journal = try FileSystem.readTrusted(journalPath, limit: 64 * 1024, what: "install journal")
+        var pairs: [(temporary: String, target: String)] = []
+        for line in journal.split(separator: UInt8(ascii: "\n")) {
+            guard let tab = line.firstIndex(of: UInt8(ascii: "\t")) else {
+                throw SCEPError(.fileFormat, "install journal " + journalPath + " is damaged; remove it after checking the files it names")
+            }
+            let temporary = String(decoding: line[line.startIndex..<tab], as: UTF8.self)
+            let target = String(decoding: line[(tab + 1)...], as: UTF8.self)
+            guard targets.contains(target), temporary == Self.temporaryPath(for: target) else {
+                throw SCEPError(.fileIO, "refusing install journal " + journalPath + ": it names a rename that is not one of this set's (" + targets.joined(separator: ", ") + "); nothing was renamed. Check who wrote it, then remove it")
+            }
+            if let type = FileSystem.type(of: temporary), type != mode_t(S_IFREG) {
+                throw FileSystem.untrusted("install temporary", temporary, "it is not a regular file")
+            }
+            pairs.append((temporary, target))
+        }
+        return pairs
     }
 
     /// `recover` under the set's lock, so it never races another agent's install. The lock (and its

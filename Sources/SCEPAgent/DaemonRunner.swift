@@ -12,10 +12,26 @@ public final class DaemonRunner {
     let log: Log
     let source: CertificateSource
 
+    /// For people and scripts only: `renew-now` learns the daemon's pid from its lock, which a crash
+    /// cannot leave behind held (see `runningDaemon`).
     public var pidFilePath: String { config.stateDirectory + "/scep-agent.pid" }
+    /// Held (flock) by the daemon for its lifetime, and carrying its pid.
+    public static func lockPath(stateDirectory: String) -> String { stateDirectory + "/daemon.lock" }
     public static func renewRequestPath(stateDirectory: String) -> String { stateDirectory + "/renew-now.request" }
     /// How often to look again while the clock is not sane (there is no event for "clock was set").
     static let clockRecheckMilliseconds: Int64 = 60_000
+    /// The longest one sleep lasts (6 h). The wait runs on the monotonic clock, which a forward jump of
+    /// the wall clock does not move and a suspend stops: without a cap a renewal due during the jump or
+    /// the suspend would wait out the whole remaining time. On waking the daemon plans again.
+    public static let maxSleepSeconds: Int64 = 6 * 3600
+
+    /// Milliseconds to sleep at `now` (Unix seconds) when the next thing is due at `next` (`Int64.max`:
+    /// nothing is due): the time left, at most `maxSleepSeconds`, never negative.
+    public static func sleepMilliseconds(until next: Int64, now: Int64) -> Int64 {
+        let (left, overflow) = next.subtractingReportingOverflow(now)
+        let seconds = overflow ? (next < now ? 0 : maxSleepSeconds) : min(max(left, 0), maxSleepSeconds)
+        return seconds * 1000
+    }
 
     public init(config: AgentConfig, source: CertificateSource, clock: Clock, random: RandomGenerator, log: Log) {
         self.config = config
@@ -25,11 +41,11 @@ public final class DaemonRunner {
         self.log = log
     }
 
-    /// Loads every certificate's state (creating the state directory, 0700), after finishing any
-    /// install a crash interrupted, so what the daemon reads is always one complete set. Recovery
-    /// holds the set's lock: it must not race another agent's install.
-    public static func loadStates(_ config: AgentConfig) throws(SCEPError) -> [CertState] {
-        try FileSystem.makeDirectory(config.stateDirectory, mode: 0o700)
+    /// Loads every certificate's state (creating the state directory, 0700, and refusing one that is
+    /// not ours alone), after finishing any install a crash interrupted, so what the daemon reads is
+    /// always one complete set. Recovery holds the set's lock: it must not race another agent's install.
+    public static func loadStates(_ config: AgentConfig, log: Log) throws(SCEPError) -> [CertState] {
+        try requireStateDirectory(config.stateDirectory)
         var states: [CertState] = []
         for certificate in config.certificates {
             let store = CredentialStore(certificatePath: certificate.paths.certificate)
@@ -40,9 +56,34 @@ public final class DaemonRunner {
             }
             // A state write killed before its rename: the state file itself is the old one, whole.
             try FileSystem.remove(statePath + ".tmp")
-            states.append(try CertState.load(statePath))
+            states.append(try CertState.load(statePath, log: log))
         }
         return states
+    }
+
+    /// The state directory holds trust material (the next CA's pin, schedules, pending requests).
+    static func requireStateDirectory(_ stateDirectory: String) throws(SCEPError) {
+        try FileSystem.requireTrustedDirectory(stateDirectory, what: "state_dir")
+    }
+
+    /// The pid of the daemon running with `stateDirectory`, or nil when none runs: a non-blocking
+    /// probe of the daemon's lock, which dies with the daemon, unlike a pid file that a crash leaves
+    /// naming whatever process gets that pid next.
+    /// - Throws: `fileIO` for a lock file that is not ours (see `FileSystem.openTrusted`), or held
+    ///   by a daemon that has not written its pid yet.
+    public static func runningDaemon(stateDirectory: String) throws(SCEPError) -> pid_t? {
+        try requireStateDirectory(stateDirectory)
+        let path = lockPath(stateDirectory: stateDirectory)
+        guard FileSystem.exists(path) else { return nil }
+        let fd = try FileSystem.openTrusted(path, O_RDONLY, what: "daemon lock")
+        defer { _ = close(fd) }
+        if CSCEPShim_flock(fd, LOCK_SH | LOCK_NB) == 0 { return nil }
+        guard CSCEPShim_errno() == EWOULDBLOCK else { throw FileSystem.failure("flock", path) }
+        let text = try FileSystem.readAll(fd, path: path, limit: 64)
+        guard let pid = pid_t(ASCII.trimmed(String(decoding: text, as: UTF8.self))), pid > 0 else {
+            throw SCEPError(.fileIO, "a daemon holds " + path + " but has not written its pid there yet (it is starting): try again in a moment")
+        }
+        return pid
     }
 
     /// Runs until SIGTERM or SIGINT. Returns normally after a clean stop.
@@ -50,13 +91,17 @@ public final class DaemonRunner {
         let waiter = SignalWaiter()
         // The lock first: a second daemon must not recover (or remove the temporaries of) an install
         // the running one is in the middle of.
-        try FileSystem.makeDirectory(config.stateDirectory, mode: 0o700)
-        let lockFD = try FileSystem.open(config.stateDirectory + "/daemon.lock", O_RDWR | O_CREAT, 0o600)
+        try Self.requireStateDirectory(config.stateDirectory)
+        let lockPath = Self.lockPath(stateDirectory: config.stateDirectory)
+        let lockFD = try FileSystem.openTrusted(lockPath, O_RDWR | O_CREAT, 0o600, what: "daemon lock")
         defer { _ = close(lockFD) }
         guard CSCEPShim_flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
             throw SCEPError(.fileIO, "another scep-agent daemon already runs with state_dir " + config.stateDirectory)
         }
-        let states = try Self.loadStates(config)
+        // The pid goes into the lock it is tied to: renew-now reads it only while the lock is held.
+        guard ftruncate(lockFD, 0) == 0 else { throw FileSystem.failure("ftruncate", lockPath) }
+        try FileSystem.writeAll(lockFD, Array((String(getpid()) + "\n").utf8), path: lockPath)
+        let states = try Self.loadStates(config, log: log)
         try FileSystem.replaceAtomically(pidFilePath, Array((String(getpid()) + "\n").utf8), mode: 0o644)
         defer { try? FileSystem.remove(pidFilePath) }
 
@@ -89,8 +134,7 @@ public final class DaemonRunner {
                 force = []
                 Metrics.write(config: config, engine: engine, source: source, log: log)
                 notifier.send("STATUS=" + Self.summary(engine, next: next))
-                let after = clock.now()
-                waitMilliseconds = next == Int64.max ? nil : max(next - after, 0) * 1000
+                waitMilliseconds = Self.sleepMilliseconds(until: next, now: clock.now())
             }
             if reloading {
                 notifier.send("READY=1")
@@ -120,7 +164,7 @@ public final class DaemonRunner {
     func readRenewRequest() -> [String] {
         let path = Self.renewRequestPath(stateDirectory: config.stateDirectory)
         let all = config.certificates.map { $0.name }
-        guard let bytes = try? FileSystem.read(path, limit: 64 * 1024) else { return all }
+        guard let bytes = try? FileSystem.readTrusted(path, limit: 64 * 1024, what: "renew request") else { return all }
         try? FileSystem.remove(path)
         let names = bytes.split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }.filter { all.contains($0) }
         return names.isEmpty ? all : names
@@ -139,18 +183,26 @@ public final class DaemonRunner {
 public enum Metrics {
     public static func render(config: AgentConfig, states: [CertState], installed: [InstalledCertificate?]) -> String {
         var text = ""
-        func family(_ name: String, _ type: String, _ help: String, _ value: (Int) -> String?) {
-            text += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n"
-            for (index, certificate) in config.certificates.enumerated() {
-                if let value = value(index) { text += name + "{name=\"" + certificate.name + "\"} " + value + "\n" }
-            }
-        }
-        family("scep_agent_certificate_expiry_timestamp_seconds", "gauge", "notAfter of the installed certificate.") { installed[$0].map { String($0.notAfter) } }
-        family("scep_agent_last_success_timestamp_seconds", "gauge", "When a certificate was last issued.") { states[$0].lastSuccess.map { String($0) } }
-        family("scep_agent_next_renewal_timestamp_seconds", "gauge", "When the agent acts next.") { states[$0].nextDue.map { String($0) } }
-        family("scep_agent_failures_total", "counter", "Failed enrollment or renewal attempts.") { String(states[$0].totalFailures) }
-        family("scep_agent_consecutive_failures", "gauge", "Failures since the last success.") { String(states[$0].consecutiveFailures) }
+        let names = config.certificates.map { $0.name }
+        family(&text, names, "scep_agent_certificate_expiry_timestamp_seconds", "gauge", "notAfter of the installed certificate.",
+               installed.map { CertState.text($0?.notAfter) })
+        family(&text, names, "scep_agent_last_success_timestamp_seconds", "gauge", "When a certificate was last issued.", states.map { CertState.text($0.lastSuccess) })
+        family(&text, names, "scep_agent_next_renewal_timestamp_seconds", "gauge", "When the agent acts next.", states.map { CertState.text($0.nextDue) })
+        family(&text, names, "scep_agent_failures_total", "counter", "Failed enrollment or renewal attempts.", states.map { String($0.totalFailures) })
+        family(&text, names, "scep_agent_consecutive_failures", "gauge", "Failures since the last success.", states.map { String($0.consecutiveFailures) })
+        family(&text, names, "scep_agent_ca_not_after_timestamp_seconds", "gauge", "notAfter of the CA in use.", states.map { CertState.text($0.caNotAfter) })
+        family(&text, names, "scep_agent_next_ca_known", "gauge", "1 when the CA's successor (GetNextCACert) is known and verified.",
+               states.map { $0.nextCA == nil ? "0" : "1" })
         return text
+    }
+
+    /// One metric family: a value per certificate (nil: none). Values, not closures: a closure per
+    /// family would be a copy of this function per family in the firmware.
+    static func family(_ text: inout String, _ names: [String], _ name: String, _ type: String, _ help: String, _ values: [String?]) {
+        text += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n"
+        for (certificate, value) in zip(names, values) {
+            if let value { text += name + "{name=\"" + certificate + "\"} " + value + "\n" }
+        }
     }
 
     static func write(config: AgentConfig, engine: RenewalEngine, source: CertificateSource, log: Log) {

@@ -30,6 +30,69 @@ public enum FileSystem {
     public static func read(_ path: String, limit: Int = maxReadBytes) throws(SCEPError) -> [UInt8] {
         let fd = try Self.open(path, O_RDONLY)
         defer { _ = close(fd) }
+        return try readAll(fd, path: path, limit: limit)
+    }
+
+    /// Reads a file only when it is ours (see `openTrusted`): journals and state steer what the agent does.
+    public static func readTrusted(_ path: String, limit: Int, what: String) throws(SCEPError) -> [UInt8] {
+        let fd = try openTrusted(path, O_RDONLY, what: what)
+        defer { _ = close(fd) }
+        return try readAll(fd, path: path, limit: limit)
+    }
+
+    /// Opens a file (or, with `O_DIRECTORY` in `flags`, a directory) that steers the agent (install
+    /// journal, lock, state) and refuses it unless the running user (euid) owns it and neither group
+    /// nor others can write it: anyone else who can write it could make the agent rename, skip or
+    /// trust what they choose. `O_NOFOLLOW` refuses a symbolic link in its last component; the
+    /// checks are fstat(2) of the opened descriptor, so the file checked is the file used.
+    /// - Parameter what: what the file is, for the message ("install journal").
+    /// - Throws: `fileIO` naming the path, what is wrong with it and what to do.
+    public static func openTrusted(_ path: String, _ flags: Int32, _ mode: mode_t = 0, what: String) throws(SCEPError) -> Int32 {
+        let fd: Int32
+        do throws(SCEPError) {
+            // O_NONBLOCK: a FIFO planted under the name must be refused by the type check below, not waited on.
+            fd = try open(path, flags | O_NOFOLLOW | O_NONBLOCK, mode)
+        } catch {
+            // O_NOFOLLOW fails with ELOOP, or with ENOTDIR when O_DIRECTORY meets the link first.
+            guard error.detail == ELOOP || (error.detail == ENOTDIR && type(of: path) == mode_t(S_IFLNK)) else { throw error }
+            throw untrusted(what, path, "it is a symbolic link")
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let failed = failure("fstat", path)
+            _ = close(fd)
+            throw failed
+        }
+        let wantsDirectory = flags & O_DIRECTORY != 0
+        var problem: String? = nil
+        if info.st_mode & mode_t(S_IFMT) != mode_t(wantsDirectory ? S_IFDIR : S_IFREG) {
+            problem = wantsDirectory ? "it is not a directory" : "it is not a regular file"
+        } else if info.st_uid != geteuid() {
+            problem = "it is owned by uid " + String(info.st_uid) + ", not by uid " + String(geteuid()) + " that runs scep-agent"
+        } else if info.st_mode & 0o022 != 0 {
+            problem = "its mode " + String(info.st_mode & 0o7777, radix: 8) + " lets group or others write it"
+        }
+        if let problem {
+            _ = close(fd)
+            throw untrusted(what, path, problem)
+        }
+        return fd
+    }
+
+    static func untrusted(_ what: String, _ path: String, _ problem: String) -> SCEPError {
+        SCEPError(.fileIO, "refusing " + what + " " + path + ": " + problem + " (scep-agent trusts only its own files that nobody else can write)"
+            + "; check who made it and remove it or fix its owner and mode (chown, chmod go-w), and keep such files in a directory only this user can write")
+    }
+
+    /// A directory for files that steer the agent (the state directory): created 0700 when missing,
+    /// refused (see `openTrusted`) when it is a symbolic link, another user's, or writable by others.
+    public static func requireTrustedDirectory(_ path: String, what: String) throws(SCEPError) {
+        try makeDirectory(path, mode: 0o700)
+        _ = close(try openTrusted(path, O_RDONLY | O_DIRECTORY, what: what))
+    }
+
+    /// read(2) from `fd` until EOF, refusing more than `limit` bytes.
+    static func readAll(_ fd: Int32, path: String, limit: Int) throws(SCEPError) -> [UInt8] {
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
@@ -113,6 +176,13 @@ public enum FileSystem {
     /// unlink(2); a missing file is not an error.
     public static func remove(_ path: String) throws(SCEPError) {
         if unlink(path) != 0 && CSCEPShim_errno() != ENOENT { throw failure("unlink", path) }
+    }
+
+    /// lstat(2): the type bits (`S_IFREG`, `S_IFLNK`, …) of `path` itself, never of what a symbolic
+    /// link names; nil when nothing is there.
+    static func type(of path: String) -> mode_t? {
+        var info = stat()
+        return lstat(path, &info) == 0 ? info.st_mode & mode_t(S_IFMT) : nil
     }
 
     public static func exists(_ path: String) -> Bool {

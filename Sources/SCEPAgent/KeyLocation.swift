@@ -64,7 +64,9 @@ final class TokenKeySlot {
     init(uri: PKCS11URI, options: TokenOptions) throws(SCEPError) {
         self.uri = uri
         name = uri.object
-        store = try PKCS11KeyStore(uri: uri, modulePath: options.pkcs11Module, pin: try Self.pin(uri: uri, options: options))
+        var pin = try Self.pin(uri: uri, options: options)
+        defer { SecureMemory.wipe(&pin) }
+        store = try PKCS11KeyStore(uri: uri, modulePath: options.pkcs11Module, pin: pin)
     }
 
     /// The PIN from --pin-file, pin-value or pin-source (a path or file: URI): first line of the file.
@@ -78,7 +80,8 @@ final class TokenKeySlot {
         guard let path = source else {
             throw SCEPError(.tokenError, "no PIN for token key " + uri.description + ": give --pin-file FILE, or pin-source=FILE in the URI")
         }
-        let bytes = try FileSystem.read(path, limit: 4096)
+        var bytes = try FileSystem.read(path, limit: 4096)
+        defer { SecureMemory.wipe(&bytes) }
         let line = Array(bytes.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") })
         guard !line.isEmpty else { throw SCEPError(.tokenError, "PIN file " + path + " is empty: put the token's user PIN on its first line") }
         return line

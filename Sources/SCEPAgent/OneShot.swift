@@ -16,6 +16,9 @@ public struct OutputPaths {
     public var certificateOwnership = FileOwnership(mode: FileSystem.publicFileMode)
     public var chainOwnership = FileOwnership(mode: FileSystem.publicFileMode)
     public var caOwnership = FileOwnership(mode: FileSystem.publicFileMode)
+    /// SHA-256 of other CA certificates `ca` keeps beside the CA in use while they are valid (a CA
+    /// rollover's successor, the predecessor a switch replaced).
+    public var keptCAs: [[UInt8]] = []
 
     public init(key: String, certificate: String, chain: String?, ca: String? = nil) {
         self.key = key
@@ -30,10 +33,23 @@ public struct OutputPaths {
     /// The files of the set (a token key is none of them).
     var all: [String] { (keyIsToken ? [] : [key]) + [certificate] + (chain.map { [$0] } ?? []) + (ca.map { [$0] } ?? []) }
 
-    /// A generated key waits here while its request is PENDING, so a rerun resumes the same transaction.
+    /// A generated key waits here while its request is PENDING, with the transaction's ID (see
+    /// `PendingRequest`), so a rerun resumes the same transaction.
     var pendingKey: String { FileSystem.directory(of: key) + "/." + FileSystem.baseName(of: key) + ".scep-pending" }
     /// Where `FileSystem.replaceAtomically` writes the pending key before renaming it to `pendingKey`.
     var pendingKeyTemporary: String { pendingKey + ".tmp" }
+    /// A token key's PENDING transaction is named here, beside the certificate (the key itself waits on
+    /// the token as a pending pair).
+    var pendingTransaction: String { FileSystem.directory(of: certificate) + "/." + FileSystem.baseName(of: certificate) + ".scep-pending" }
+}
+
+/// Whether a renewal's CSR carries the challenge (`renew_with_challenge`, and `renew` given one).
+/// RFC 8894 §3.3.1.2: a RenewalReq SHOULD omit it; scepserver 2.1.0 and other CAs refuse one without.
+public enum RenewalChallenge: String, CustomStringConvertible, Sendable {
+    case yes, no
+    /// Without first; after FAILURE badRequest or badMessageCheck once more with it.
+    case auto
+    public var description: String { rawValue }
 }
 
 /// What an enrollment or renewal did, for the human summary and `--json`.
@@ -49,6 +65,8 @@ public struct Outcome {
     public let polls: Int
     /// (phase, milliseconds)
     public let timings: [(String, Int64)]
+    /// The CSR that was issued carried the challenge.
+    public var sentChallenge = false
 }
 
 /// The one-shot operations of the command line, shared with the daemon: each validates its local
@@ -83,6 +101,7 @@ public final class OneShot {
 
         let key: PrivateKey
         var keyIsNew = false
+        var resumedTransaction: TransactionID? = nil
         var token: TokenKeySlot? = nil
         var tokenKey: PKCS11PrivateKey? = nil
         // The token pair a re-enrollment replaces (the daemon's, after its certificate expired or went):
@@ -100,6 +119,8 @@ public final class OneShot {
                 tokenKey = pending
                 keyIsNew = true
                 log.notice("resuming with the key made on the token by an earlier run")
+                resumedTransaction = FileSystem.exists(paths.pendingTransaction)
+                    ? PendingRequest.transactionID(in: try FileSystem.read(paths.pendingTransaction)) : nil
             } else {
                 replacedTokenKey = current
                 tokenKey = try slot.generatePending(keyType, random: random)
@@ -113,7 +134,7 @@ public final class OneShot {
         } else if FileSystem.exists(paths.key) && !replaceExistingKey {
             throw SCEPError(.fileExists, "key file " + paths.key + " exists: pass --existing-key to enroll that key, or remove it to make a new one")
         } else {
-            key = try pendingOrNewKey(keyType, paths: paths)
+            (key, resumedTransaction) = try pendingOrNewKey(keyType, paths: paths)
             keyIsNew = true
             FaultInjection.point("oneshot.key-generated")
             timer.mark("keygen")
@@ -123,11 +144,12 @@ public final class OneShot {
         let profile = try enrollment.discover()
         timer.mark("discover")
         let template = CertificationRequestTemplate.device(subject: subject, subjectAltNames: subjectAltNames, challengePassword: challenge, keyType: key.keyType)
+        let transactionID = try transactionID(resuming: resumedTransaction)
         let result: EnrollmentResult
         do throws(SCEPError) {
-            result = try enrollment.enroll(CertificateRequest(template: template, key: key), profile: profile)
+            result = try enrollment.enroll(CertificateRequest(template: template, key: key, transactionID: transactionID, challenge: challenge), profile: profile)
         } catch {
-            if error.code == .serverPending && keyIsNew { try keepPendingKey(key, paths: paths) }
+            if error.code == .serverPending && keyIsNew { try keepPendingKey(key, transactionID: transactionID, paths: paths) }
             throw error
         }
         FaultInjection.point("oneshot.issued")
@@ -139,8 +161,10 @@ public final class OneShot {
     }
 
     /// Renews the certificate at `paths` (RenewalReq when offered, signed by the current certificate),
-    /// with a new key of the same type unless `reuseKey`.
-    public func renew(url: URL, policy: EnrollmentPolicy, challenge: String?, reuseKey: Bool, keyType: KeyType?, paths: OutputPaths) throws(SCEPError) -> Outcome {
+    /// with a new key of the same type unless `reuseKey`. `challenge` decrypts a password-encrypted
+    /// reply whatever `sendChallenge` says; `sendChallenge` says whether the CSR carries it.
+    public func renew(url: URL, policy: EnrollmentPolicy, challenge: String?, sendChallenge: RenewalChallenge, reuseKey: Bool, keyType: KeyType?,
+                      paths: OutputPaths) throws(SCEPError) -> Outcome {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
         for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
@@ -162,13 +186,14 @@ public final class OneShot {
         }
         var tokenKey: PKCS11PrivateKey? = nil
         let key: PrivateKey
+        var resumedTransaction: TransactionID? = nil
         if reuseKey {
             key = currentKey
         } else if let token {
             tokenKey = try token.generatePending(keyType ?? currentKey.keyType, random: random)
             key = tokenKey!
         } else {
-            key = try pendingOrNewKey(keyType ?? currentKey.keyType, paths: paths)
+            (key, resumedTransaction) = try pendingOrNewKey(keyType ?? currentKey.keyType, paths: paths)
             FaultInjection.point("oneshot.key-generated")
         }
         timer.mark("keygen")
@@ -176,28 +201,60 @@ public final class OneShot {
         let enrollment = enrollment(url: url, policy: policy)
         let profile = try enrollment.discover()
         timer.mark("discover")
-        let template = CertificationRequestTemplate.device(
-            subject: DistinguishedName(der: current.subjectDER, text: current.subjectText),
-            subjectAltNames: try CertificateExtensions.subjectAltNames(certificate: current.der),
-            challengePassword: challenge, keyType: key.keyType)
-        let result: EnrollmentResult
-        do throws(SCEPError) {
-            result = try enrollment.enroll(CertificateRequest(template: template, key: key, currentCertificate: current, currentKey: currentKey), profile: profile)
-        } catch {
-            if error.code == .serverPending && !reuseKey { try keepPendingKey(key, paths: paths) }
-            throw error
+        var withChallenge = challenge != nil && sendChallenge == .yes
+        var transactionID = try transactionID(resuming: resumedTransaction)
+        var result: EnrollmentResult? = nil
+        while result == nil {
+            let template = CertificationRequestTemplate.device(
+                subject: DistinguishedName(der: current.subjectDER, text: current.subjectText),
+                subjectAltNames: try CertificateExtensions.subjectAltNames(certificate: current.der),
+                challengePassword: withChallenge ? challenge : nil, keyType: key.keyType)
+            let request = CertificateRequest(template: template, key: key, currentCertificate: current, currentKey: currentKey,
+                                             transactionID: transactionID, challenge: challenge)
+            do throws(SCEPError) {
+                result = try enrollment.enroll(request, profile: profile)
+            } catch {
+                if error.code == .serverPending && !reuseKey { try keepPendingKey(key, transactionID: transactionID, paths: paths) }
+                guard sendChallenge == .auto, !withChallenge, challenge != nil, Self.mayWantTheChallenge(error) else { throw error }
+                // RFC 8894 says a renewal SHOULD omit the challenge; CAs that want it refuse like this.
+                log.notice("the CA refused the renewal without the challenge (" + error.reason + "); sending it again with the challenge")
+                withChallenge = true
+                transactionID = try TransactionID.random(random)
+            }
         }
         FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
-        let written = try install(result, key: reuseKey ? nil : key, ca: profile.roles.ca, paths: paths, store: store)
+        let written = try install(result!, key: reuseKey ? nil : key, ca: profile.roles.ca, paths: paths, store: store)
         if let token, let tokenKey, let old = currentKey as? PKCS11PrivateKey { try token.commit(new: tokenKey, old: old) }
         timer.mark("install")
-        return outcome(result, key: key, written: written, timer: timer, location: paths.key)
+        var done = outcome(result!, key: key, written: written, timer: timer, location: paths.key)
+        done.sentChallenge = withChallenge
+        return done
+    }
+
+    /// FAILURE badRequest or badMessageCheck: what a CA that wants the challenge on a renewal answers
+    /// to one without it (scepserver 2.1.0: badRequest, "invalid challenge").
+    static func mayWantTheChallenge(_ error: SCEPError) -> Bool {
+        error.code == .serverFailure
+            && (error.detail == Int32(FailInfo.badRequest.rawValue) || error.detail == Int32(FailInfo.badMessageCheck.rawValue))
     }
 
     /// Discovery alone: capabilities, CA certificates and the pin check.
     public func discover(url: URL, policy: EnrollmentPolicy) throws(SCEPError) -> ServerProfile {
         try enrollment(url: url, policy: policy).discover()
+    }
+
+    /// GetNextCACert: the verified successor of the pinned CA.
+    /// - Throws: `messageUnsupported` when the server does not offer GetNextCACert; `verify*` when the
+    ///   reply is not signed for the pinned CA or holds no acceptable successor.
+    public func nextCA(url: URL, policy: EnrollmentPolicy) throws(SCEPError) -> Certificate {
+        let enrollment = enrollment(url: url, policy: policy)
+        let profile = try enrollment.discover()
+        guard let successor = try enrollment.nextCACertificate(profile: profile) else {
+            throw SCEPError(.messageUnsupported, url.description + " does not offer GetNextCACert (GetCACaps: " + profile.capabilities.description
+                + "): it publishes no successor of its CA")
+        }
+        return successor
     }
 
     /// GetCert: fetches the certificate with `serial`, asking with the certificate and key at `paths`.
@@ -255,13 +312,22 @@ public final class OneShot {
         PKCS11URI.isPKCS11(text) ? try openToken(text).existing() : try CredentialFiles.loadPrivateKey(text)
     }
 
-    /// The key saved while a request was PENDING (same key, same transactionID), or a new one.
-    func pendingOrNewKey(_ type: KeyType, paths: OutputPaths) throws(SCEPError) -> PrivateKey {
+    /// The saved transactionID of a PENDING request, else a fresh one.
+    func transactionID(resuming saved: TransactionID?) throws(SCEPError) -> TransactionID {
+        if let saved { return saved }
+        return try TransactionID.random(random)
+    }
+
+    /// The key and transactionID saved while a request was PENDING, or a new key (and nil).
+    func pendingOrNewKey(_ type: KeyType, paths: OutputPaths) throws(SCEPError) -> (PrivateKey, TransactionID?) {
         if FileSystem.exists(paths.pendingKey) {
             log.notice("resuming the pending request with the key saved in " + paths.pendingKey)
-            return try CredentialFiles.loadPrivateKey(paths.pendingKey)
+            let key = try CredentialFiles.loadPrivateKey(paths.pendingKey)
+            let transactionID = PendingRequest.transactionID(in: try FileSystem.read(paths.pendingKey))
+            if transactionID == nil { log.warning(paths.pendingKey + " names no transactionID: the pending key is sent as a new transaction") }
+            return (key, transactionID)
         }
-        return try SoftwarePrivateKey.generate(type, random: random)
+        return (try SoftwarePrivateKey.generate(type, random: random), nil)
     }
 
     /// Removes the pending key when it is the installed key already: a run that installed it was killed
@@ -283,14 +349,23 @@ public final class OneShot {
         try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
     }
 
-    /// Keeps a PENDING request's new software key (0600) so the next run polls the same transaction;
-    /// a token key stays on its token as a pending pair.
-    func keepPendingKey(_ key: PrivateKey, paths: OutputPaths) throws(SCEPError) {
-        guard !paths.keyIsToken, let software = key as? SoftwarePrivateKey, !FileSystem.exists(paths.pendingKey) else { return }
+    /// Keeps a PENDING request's new software key (0600) and its transactionID so the next run polls
+    /// the same transaction; a token key stays on its token as a pending pair, its transactionID in
+    /// `pendingTransaction`.
+    func keepPendingKey(_ key: PrivateKey, transactionID: TransactionID, paths: OutputPaths) throws(SCEPError) {
+        let path: String
+        let contents: [UInt8]
+        if paths.keyIsToken {
+            (path, contents) = (paths.pendingTransaction, PendingRequest.contents(keyPEM: "", transactionID: transactionID))
+        } else {
+            guard let software = key as? SoftwarePrivateKey else { return }
+            (path, contents) = (paths.pendingKey, PendingRequest.contents(keyPEM: try software.pem(), transactionID: transactionID))
+        }
+        // Rewritten only when it changes (a retry with the challenge is a new transaction).
+        if FileSystem.exists(path), (try? FileSystem.read(path)) == contents { return }
         // Atomically: a crash mid-write must not leave a truncated pending key, which every later run
         // would try to resume and fail to read.
-        try FileSystem.replaceAtomically(paths.pendingKey, Array(try software.pem().utf8), mode: FileSystem.privateKeyMode,
-                                         faultPoint: "oneshot.pending")
+        try FileSystem.replaceAtomically(path, contents, mode: FileSystem.privateKeyMode, faultPoint: "oneshot.pending")
     }
 
     /// Installs certificate, chain, CA and (for a new software key) the key file as one set. A token
@@ -306,21 +381,58 @@ public final class OneShot {
             files.append(CredentialFile(path: chain, contents: CredentialFiles.pem(result.chain), ownership: paths.chainOwnership))
         }
         if let caPath = paths.ca {
-            files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem([ca]), ownership: paths.caOwnership))
+            let certificates = Self.caFileCertificates(current: ca, fetched: [], kept: paths.keptCAs, path: caPath, now: clock.now())
+            files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem(certificates), ownership: paths.caOwnership))
         }
         try store.withLock { () throws(SCEPError) in try store.install(files) }
         // A crash here leaves a software key both installed and pending; discardInstalledPendingKey
         // removes it next time. A token key still has its temporary label; TokenKeySlot.recover renames it.
         FaultInjection.point("oneshot.installed")
-        if !paths.keyIsToken { try FileSystem.remove(paths.pendingKey) }
+        try FileSystem.remove(paths.keyIsToken ? paths.pendingTransaction : paths.pendingKey)
         return files.map { $0.path }
     }
 
+    /// What the `ca` file holds: the CA in use, then each CA in `kept` that has not expired at `now`, from
+    /// `fetched` or from the file at `path`. The file contributes only certificates whose fingerprint is in
+    /// `kept`: whoever can write it can take a CA out, never put one in.
+    static func caFileCertificates(current: Certificate, fetched: [Certificate], kept: [[UInt8]], path: String, now: Int64) -> [Certificate] {
+        let installed = kept.isEmpty || !FileSystem.exists(path) ? [] : (try? CredentialFiles.loadCertificates(path)) ?? []
+        var certificates = [current]
+        for certificate in fetched + installed where certificate.notAfter > now && kept.contains(certificate.sha256Fingerprint)
+            && !certificates.contains(where: { $0.der == certificate.der }) {
+            certificates.append(certificate)
+        }
+        return certificates
+    }
+
     func outcome(_ result: EnrollmentResult, key: PrivateKey, written: [String], timer: PhaseTimer, location: String) -> Outcome {
-        let shown = (try? KeyLocation(location))?.description ?? location
-        return Outcome(certificate: result.certificate, chain: result.chain, written: written, key: shown, keyFingerprint: SHA256.hash(key.publicKeyInfo),
+        return Outcome(certificate: result.certificate, chain: result.chain, written: written, key: PKCS11URI.redacted(location), keyFingerprint: SHA256.hash(key.publicKeyInfo),
                 transactionID: result.transactionID.value, messageType: result.messageType.description, polls: result.polls,
                 timings: timer.phases + [("total", timer.total)])
+    }
+}
+
+/// The `.KEY.scep-pending` file: the key's PEM, then one line naming the transaction, so a rerun
+/// resumes the same transaction (RFC 8894 §3.2.1.1: a resend or a poll keeps its transactionID).
+/// PEM readers (mbedTLS, OpenSSL) ignore text after the END line.
+enum PendingRequest {
+    static let transactionLabel = "scep-transaction-id: "
+
+    static func contents(keyPEM: String, transactionID: TransactionID) -> [UInt8] {
+        Array((keyPEM + transactionLabel + transactionID.value + "\n").utf8)
+    }
+
+    /// The transactionID line's value; nil when there is none (a file from an older version).
+    static func transactionID(in bytes: [UInt8]) -> TransactionID? {
+        let label = Array(transactionLabel.utf8)
+        for line in bytes.split(separator: UInt8(ascii: "\n")) where line.starts(with: label) {
+            let value = line.dropFirst(label.count)
+            // Ours are hex (TransactionID.random; older versions wrote 64 hex digits of a key hash).
+            let text = String(decoding: value, as: UTF8.self)
+            guard !value.isEmpty, value.count <= 64, Hex.decode(text) != nil, !value.contains(UInt8(ascii: ":")) else { return nil }
+            return TransactionID(text)
+        }
+        return nil
     }
 }
 

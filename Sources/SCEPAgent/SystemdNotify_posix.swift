@@ -1,4 +1,5 @@
 import CSCEPShim
+import DER
 
 /// sd_notify without libsystemd: datagrams to `$NOTIFY_SOCKET` (READY=1, STATUS=, WATCHDOG=1, STOPPING=1).
 public final class SystemdNotifier {
@@ -24,7 +25,9 @@ public final class SystemdNotifier {
 
     public var isActive: Bool { address != nil }
 
-    /// Sends one notification; failures are ignored (systemd may be gone, the agent goes on).
+    /// Sends one notification; failures are ignored (systemd may be gone, the agent goes on). The
+    /// message is one `KEY=value` line: a line break in it would add assignments (`WATCHDOG=trigger`),
+    /// so it is sent as `ASCII.printable` text.
     public func send(_ message: String) {
         guard let address else { return }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -38,7 +41,7 @@ public final class SystemdNotifier {
             for (index, byte) in address.enumerated() { raw[index] = byte }
         }
         let length = socklen_t(MemoryLayout<sa_family_t>.size + address.count)
-        let payload = Array(message.utf8)
+        let payload = Array(ASCII.printable(message, limit: ASCII.lineLimit).utf8)
         _ = withUnsafePointer(to: &socketAddress) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
                 sendto(fd, payload, payload.count, Int32(MSG_NOSIGNAL), generic, length)

@@ -45,12 +45,21 @@ public struct CertificateRequest {
     /// Nil: a transient self-signed certificate of `key` signs it (§2.3).
     public var currentCertificate: Certificate?
     public var currentKey: PrivateKey?
+    /// This transaction's ID (RFC 8894 §3.2.1.1: unique per transaction): a fresh random one, or the
+    /// saved one of a PENDING request being resumed.
+    public var transactionID: TransactionID
+    /// The challenge password, whether or not the CSR carries it: the key of PasswordRecipientInfo
+    /// envelopes, which a CA uses for a key that cannot decrypt (EC) and we use for an EC CA (§3.1).
+    public var challenge: String?
 
-    public init(template: CertificationRequestTemplate, key: PrivateKey, currentCertificate: Certificate? = nil, currentKey: PrivateKey? = nil) {
+    public init(template: CertificationRequestTemplate, key: PrivateKey, currentCertificate: Certificate? = nil, currentKey: PrivateKey? = nil,
+                transactionID: TransactionID, challenge: String? = nil) {
         self.template = template
         self.key = key
         self.currentCertificate = currentCertificate
         self.currentKey = currentKey
+        self.transactionID = transactionID
+        self.challenge = challenge
     }
 }
 
@@ -138,7 +147,9 @@ public final class Enrollment {
     /// Sends PKCSReq (or RenewalReq when renewing and the server offers Renewal), polls while PENDING,
     /// and returns the verified certificate.
     public func enroll(_ request: CertificateRequest, profile: ServerProfile) throws(SCEPError) -> EnrollmentResult {
-        let csr = try CertificationRequest.build(request.template, key: request.key)
+        // The CSR carries the challenge password in clear: wiped once the encrypted request is built.
+        var csr = try CertificationRequest.build(request.template, key: request.key)
+        defer { SecureMemory.wipe(&csr) }
         let signerCertificate: Certificate
         let signerKey: PrivateKey
         let type: MessageType
@@ -152,10 +163,11 @@ public final class Enrollment {
             signerKey = request.key
             type = .pkcsReq
         }
-        let transactionID = PKIMessage.transactionID(for: request.key)
+        let transactionID = request.transactionID
         var context = RequestContext(
             signerCertificate: signerCertificate, signerKey: signerKey, recipient: profile.roles.encryption,
-            cipher: profile.cipher, digest: profile.digest, transactionID: transactionID, senderNonce: Nonce(try random.bytes(16)), random: random)
+            cipher: profile.cipher, digest: profile.digest, transactionID: transactionID, senderNonce: Nonce(try random.bytes(16)), random: random,
+            password: request.challenge)
         log.info(type.description + " transaction " + transactionID.value + " to " + service.url.description)
         var reply = try exchange(try PKIMessage.certificateRequest(csr, type: type, context: context), context: context, profile: profile)
 
@@ -179,7 +191,7 @@ public final class Enrollment {
         }
         try Self.requireSuccess(reply, operation: type.description)
 
-        let decrypted = try decrypt(reply, keys: [signerKey, request.key])
+        let decrypted = try decrypt(reply, keys: [signerKey, request.key], password: request.challenge)
         let (certificate, chain) = try Self.verifyIssued(decrypted.certificates, key: request.key, ca: profile.roles.ca, now: clock.now())
         if certificate.notBefore > clock.now() {
             log.warning("issued certificate is valid only from " + CivilTime(unixSeconds: certificate.notBefore).description + ": is this device's clock behind?")
@@ -188,24 +200,11 @@ public final class Enrollment {
                                 replyCipher: decrypted.cipher, replyDigest: reply.digest)
     }
 
-    /// GetNextCACert (RFC 8894 §3.6): the CA certificate that will succeed the pinned one, from a
-    /// SignedData that the pinned CA must have signed. Nil when the server does not offer it.
+    /// GetNextCACert (RFC 8894 §4.7.1): the verified successor of the CA in use, signed by one of
+    /// `profile.roles.signers`. Nil when the server does not offer it.
     public func nextCACertificate(profile: ServerProfile) throws(SCEPError) -> Certificate? {
         guard profile.capabilities.getNextCACert else { return nil }
-        let signed = try SignedData(parsing: try service.getNextCACert())
-        guard let signer = signed.signerInfos.first else {
-            throw SCEPError(.verifySigner, "GetNextCACert reply is not signed; the current CA must sign its successor")
-        }
-        do throws(SCEPError) {
-            try signer.verify(content: signed.content, with: profile.roles.ca)
-        } catch {
-            throw SCEPError(.verifySigner, "GetNextCACert reply is not signed by the pinned CA " + profile.roles.ca.subjectText + ": " + error.reason)
-        }
-        for der in signed.certificates where der != profile.roles.ca.der {
-            let candidate = try Certificate(der: der)
-            if candidate.isCA { return candidate }
-        }
-        throw SCEPError(.messageMalformed, "GetNextCACert reply holds no CA certificate other than the current one")
+        return try NextCACertificate(parsing: try service.getNextCACert(), signers: profile.roles.signers, current: profile.roles.ca).successor
     }
 
     /// GetCert: the certificate with `serial` issued by the pinned CA, asked for with our certificate and key.
@@ -258,7 +257,7 @@ public final class Enrollment {
 
     func queryContext(certificate: Certificate, key: PrivateKey, profile: ServerProfile) throws(SCEPError) -> RequestContext {
         RequestContext(signerCertificate: certificate, signerKey: key, recipient: profile.roles.encryption, cipher: profile.cipher,
-                       digest: profile.digest, transactionID: PKIMessage.transactionID(for: key), senderNonce: Nonce(try random.bytes(16)),
+                       digest: profile.digest, transactionID: try TransactionID.random(random), senderNonce: Nonce(try random.bytes(16)),
                        random: random)
     }
 
@@ -277,14 +276,15 @@ public final class Enrollment {
         return reply
     }
 
-    /// The reply is encrypted to the key that signed the request; some servers use the key in the CSR.
-    func decrypt(_ reply: CertRep, keys: [PrivateKey]) throws(SCEPError) -> (certificates: [[UInt8]], crls: [[UInt8]], cipher: ContentCipher) {
+    /// The reply is encrypted to the key that signed the request; some servers use the key in the CSR;
+    /// for a key that cannot decrypt, to the challenge `password` (RFC 8894 §3.1).
+    func decrypt(_ reply: CertRep, keys: [PrivateKey], password: String? = nil) throws(SCEPError) -> (certificates: [[UInt8]], crls: [[UInt8]], cipher: ContentCipher) {
         var failure = SCEPError(.cryptoDecryptFailed, "no key to decrypt the CertRep")
         var tried: [PrivateKey] = []
         for key in keys where !tried.contains(where: { $0 === key }) {
             tried.append(key)
             do throws(SCEPError) {
-                let content = try reply.decryptContent(with: key)
+                let content = try reply.decryptContent(with: key, password: password)
                 if content.cipher == .desCBC && policy.strict {
                     throw SCEPError(.messageUnsupported, "strict mode: the CA encrypted its CertRep with single DES; it must use AES or 3DES (or turn strict off)")
                 }

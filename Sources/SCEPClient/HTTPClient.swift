@@ -65,7 +65,7 @@ public final class HTTPClient: Transport {
                 return response
             }
             guard followed < options.maxRedirects else {
-                throw SCEPError(.transportRedirects, "too many redirects from " + request.url.description + ": more than \(options.maxRedirects) (last to '" + location + "'); point the URL at the final location or raise maxRedirects")
+                throw SCEPError(.transportRedirects, "too many redirects from " + request.url.description + ": more than \(options.maxRedirects) (last to '" + ASCII.printable(location) + "'); point the URL at the final location or raise maxRedirects")
             }
             let next = try current.url.resolving(location)
             if current.url.scheme == "https" && next.scheme != "https" {
@@ -140,7 +140,7 @@ public final class HTTPClient: Transport {
         }
         guard let response = parser.response else { throw SCEPError(.transportProtocol, "no answer to CONNECT from proxy " + proxy.description) }
         guard response.status >= 200 && response.status < 300 else {
-            throw SCEPError(.transportConnect, "proxy " + proxy.description + " refused to tunnel to " + url.hostAndPort + ": \(response.status) " + response.reason + "; check the proxy setting and its access rules", detail: Int32(response.status))
+            throw SCEPError(.transportConnect, "proxy " + proxy.description + " refused to tunnel to " + url.hostAndPort + ": \(response.status) " + ASCII.printable(response.reason) + "; check the proxy setting and its access rules", detail: Int32(response.status))
         }
         guard parser.surplusBytes == 0 else {
             throw SCEPError(.transportProtocol, "proxy " + proxy.description + " sent data after its CONNECT answer before TLS started")
@@ -252,10 +252,9 @@ extension HTTPResponse {
         var text = ""
         let type = contentType ?? ""
         if type.utf8.starts(with: "text/".utf8) || type.isEmpty {
-            let printable = body.prefix(200).map { $0 >= 0x20 && $0 < 0x7F ? $0 : UInt8(ascii: " ") }
-            text = ASCII.trimmed(String(decoding: printable, as: UTF8.self))
+            text = ASCII.printable(ASCII.trimmed(body))
         }
-        throw SCEPError(.transportHTTPStatus, request.method.rawValue + " " + request.url.description + " answered \(status) " + reason
+        throw SCEPError(.transportHTTPStatus, request.method.rawValue + " " + request.url.description + " answered \(status) " + ASCII.printable(reason)
             + (text.isEmpty ? "" : ": '" + text + "'") + "; check the SCEP URL and the server's log", detail: Int32(clamping: status))
     }
 }

@@ -273,16 +273,16 @@ public struct HTTPResponseParser {
         // HTTP/1.x SP 3DIGIT [SP reason]
         let prefix = Array("HTTP/1.".utf8)
         guard l.count >= 12, Array(l[0..<7]) == prefix, l[7] == UInt8(ascii: "0") || l[7] == UInt8(ascii: "1"), l[8] == 32
-        else { throw protocolError("bad status line '" + URL.printable(l) + "'") }
+        else { throw protocolError("bad status line '" + ASCII.printable(l) + "'") }
         isHTTP10 = l[7] == UInt8(ascii: "0")
         var code = 0
         for b in l[9..<12] {
-            guard b >= 0x30 && b <= 0x39 else { throw protocolError("bad status code in '" + URL.printable(l) + "'") }
+            guard b >= 0x30 && b <= 0x39 else { throw protocolError("bad status code in '" + ASCII.printable(l) + "'") }
             code = code * 10 + Int(b - 0x30)
         }
         guard code >= 100 else { throw protocolError("status code \(code) out of range") }
         if l.count > 12 {
-            guard l[12] == 32 else { throw protocolError("bad status line '" + URL.printable(l) + "'") }
+            guard l[12] == 32 else { throw protocolError("bad status line '" + ASCII.printable(l) + "'") }
         }
         let reasonBytes = l.count > 13 ? l[13...] : []
         for b in reasonBytes where (b < 0x20 && b != 9) || b == 0x7F {
@@ -308,16 +308,16 @@ public struct HTTPResponseParser {
         guard let first = line.first else { throw protocolError("empty header line") }
         if first == 32 || first == 9 { throw protocolError("obsolete header line folding") }
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
-            throw protocolError("header line without ':' ('" + URL.printable(line) + "')")
+            throw protocolError("header line without ':' ('" + ASCII.printable(line) + "')")
         }
         let name = line[line.startIndex..<colon]
         guard !name.isEmpty else { throw protocolError("empty header name") }
         for b in name where !HTTPResponseParser.isTokenByte(b) {
-            throw protocolError("invalid character in header name '" + URL.printable(name) + "'")
+            throw protocolError("invalid character in header name '" + ASCII.printable(name) + "'")
         }
         var value = line[(colon + 1)...]
         for b in value where (b < 0x20 && b != 9) || b == 0x7F {
-            throw protocolError("control character in header '" + URL.printable(name) + "'")
+            throw protocolError("control character in header '" + ASCII.printable(name) + "'")
         }
         while let f = value.first, f == 32 || f == 9 { value = value.dropFirst() }
         while let l = value.last, l == 32 || l == 9 { value = value.dropLast() }
@@ -370,10 +370,10 @@ public struct HTTPResponseParser {
         guard !digits.isEmpty else { throw protocolError("empty Content-Length") }
         var value = 0
         for b in digits {
-            guard b >= 0x30 && b <= 0x39 else { throw protocolError("Content-Length '" + URL.printable(digits) + "' is not a decimal number") }
+            guard b >= 0x30 && b <= 0x39 else { throw protocolError("Content-Length '" + ASCII.printable(digits) + "' is not a decimal number") }
             let (times10, o1) = value.multipliedReportingOverflow(by: 10)
             let (sum, o2) = times10.addingReportingOverflow(Int(b - 0x30))
-            guard !o1, !o2 else { throw tooLarge("Content-Length '" + URL.printable(digits) + "' overflows") }
+            guard !o1, !o2 else { throw tooLarge("Content-Length '" + ASCII.printable(digits) + "' overflows") }
             value = sum
         }
         return value
@@ -391,10 +391,10 @@ public struct HTTPResponseParser {
             size = size << 4 | digit
             i += 1
         }
-        guard i > 0 else { throw protocolError("bad chunk size '" + URL.printable(line) + "'") }
+        guard i > 0 else { throw protocolError("bad chunk size '" + ASCII.printable(line) + "'") }
         while i < line.count, line[i] == 32 || line[i] == 9 { i += 1 }
         if i < line.count {
-            guard line[i] == UInt8(ascii: ";") else { throw protocolError("bad chunk size '" + URL.printable(line) + "'") }
+            guard line[i] == UInt8(ascii: ";") else { throw protocolError("bad chunk size '" + ASCII.printable(line) + "'") }
             for b in line[i...] where (b < 0x20 && b != 9) || b == 0x7F {
                 throw protocolError("control character in chunk extension")
             }

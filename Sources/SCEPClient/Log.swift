@@ -1,3 +1,5 @@
+import DER
+
 /// Where diagnostics go. The executable decides (stderr, syslog, systemd priority prefixes); libraries
 /// only call it. Secrets (challenge passwords, keys) are never passed here.
 public final class Log {
@@ -26,8 +28,10 @@ public final class Log {
     /// A log that drops everything (tests, benchmarks).
     public static func discarding() -> Log { Log(threshold: .error) { _, _ in } }
 
+    /// Every message leaves as one line of printable ASCII, whatever it quotes: a message can never
+    /// start a second journal or syslog record, forge a priority, or drive the terminal.
     public func log(_ level: Level, _ message: @autoclosure () -> String) {
-        if level <= threshold { sink(level, message()) }
+        if level <= threshold { sink(level, ASCII.printable(message(), limit: ASCII.lineLimit)) }
     }
     public func error(_ message: @autoclosure () -> String) { log(.error, message()) }
     public func warning(_ message: @autoclosure () -> String) { log(.warning, message()) }

@@ -58,7 +58,7 @@ public final class SCEPService {
         let response = try transport.send(HTTPRequest(method: .get, url: operationURL(operation)))
         try Self.requireSuccess(response, operation: operation, url: url)
         if let type = response.contentType, type != "application/x-x509-ca-cert", type != "application/x-x509-ca-ra-cert" {
-            log.warning(operation + " reply has Content-Type " + type + ", expected application/x-x509-ca-cert or application/x-x509-ca-ra-cert")
+            log.warning(operation + " reply has Content-Type " + ASCII.printable(type) + ", expected application/x-x509-ca-cert or application/x-x509-ca-ra-cert")
         }
         var parsed: [Certificate] = []
         do throws(SCEPError) {
@@ -88,7 +88,7 @@ public final class SCEPService {
         let response = try transport.send(request)
         try Self.requireSuccess(response, operation: "PKIOperation", url: url)
         if let type = response.contentType, type != "application/x-pki-message" {
-            log.warning("PKIOperation reply has Content-Type " + type + ", expected application/x-pki-message")
+            log.warning("PKIOperation reply has Content-Type " + ASCII.printable(type) + ", expected application/x-pki-message")
         }
         // Only the framing here (an HTML page or random bytes get a message that says so); CertRep
         // checks the content.
@@ -104,17 +104,18 @@ public final class SCEPService {
     /// exit code), with the operation, the URL, the Content-Type and the start of the body, so an HTML
     /// login page or a proxy's error page is recognisable.
     static func unreadable(_ response: HTTPResponse, operation: String, url: URL, expected: String, _ error: SCEPError) -> SCEPError {
-        let start = URL.printable(response.body.prefix(48))
+        let start = ASCII.printable(response.body, limit: 48)
         return SCEPError(error.code, operation + " reply from " + url.description + " is not " + expected + " (Content-Type "
-            + (response.contentType ?? "none") + ", " + String(response.body.count) + " bytes, starting '" + start
-            + (response.body.count > 48 ? "...'" : "'") + "): " + error.reason + "; is the URL really the SCEP endpoint?")
+            + ASCII.printable(response.contentType ?? "none") + ", " + String(response.body.count) + " bytes, starting '" + start
+            + "'): " + error.reason + "; is the URL really the SCEP endpoint?")
     }
 
     static func requireSuccess(_ response: HTTPResponse, operation: String, url: URL) throws(SCEPError) {
         guard response.status == 200 else {
-            let text = String(decoding: response.body.prefix(200), as: UTF8.self)
-            throw SCEPError(.transportHTTPStatus, operation + " at " + url.description + " answered HTTP " + String(response.status) + " " + response.reason
-                + (text.isEmpty ? "" : ": " + ASCII.trimmed(text)), detail: Int32(response.status))
+            // The body is the server's text: shown, but only as printable ASCII on one line.
+            let text = ASCII.printable(ASCII.trimmed(response.body))
+            throw SCEPError(.transportHTTPStatus, operation + " at " + url.description + " answered HTTP " + String(response.status) + " "
+                + ASCII.printable(response.reason) + (text.isEmpty ? "" : ": " + text), detail: Int32(response.status))
         }
         guard !response.body.isEmpty else {
             throw SCEPError(.transportProtocol, operation + " at " + url.description + " answered with an empty body")

@@ -21,7 +21,7 @@ public struct URL: CustomStringConvertible, Equatable {
     public init(parsing text: String) throws(SCEPError) {
         let bytes = Array(text.utf8)
         func fail(_ why: String) -> SCEPError {
-            SCEPError(.transportURL, "invalid URL '" + URL.printable(bytes) + "': " + why + "; give an absolute URL such as http://host:port/path")
+            SCEPError(.transportURL, "invalid URL '" + ASCII.printable(bytes) + "': " + why + "; give an absolute URL such as http://host:port/path")
         }
         guard bytes.count <= URL.maxLength else { throw fail("longer than \(URL.maxLength) bytes") }
         for b in bytes where b <= 0x20 || b >= 0x7F {
@@ -148,19 +148,6 @@ public struct URL: CustomStringConvertible, Equatable {
 
     static func isHexDigit(_ b: UInt8) -> Bool {
         (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66)
-    }
-
-    /// Bytes for a message: printable ASCII kept, others as `\xNN`, cut at 200 bytes.
-    static func printable(_ bytes: some Collection<UInt8>) -> String {
-        var out: [UInt8] = []
-        let hex = Array("0123456789abcdef".utf8)
-        for (i, b) in bytes.enumerated() {
-            if i >= 200 { out += Array("...".utf8); break }
-            if b >= 0x20 && b < 0x7F { out.append(b) } else {
-                out += [UInt8(ascii: "\\"), UInt8(ascii: "x"), hex[Int(b >> 4)], hex[Int(b & 15)]]
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -6,8 +6,8 @@ import DER
 final class CipherContext {
     let context: UnsafeMutablePointer<mbedtls_cipher_context_t>
 
-    /// `mbedtls_cipher_setup`, `mbedtls_cipher_setkey` and PKCS#7 padding.
-    init(_ cipher: ContentCipher, key: [UInt8], operation: mbedtls_operation_t) throws(SCEPError) {
+    /// `mbedtls_cipher_setup`, `mbedtls_cipher_setkey` and the padding mode (PKCS#7 unless told).
+    init(_ cipher: ContentCipher, key: [UInt8], operation: mbedtls_operation_t, padding: mbedtls_cipher_padding_t = MBEDTLS_PADDING_PKCS7) throws(SCEPError) {
         context = UnsafeMutablePointer<mbedtls_cipher_context_t>.allocate(capacity: 1)
         mbedtls_cipher_init(context)
         guard let info = mbedtls_cipher_info_from_type(cipher.mbedtlsType) else {
@@ -21,8 +21,8 @@ final class CipherContext {
         }
         try checkMbedTLS(result, .cryptoBadInput, "cannot load the " + cipher.description + " key", function: "mbedtls_cipher_setkey")
         try checkMbedTLS(
-            mbedtls_cipher_set_padding_mode(context, MBEDTLS_PADDING_PKCS7), .cryptoLibrary,
-            "cannot select PKCS#7 padding", function: "mbedtls_cipher_set_padding_mode")
+            mbedtls_cipher_set_padding_mode(context, padding), .cryptoLibrary,
+            "cannot select the padding mode", function: "mbedtls_cipher_set_padding_mode")
     }
 
     deinit {
@@ -47,7 +47,7 @@ final class CipherContext {
         }
         if result != 0 {
             // A failed decryption may have written unauthenticated plaintext blocks; leave nothing behind.
-            output.withUnsafeMutableBytes { mbedtls_platform_zeroize($0.baseAddress, $0.count) }
+            SecureMemory.wipe(&output)
             return ([], result)
         }
         output.removeSubrange(outputLength...)
@@ -124,6 +124,30 @@ public enum BlockCipher {
         try checkMbedTLS(
             result, .cryptoDecryptFailed, cipher.description + " decryption failed (wrong key or corrupt data)",
             function: "mbedtls_cipher_crypt")
+        return output
+    }
+
+    /// CBC over whole blocks without padding: the two passes of the RFC 3211 key wrap, whose input
+    /// is already a whole number of blocks.
+    /// - Parameters:
+    ///   - encrypt: true to encrypt (never with `.desCBC`), false to decrypt.
+    ///   - blocks: a non-empty multiple of `cipher.blockSize` bytes.
+    /// - Returns: as many bytes as `blocks`.
+    /// - Throws: `cryptoUnsupported` to encrypt with DES; `cryptoBadInput` for a key, IV or length
+    ///   that does not fit the cipher.
+    public static func cbcBlocks(_ cipher: ContentCipher, encrypt: Bool, key: [UInt8], iv: [UInt8], blocks: [UInt8]) throws(SCEPError) -> [UInt8] {
+        if encrypt && cipher == .desCBC {
+            throw SCEPError(.cryptoUnsupported, "DES-CBC is decrypt-only: we never encrypt with single DES (use AES)")
+        }
+        try cipher.checkSizes(key: key, iv: iv)
+        if blocks.isEmpty || blocks.count % cipher.blockSize != 0 {
+            throw SCEPError(
+                .cryptoBadInput,
+                cipher.description + " blocks must be a non-empty multiple of " + String(cipher.blockSize) + " bytes, got " + String(blocks.count))
+        }
+        let context = try CipherContext(cipher, key: key, operation: encrypt ? MBEDTLS_ENCRYPT : MBEDTLS_DECRYPT, padding: MBEDTLS_PADDING_NONE)
+        let (output, result) = context.crypt(iv: iv, input: blocks, blockSize: cipher.blockSize)
+        try checkMbedTLS(result, .cryptoLibrary, cipher.description + " block operation failed", function: "mbedtls_cipher_crypt")
         return output
     }
 }

@@ -31,7 +31,7 @@ final class PKContext {
                 mbedtls_pk_parse_key(context, key.baseAddress, key.count, nil, 0)
             }
             // Our copy holds the secret too; the caller's bytes are the caller's to wipe.
-            terminated.withUnsafeMutableBytes { mbedtls_platform_zeroize($0.baseAddress, $0.count) }
+            SecureMemory.wipe(&terminated)
         } else {
             result = bytes.withUnsafeBufferPointer { key in
                 mbedtls_pk_parse_key(context, key.baseAddress, key.count, nil, 0)
@@ -206,7 +206,7 @@ final class PKContext {
         let result = buffer.withUnsafeMutableBufferPointer { out in
             mbedtls_pk_write_key_pem(context, out.baseAddress, out.count)
         }
-        defer { buffer.withUnsafeMutableBytes { mbedtls_platform_zeroize($0.baseAddress, $0.count) } }
+        defer { SecureMemory.wipe(&buffer) }
         try checkMbedTLS(result, .cryptoLibrary, "cannot encode the private key as PEM", function: "mbedtls_pk_write_key_pem")
         let end = buffer.firstIndex(of: 0) ?? buffer.count
         return String(decoding: buffer[..<end], as: UTF8.self)

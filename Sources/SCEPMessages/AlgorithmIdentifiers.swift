@@ -79,6 +79,23 @@ public enum AlgorithmIdentifiers {
         }
     }
 
+    /// A CBC cipher's AlgorithmIdentifier, whose parameters are the IV: EnvelopedData's content cipher
+    /// and PasswordRecipientInfo's KEK cipher.
+    /// - Parameter what: names the field in messages ("EnvelopedData content cipher").
+    /// - Throws: `messageUnsupported` for a cipher we do not know; `messageMalformed` for an IV of the wrong size.
+    public static func cbcCipher(_ node: DERNode, _ what: String) throws(SCEPError) -> (cipher: ContentCipher, iv: [UInt8]) {
+        var fields = try node.elements(DER.Tag.sequence, what)
+        let oid = try fields.next("algorithm").objectIdentifier(what)
+        guard let cipher = contentCipher(oid: oid) else {
+            throw SCEPError(.messageUnsupported, what + " " + oid + " is not one this agent supports")
+        }
+        let iv = try fields.next("parameters").octets(what + " IV")
+        guard iv.count == cipher.blockSize else {
+            throw SCEPError(.messageMalformed, what + " IV has " + String(iv.count) + " bytes; " + cipher.description + " needs " + String(cipher.blockSize))
+        }
+        return (cipher, iv)
+    }
+
     /// rsaEncryption with NULL parameters: the key-encryption algorithm of KeyTransRecipientInfo.
     public static let rsaEncryption: [UInt8] = DER.sequence([DER.oid(OID.rsaEncryption), DER.null()])
 }

@@ -2,7 +2,7 @@ import DER
 import SCEPCrypto
 
 /// A verified CertRep (RFC 8894 §3.3.2): the signature checked against one of the CA/RA
-/// certificates, the SCEP attributes read. Decrypt the certificates with `decryptContent(with:)`.
+/// certificates, the SCEP attributes read. Decrypt the certificates with `decryptContent(with:password:)`.
 public struct CertRep {
     public let status: PKIStatus
     public let failInfo: FailInfo?
@@ -45,14 +45,14 @@ public struct CertRep {
         }
         let typeText = try typeNode.text("messageType")
         guard MessageType(rawValue: typeText) == .certRep else {
-            throw SCEPError(.messageBadAttribute, "reply has messageType " + typeText + ", expected 3 (CertRep)")
+            throw SCEPError(.messageBadAttribute, "reply has messageType " + ASCII.printable(typeText) + ", expected 3 (CertRep)")
         }
         guard let statusNode = try signerInfo.attribute(OID.scepPKIStatus) else {
             throw SCEPError(.messageBadAttribute, "CertRep has no pkiStatus attribute")
         }
         let statusText = try statusNode.text("pkiStatus")
         guard let status = PKIStatus(rawValue: statusText) else {
-            throw SCEPError(.messageBadAttribute, "CertRep pkiStatus '" + statusText + "' is not 0, 2 or 3")
+            throw SCEPError(.messageBadAttribute, "CertRep pkiStatus '" + ASCII.printable(statusText) + "' is not 0, 2 or 3")
         }
         self.status = status
         guard let transactionNode = try signerInfo.attribute(OID.scepTransactionID) else {
@@ -65,9 +65,14 @@ public struct CertRep {
             let failText = try signerInfo.attribute(OID.scepFailInfo)?.text("failInfo")
             failInfo = failText.flatMap { FailInfo(rawValue: $0) }
             if let failText, failInfo == nil {
-                throw SCEPError(.messageBadAttribute, "CertRep failInfo '" + failText + "' is not 0 to 4")
+                throw SCEPError(.messageBadAttribute, "CertRep failInfo '" + ASCII.printable(failText) + "' is not 0 to 4")
             }
-            failInfoText = try signerInfo.attribute(OID.scepFailInfoText)?.text("failInfoText")
+            // The server's own words go into messages, logs and state: printable ASCII only.
+            if let text = try signerInfo.attribute(OID.scepFailInfoText)?.text("failInfoText") {
+                failInfoText = ASCII.printable(text)
+            } else {
+                failInfoText = nil
+            }
         } else {
             failInfo = nil
             failInfoText = nil
@@ -86,7 +91,7 @@ public struct CertRep {
     /// as its recipientNonce (RFC 8894 §3.2.1.5).
     public func check(transactionID expected: TransactionID, senderNonce: Nonce) throws(SCEPError) {
         guard transactionID == expected else {
-            throw SCEPError(.verifyTransactionID, "CertRep transactionID " + transactionID.value + " is not ours (" + expected.value + ")")
+            throw SCEPError(.verifyTransactionID, "CertRep transactionID " + ASCII.printable(transactionID.value) + " is not ours (" + expected.value + ")")
         }
         guard let recipientNonce else {
             throw SCEPError(.verifyNonce, "CertRep has no recipientNonce: cannot prove it answers this request")
@@ -96,13 +101,14 @@ public struct CertRep {
         }
     }
 
-    /// Decrypts the envelope with the requester's key and returns the degenerate SignedData's
-    /// certificates and CRLs, with the cipher the server chose.
-    public func decryptContent(with key: PrivateKey) throws(SCEPError) -> (certificates: [[UInt8]], crls: [[UInt8]], cipher: ContentCipher) {
+    /// Decrypts the envelope with the requester's key, or with the challenge password when the CA
+    /// encrypted to it (PasswordRecipientInfo, for a key that cannot decrypt), and returns the
+    /// degenerate SignedData's certificates and CRLs, with the cipher the server chose.
+    public func decryptContent(with key: PrivateKey, password: String? = nil) throws(SCEPError) -> (certificates: [[UInt8]], crls: [[UInt8]], cipher: ContentCipher) {
         guard let envelope else {
             throw SCEPError(.messageMalformed, "CertRep " + status.description + " has no content to decrypt")
         }
-        let (plaintext, cipher) = try EnvelopedData.decrypt(envelope, key: key)
+        let (plaintext, cipher) = try EnvelopedData.decrypt(envelope, key: key, password: password.map { Array($0.utf8) })
         let degenerate = try SignedData(parsing: plaintext)
         return (degenerate.certificates, degenerate.crls, cipher)
     }

@@ -1,7 +1,8 @@
 import DER
 import SCEPCrypto
 
-/// CMS EnvelopedData with one KeyTransRecipientInfo (RFC 5652 §6), as SCEP uses it (RFC 8894 §3.1).
+/// CMS EnvelopedData with one KeyTransRecipientInfo or PasswordRecipientInfo (RFC 5652 §6), as SCEP
+/// uses it (RFC 8894 §3.1).
 ///
 ///     EnvelopedData ::= SEQUENCE {
 ///         version              CMSVersion,
@@ -19,20 +20,32 @@ import SCEPCrypto
 ///         contentEncryptionAlgorithm ContentEncryptionAlgorithmIdentifier,
 ///         encryptedContent           [0] IMPLICIT EncryptedContent OPTIONAL }
 public enum EnvelopedData {
-    /// Encrypts `content` for `recipient` (an RSA certificate) and returns the ContentInfo DER.
-    public static func build(content: [UInt8], recipient: Certificate, cipher: ContentCipher, random: RandomGenerator) throws(SCEPError) -> [UInt8] {
+    /// Encrypts `content` for `recipient` and returns the ContentInfo DER: to its RSA key
+    /// (KeyTransRecipientInfo), or, for a key that cannot decrypt, to `password` (PasswordRecipientInfo,
+    /// RFC 8894 §3.1).
+    /// - Throws: `usage` when the recipient's key is not RSA and there is no password.
+    public static func build(content: [UInt8], recipient: Certificate, cipher: ContentCipher, password: [UInt8]? = nil,
+                             random: RandomGenerator) throws(SCEPError) -> [UInt8] {
         let key = try random.bytes(cipher.keySize)
         let iv = try random.bytes(cipher.blockSize)
         let encryptedContent = try BlockCipher.encrypt(cipher, key: key, iv: iv, plaintext: content)
-        let encryptedKey = try recipient.publicKey.encrypt(key, random: random)
-        let recipientInfo = DER.sequence([
-            DER.integer(0),
-            IssuerAndSerialNumber.encode(recipient),
-            AlgorithmIdentifiers.rsaEncryption,
-            DER.octetString(encryptedKey),
-        ])
+        let recipientInfo: [UInt8]
+        if recipient.publicKey.keyType.isRSA {
+            recipientInfo = DER.sequence([
+                DER.integer(0),
+                IssuerAndSerialNumber.encode(recipient),
+                AlgorithmIdentifiers.rsaEncryption,
+                DER.octetString(try recipient.publicKey.encrypt(key, random: random)),
+            ])
+        } else if let password {
+            recipientInfo = try PasswordRecipientInfo.build(contentKey: key, cipher: cipher, password: password, random: random)
+        } else {
+            throw SCEPError(.usage, "the CA's key (" + recipient.subjectText + ") is " + recipient.publicKey.keyType.description
+                + ", which cannot decrypt: requests to it are encrypted with the challenge password (RFC 8894 §3.1); give the challenge")
+        }
         let enveloped = DER.sequence([
-            DER.integer(0),
+            // RFC 5652 §6.1: version 3 when a PasswordRecipientInfo is present, else 0 here.
+            DER.integer(recipient.publicKey.keyType.isRSA ? 0 : 3),
             DER.setOf([recipientInfo]),
             DER.sequence([
                 DER.oid(OID.data),
@@ -43,9 +56,10 @@ public enum EnvelopedData {
         return ContentInfo.encode(contentType: OID.envelopedData, content: enveloped)
     }
 
-    /// Decrypts an EnvelopedData ContentInfo with `key`, trying each KeyTransRecipientInfo.
+    /// Decrypts an EnvelopedData ContentInfo, trying each KeyTransRecipientInfo with `key` and each
+    /// PasswordRecipientInfo with `password`.
     /// - Returns: the plaintext and the content cipher the sender chose.
-    public static func decrypt(_ bytes: [UInt8], key: PrivateKey) throws(SCEPError) -> (content: [UInt8], cipher: ContentCipher) {
+    public static func decrypt(_ bytes: [UInt8], key: PrivateKey?, password: [UInt8]? = nil) throws(SCEPError) -> (content: [UInt8], cipher: ContentCipher) {
         let info = try ContentInfo(parsing: bytes, expecting: OID.envelopedData, "EnvelopedData")
         var fields = try info.content.elements(DER.Tag.sequence, "EnvelopedData")
         _ = try fields.next("version").smallInteger("EnvelopedData.version")
@@ -53,35 +67,33 @@ public enum EnvelopedData {
         let recipients = try fields.next(DER.Tag.set, "recipientInfos")
         var encryptedContentInfo = try fields.next(DER.Tag.sequence, "encryptedContentInfo").elements(DER.Tag.sequence, "EncryptedContentInfo")
         _ = try encryptedContentInfo.next("contentType").objectIdentifier("EncryptedContentInfo.contentType")
-        var algorithm = try encryptedContentInfo.next(DER.Tag.sequence, "contentEncryptionAlgorithm").elements(DER.Tag.sequence, "contentEncryptionAlgorithm")
-        let cipherOID = try algorithm.next("algorithm").objectIdentifier("contentEncryptionAlgorithm")
-        guard let cipher = AlgorithmIdentifiers.contentCipher(oid: cipherOID) else {
-            throw SCEPError(.messageUnsupported, "EnvelopedData uses content cipher " + cipherOID + ", which this agent does not support")
-        }
-        let iv = try algorithm.next("parameters").octets("contentEncryptionAlgorithm IV")
-        guard iv.count == cipher.blockSize else {
-            throw SCEPError(.messageMalformed, "EnvelopedData IV has " + String(iv.count) + " bytes; " + cipher.description + " needs " + String(cipher.blockSize))
-        }
+        let (cipher, iv) = try AlgorithmIdentifiers.cbcCipher(
+            try encryptedContentInfo.next(DER.Tag.sequence, "contentEncryptionAlgorithm"), "EnvelopedData content cipher")
         guard let encryptedNode = encryptedContentInfo.optional(DER.Tag.contextPrimitive(0)) ?? encryptedContentInfo.optional(DER.Tag.contextConstructed(0)) else {
             throw SCEPError(.messageMalformed, "EnvelopedData has no encryptedContent")
         }
         let encryptedContent = try encryptedNode.octets("encryptedContent", identifier: DER.Tag.contextPrimitive(0))
 
-        var lastError = SCEPError(.messageMalformed, "EnvelopedData has no KeyTransRecipientInfo")
+        var lastError = SCEPError(.messageMalformed, "EnvelopedData has no KeyTransRecipientInfo or PasswordRecipientInfo")
         for recipient in recipients.children {
-            guard recipient.identifier == DER.Tag.sequence else { continue }
-            var ktri = try recipient.elements(DER.Tag.sequence, "KeyTransRecipientInfo")
-            _ = try ktri.next("version").smallInteger("KeyTransRecipientInfo.version")
-            _ = try ktri.next("rid")
-            var keyAlgorithm = try ktri.next(DER.Tag.sequence, "keyEncryptionAlgorithm").elements(DER.Tag.sequence, "keyEncryptionAlgorithm")
-            let keyAlgorithmOID = try keyAlgorithm.next("algorithm").objectIdentifier("keyEncryptionAlgorithm")
-            guard keyAlgorithmOID == OID.rsaEncryption else {
-                lastError = SCEPError(.messageUnsupported, "key encryption algorithm " + keyAlgorithmOID + " is not rsaEncryption")
-                continue
-            }
-            let encryptedKey = try ktri.next("encryptedKey").octets("encryptedKey")
             do throws(SCEPError) {
-                let contentKey = try key.decrypt(encryptedKey)
+                let contentKey: [UInt8]
+                if recipient.identifier == PasswordRecipientInfo.tag {
+                    guard let password else {
+                        lastError = SCEPError(.verifyChallenge, "the reply is encrypted to the challenge password (PasswordRecipientInfo), "
+                            + "but no challenge was given: give the one this CA issued (--challenge-file, or challenge_file)")
+                        continue
+                    }
+                    contentKey = try PasswordRecipientInfo.contentKey(recipient, password: password)
+                } else if recipient.identifier == DER.Tag.sequence, let key {
+                    guard let keyTransported = try transportedKey(recipient) else {
+                        lastError = SCEPError(.messageUnsupported, "the reply's key encryption algorithm is not rsaEncryption")
+                        continue
+                    }
+                    contentKey = try key.decrypt(keyTransported)
+                } else {
+                    continue
+                }
                 guard contentKey.count == cipher.keySize else {
                     throw SCEPError(.cryptoDecryptFailed, "content key has " + String(contentKey.count) + " bytes; " + cipher.description + " needs " + String(cipher.keySize))
                 }
@@ -94,5 +106,15 @@ public enum EnvelopedData {
             }
         }
         throw lastError
+    }
+
+    /// The encryptedKey of a KeyTransRecipientInfo, or nil when its algorithm is not rsaEncryption.
+    static func transportedKey(_ recipient: DERNode) throws(SCEPError) -> [UInt8]? {
+        var ktri = try recipient.elements(DER.Tag.sequence, "KeyTransRecipientInfo")
+        _ = try ktri.next("version").smallInteger("KeyTransRecipientInfo.version")
+        _ = try ktri.next("rid")
+        var keyAlgorithm = try ktri.next(DER.Tag.sequence, "keyEncryptionAlgorithm").elements(DER.Tag.sequence, "keyEncryptionAlgorithm")
+        guard try keyAlgorithm.next("algorithm").objectIdentifier("keyEncryptionAlgorithm") == OID.rsaEncryption else { return nil }
+        return try ktri.next("encryptedKey").octets("encryptedKey")
     }
 }

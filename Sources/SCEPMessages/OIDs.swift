@@ -24,6 +24,14 @@ public enum OID {
     public static let desEDE3CBC = "1.2.840.113549.3.7"
     public static let desCBC = "1.3.14.3.2.7"
 
+    // Password-based key encryption: PBKDF2 and its PRFs (RFC 8018), the PWRI key wrap (RFC 3211)
+    public static let pbkdf2 = "1.2.840.113549.1.5.12"
+    public static let hmacWithSHA1 = "1.2.840.113549.2.7"
+    public static let hmacWithSHA256 = "1.2.840.113549.2.9"
+    public static let hmacWithSHA384 = "1.2.840.113549.2.10"
+    public static let hmacWithSHA512 = "1.2.840.113549.2.11"
+    public static let pwriKEK = "1.2.840.113549.1.9.16.3.9"
+
     // CMS content types (RFC 5652)
     public static let data = "1.2.840.113549.1.7.1"
     public static let signedData = "1.2.840.113549.1.7.2"

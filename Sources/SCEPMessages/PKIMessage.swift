@@ -13,9 +13,12 @@ public struct RequestContext {
     public var transactionID: TransactionID
     public var senderNonce: Nonce
     public var random: RandomGenerator
+    /// The challenge password: the content is encrypted to it when the recipient's key cannot
+    /// decrypt (PasswordRecipientInfo, RFC 8894 §3.1). Never in the message otherwise.
+    public var password: String?
 
     public init(signerCertificate: Certificate, signerKey: PrivateKey, recipient: Certificate, cipher: ContentCipher,
-                digest: DigestAlgorithm, transactionID: TransactionID, senderNonce: Nonce, random: RandomGenerator) {
+                digest: DigestAlgorithm, transactionID: TransactionID, senderNonce: Nonce, random: RandomGenerator, password: String? = nil) {
         self.signerCertificate = signerCertificate
         self.signerKey = signerKey
         self.recipient = recipient
@@ -24,6 +27,7 @@ public struct RequestContext {
         self.transactionID = transactionID
         self.senderNonce = senderNonce
         self.random = random
+        self.password = password
     }
 }
 
@@ -55,7 +59,8 @@ public enum PKIMessage {
         guard context.cipher != .desCBC else {
             throw SCEPError(.cryptoUnsupported, "single DES is never used to encrypt a request")
         }
-        let envelope = try EnvelopedData.build(content: messageData, recipient: context.recipient, cipher: context.cipher, random: context.random)
+        let envelope = try EnvelopedData.build(content: messageData, recipient: context.recipient, cipher: context.cipher,
+                                               password: context.password.map { Array($0.utf8) }, random: context.random)
         return try SignedData.build(
             content: envelope,
             attributes: [
@@ -64,11 +69,5 @@ public enum PKIMessage {
                 SignedData.attribute(OID.scepSenderNonce, DER.octetString(context.senderNonce.bytes)),
             ],
             signerCertificate: context.signerCertificate, key: context.signerKey, digest: context.digest)
-    }
-
-    /// The transactionID we derive from a public key: SHA-256 of the SubjectPublicKeyInfo in hex, so
-    /// a retry or a poll with the same key names the same transaction.
-    public static func transactionID(for key: PrivateKey) -> TransactionID {
-        TransactionID(Hex.encodeUpper(SHA256.hash(key.publicKeyInfo)))
     }
 }

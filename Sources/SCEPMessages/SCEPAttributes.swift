@@ -1,4 +1,5 @@
 import DER
+import SCEPCrypto
 
 /// messageType (RFC 8894 §3.2.1.2): "The messageType attribute specifies the type of operation
 /// performed by the transaction. This attribute MUST be included in all PKI messages."
@@ -64,6 +65,13 @@ public struct TransactionID: Equatable, CustomStringConvertible, Sendable {
     public let value: String
     public init(_ value: String) { self.value = value }
     public var description: String { value }
+
+    /// A new transaction's ID: 16 random bytes in uppercase hex. Never derived from the key, so a
+    /// renewal that keeps its key is still a new transaction to a CA that treats a known
+    /// transactionID as a resend.
+    public static func random(_ random: RandomGenerator) throws(SCEPError) -> TransactionID {
+        TransactionID(Hex.encodeUpper(try random.bytes(16)))
+    }
 }
 
 /// senderNonce / recipientNonce (RFC 8894 §3.2.1.5): 16 random bytes; "the recipient MUST copy the

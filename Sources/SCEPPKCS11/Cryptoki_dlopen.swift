@@ -2,6 +2,7 @@
 // read-write session on one token. C types stay inside this module; handles are UInt outside.
 import CSCEPShim
 import DER
+import SCEPCrypto
 
 /// A PKCS#11 module, loaded with dlopen and initialised; finalised when the last user lets go.
 public final class PKCS11Module {
@@ -182,7 +183,7 @@ public final class PKCS11Session {
         }
         var bytes = pin
         rv = bytes.withUnsafeMutableBufferPointer { login(session, CK_USER_TYPE(CKU_USER), $0.baseAddress, CK_ULONG($0.count)) }
-        for index in bytes.indices { bytes[index] = 0 }
+        SecureMemory.wipe(&bytes)
         if rv == CKR_USER_ALREADY_LOGGED_IN { return }
         if rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE {
             throw SCEPError(.tokenError, "wrong PIN for token " + tokenLabel + " (module " + module.path + "): check --pin-file or the URI's pin-source/pin-value; scep-agent tried once and will not retry, so the token is not locked by it",
@@ -194,11 +195,14 @@ public final class PKCS11Session {
         guard rv == CKR_OK else { throw module.failure("C_Login", rv, "token " + tokenLabel) }
     }
 
-    /// Runs `body` with a CK_ATTRIBUTE array whose values point into one scratch buffer.
-    func withTemplate<T>(_ attributes: [Attribute], _ body: (UnsafeMutablePointer<CK_ATTRIBUTE>?, CK_ULONG) throws(SCEPError) -> T) throws(SCEPError) -> T {
+    /// Runs `body` with a CK_ATTRIBUTE array whose values point into one scratch buffer. Each value
+    /// starts at CK_ULONG alignment: modules read CK_ULONG values through a CK_ULONG pointer.
+    static func withTemplate<T>(_ attributes: [Attribute], _ body: (UnsafeMutablePointer<CK_ATTRIBUTE>?, CK_ULONG) throws(SCEPError) -> T) throws(SCEPError) -> T {
+        let alignment = MemoryLayout<CK_ULONG>.alignment
+        func aligned(_ offset: Int) -> Int { (offset + alignment - 1) / alignment * alignment }
         var total = 0
-        for attribute in attributes { total += attribute.value.count }
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 8)
+        for attribute in attributes { total = aligned(total) + attribute.value.count }
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: alignment)
         let template = UnsafeMutablePointer<CK_ATTRIBUTE>.allocate(capacity: max(attributes.count, 1))
         defer {
             storage.deallocate()
@@ -206,6 +210,7 @@ public final class PKCS11Session {
         }
         var offset = 0
         for (index, attribute) in attributes.enumerated() {
+            offset = aligned(offset)
             let pointer = storage + offset
             attribute.value.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
             template[index] = CK_ATTRIBUTE(type: CK_ATTRIBUTE_TYPE(attribute.type), pValue: pointer, ulValueLen: CK_ULONG(attribute.value.count))
@@ -217,7 +222,7 @@ public final class PKCS11Session {
     /// C_FindObjectsInit / C_FindObjects / C_FindObjectsFinal: at most 64 handles.
     public func findObjects(_ attributes: [Attribute]) throws(SCEPError) -> [UInt] {
         guard let initFind = f.C_FindObjectsInit, let find = f.C_FindObjects, let final = f.C_FindObjectsFinal else { throw module.missing("C_FindObjects") }
-        let rv = try withTemplate(attributes) { (template, count) throws(SCEPError) -> CK_RV in initFind(session, template, count) }
+        let rv = try Self.withTemplate(attributes) { (template, count) throws(SCEPError) -> CK_RV in initFind(session, template, count) }
         guard rv == CKR_OK else { throw module.failure("C_FindObjectsInit", rv) }
         var handles = [CK_OBJECT_HANDLE](repeating: 0, count: 64)
         var found: CK_ULONG = 0
@@ -248,7 +253,7 @@ public final class PKCS11Session {
     /// C_SetAttributeValue for one attribute.
     public func setAttribute(_ object: UInt, _ attribute: Attribute) throws(SCEPError) {
         guard let set = f.C_SetAttributeValue else { throw module.missing("C_SetAttributeValue") }
-        let rv = try withTemplate([attribute]) { (template, count) throws(SCEPError) -> CK_RV in set(session, CK_OBJECT_HANDLE(object), template, count) }
+        let rv = try Self.withTemplate([attribute]) { (template, count) throws(SCEPError) -> CK_RV in set(session, CK_OBJECT_HANDLE(object), template, count) }
         guard rv == CKR_OK else { throw module.failure("C_SetAttributeValue", rv) }
     }
 
@@ -272,8 +277,8 @@ public final class PKCS11Session {
         var publicHandle: CK_OBJECT_HANDLE = 0
         var privateHandle: CK_OBJECT_HANDLE = 0
         var mech = CK_MECHANISM(mechanism: CK_MECHANISM_TYPE(mechanism), pParameter: nil, ulParameterLen: 0)
-        let rv = try withTemplate(publicTemplate) { (pub, pubCount) throws(SCEPError) -> CK_RV in
-            try withTemplate(privateTemplate) { (priv, privCount) throws(SCEPError) -> CK_RV in
+        let rv = try Self.withTemplate(publicTemplate) { (pub, pubCount) throws(SCEPError) -> CK_RV in
+            try Self.withTemplate(privateTemplate) { (priv, privCount) throws(SCEPError) -> CK_RV in
                 generate(session, &mech, pub, pubCount, priv, privCount, &publicHandle, &privateHandle)
             }
         }

@@ -104,6 +104,16 @@ public struct PKCS11URI: CustomStringConvertible, Equatable {
     /// The URI in canonical form without `pin-value` (safe to print, log and put in a config file).
     public var description: String { rendered(includingPINValue: false) }
 
+    /// A key as a person may see it: `text` itself unless it is a `pkcs11:` URI, which is shown as its
+    /// `description` (no `pin-value`). A URI that does not parse is not shown at all: where its PIN
+    /// would be is unknown. Every printer of a key location (status, results, hook environment,
+    /// messages) goes through here.
+    public static func redacted(_ text: String) -> String {
+        guard isPKCS11(text) else { return text }
+        guard let uri = try? PKCS11URI(parsing: text) else { return "pkcs11:(a malformed URI, not shown: it may hold a PIN)" }
+        return uri.description
+    }
+
     /// The URI in canonical form; `pin-value` only when asked for.
     public func rendered(includingPINValue: Bool) -> String {
         var path: [String] = []

@@ -1,4 +1,5 @@
 import DER
+import SCEPPKCS11
 
 /// One option a subcommand accepts.
 struct OptionSpec {
@@ -30,7 +31,8 @@ struct Arguments {
             }
             guard let spec = accepted.first(where: { $0.name == name }) else {
                 if !argument.hasPrefix("-") {
-                    throw SCEPError(.usage, "unexpected argument '" + argument + "' for 'scep-agent " + command + "'; see scep-agent " + command + " --help")
+                    // A stray argument may be a key URI with its PIN.
+                    throw SCEPError(.usage, "unexpected argument '" + PKCS11URI.redacted(argument) + "' for 'scep-agent " + command + "'; see scep-agent " + command + " --help")
                 }
                 throw SCEPError(.usage, "unknown option " + name + " for 'scep-agent " + command + "'; see scep-agent " + command + " --help")
             }

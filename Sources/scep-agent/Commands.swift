@@ -151,7 +151,8 @@ enum Commands {
         let keyType = try environment.keyType(default: nil)
         if keyType != nil && args.has("--reuse-key") { throw SCEPError(.usage, "--key-type and --reuse-key contradict each other") }
         let outcome = try environment.oneShot().renew(
-            url: url, policy: policy, challenge: try environment.challenge(), reuseKey: args.has("--reuse-key"), keyType: keyType, paths: paths)
+            url: url, policy: policy, challenge: try environment.challenge(), sendChallenge: .auto, reuseKey: args.has("--reuse-key"), keyType: keyType,
+            paths: paths)
         report(outcome, json: environment.json)
     }
 
@@ -211,11 +212,11 @@ enum Commands {
             }
         }
         for ignored in roles.unverified {
-            environment.log.warning("not verified, left out of --out: " + ignored.certificate.subjectText + ": " + ignored.reason)
+            environment.log.warning("no role, left out of --out: " + ignored.certificate.subjectText + ": " + ignored.reason)
         }
         if let out = args.value("--out") {
-            // Only what verifies under the CA goes into what users will treat as a trust bundle.
-            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem(roles.trusted), mode: FileSystem.publicFileMode)])
+            // What users will treat as a trust bundle: the CA and the CA certificates that verify under it.
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem(roles.authorities), mode: FileSystem.publicFileMode)])
         }
         if environment.json {
             var object = JSONObject()
@@ -226,6 +227,33 @@ enum Commands {
         } else if pin == nil {
             Console.out("\nPin the CA with: --ca-fingerprint " + Hex.encode(ca.sha256Fingerprint))
         }
+    }
+
+    static func getnextca(_ arguments: [String]) throws(SCEPError) {
+        let environment = try Environment(try Arguments(command: "getnextca", arguments: arguments, accepted: networkOptions + pinOptions + [.value("--out")]))
+        let url = try environment.url()
+        let policy = try environment.policy()
+        let out = environment.arguments.value("--out")
+        if let out { try FileSystem.requireWritableDirectory(for: out) }
+        let successor = try environment.oneShot().nextCA(url: url, policy: policy)
+        if let out {
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem([successor]), mode: FileSystem.publicFileMode)])
+        }
+        if environment.json {
+            var object = JSONObject()
+            object.set("url", url.description)
+            object.set("subject", successor.subjectText)
+            object.set("sha256", Hex.encode(successor.sha256Fingerprint))
+            object.set("notBefore", CivilTime(unixSeconds: successor.notBefore).description)
+            object.set("notAfter", CivilTime(unixSeconds: successor.notAfter).description)
+            if let out { object.set("written", strings: [out]) }
+            Console.out(object.text)
+            return
+        }
+        Console.out("next CA  " + (successor.subjectText.isEmpty ? "(empty subject)" : successor.subjectText))
+        Console.out("    sha256 " + Hex.encode(successor.sha256Fingerprint, separator: ":"))
+        Console.out("    valid " + CivilTime(unixSeconds: successor.notBefore).description + " to " + CivilTime(unixSeconds: successor.notAfter).description)
+        if let out { Console.out("written: " + out) }
     }
 
     static func getcert(_ arguments: [String]) throws(SCEPError) {
@@ -271,6 +299,8 @@ enum Commands {
         let keyPath = try args.required("--key")
         let out = try args.required("--out")
         let challenge = try environment.challenge()
+        // The request carries the challenge password in clear: then it is as secret as a key.
+        let requestMode = challenge == nil ? FileSystem.publicFileMode : FileSystem.privateKeyMode
         try FileSystem.requireWritableDirectory(for: out)
         if try KeyLocation(keyPath).isToken {
             // The key is made (or found) on the token; only the request is written.
@@ -279,7 +309,7 @@ enum Commands {
             let request = try CertificationRequest.build(
                 .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)
             let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
-            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: body, mode: FileSystem.publicFileMode)])
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: body, mode: requestMode)])
             let location = try KeyLocation(keyPath)
             environment.log.info("wrote " + out + " for the token key " + location.description)
             return
@@ -302,7 +332,7 @@ enum Commands {
             files.append(CredentialFile(path: keyPath, contents: Array(try key.pem().utf8), mode: FileSystem.privateKeyMode))
         }
         let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
-        files.append(CredentialFile(path: out, contents: body, mode: FileSystem.publicFileMode))
+        files.append(CredentialFile(path: out, contents: body, mode: requestMode))
         try CredentialStore(certificatePath: out).install(files)
         environment.log.info("wrote " + files.map { $0.path }.joined(separator: " and "))
     }

@@ -61,7 +61,9 @@ struct JSONObject {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if scalar.value < 0x20 {
+                // Controls, and the invisible characters that reorder or break a line on a terminal.
+                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || (0x200E...0x200F).contains(scalar.value)
+                    || (0x2028...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value) {
                     let hex = String(scalar.value, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {

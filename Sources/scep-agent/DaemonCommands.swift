@@ -4,10 +4,12 @@ import SCEPAgent
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SCEPPKCS11
 
 /// `run`, `status`, `check-config` and `renew-now`: the commands that read a configuration file.
 enum DaemonCommands {
     static let configOptions: [OptionSpec] = [.value("--config"), .flag("--verbose"), .flag("--quiet")]
+    static let syslogIdentity: StaticString = "scep-agent"
 
     static func load(_ args: Arguments) throws(SCEPError) -> AgentConfig {
         try AgentConfig.load(try args.required("--config"))
@@ -17,7 +19,9 @@ enum DaemonCommands {
     static func log(_ config: AgentConfig, _ args: Arguments) -> Log {
         let console = Console.log(verbose: args.has("--verbose"), quiet: args.has("--quiet"))
         guard config.log == .syslog else { return console }
-        openlog("scep-agent", LOG_PID, LOG_DAEMON)
+        // openlog keeps the pointer: a String's bridged buffer dies after the call (syslog then named
+        // the agent after whatever bytes lay there). A StaticString lives in the binary.
+        openlog(UnsafeRawPointer(syslogIdentity.utf8Start).assumingMemoryBound(to: CChar.self), LOG_PID, LOG_DAEMON)
         return Log(threshold: console.threshold) { level, message in CSCEPShim_syslog(Int32(level.rawValue), message) }
     }
 
@@ -63,13 +67,14 @@ enum DaemonCommands {
         let args = try Arguments(command: "status", arguments: arguments, accepted: configOptions + [.flag("--json")])
         let config = try load(args)
         let now = SystemClock().now()
+        let log = log(config, args)
         var objects: [JSONObject] = []
         for certificate in config.certificates {
-            let state = try CertState.load(CertState.path(stateDirectory: config.stateDirectory, name: certificate.name))
+            let state = try CertState.load(CertState.path(stateDirectory: config.stateDirectory, name: certificate.name), log: log)
             let installed = FileSystem.exists(certificate.paths.certificate) ? try? CredentialFiles.loadCertificate(certificate.paths.certificate) : nil
             var object = JSONObject()
             object.set("name", certificate.name)
-            object.set("key", certificate.paths.key)
+            object.set("key", PKCS11URI.redacted(certificate.paths.key))
             object.set("cert", certificate.paths.certificate)
             if let installed {
                 object.set("subject", installed.subjectText)
@@ -87,6 +92,7 @@ enum DaemonCommands {
             if let pending = state.pendingTransaction { object.set("pendingTransaction", pending) }
             object.set("consecutiveFailures", Int64(state.consecutiveFailures))
             object.set("totalFailures", Int64(state.totalFailures))
+            object.set("ca", rolloverObject(state))
             objects.append(object)
             if !args.has("--json") {
                 Console.out("[cert " + certificate.name + "]")
@@ -100,6 +106,10 @@ enum DaemonCommands {
                 Console.out("  next renewal  " + (state.nextDue.map { CivilTime(unixSeconds: $0).description } ?? "when the daemon starts"))
                 Console.out("  last attempt  " + (state.lastAttempt.map { CivilTime(unixSeconds: $0).description + ": " + (state.lastResult ?? "") } ?? "none"))
                 if state.consecutiveFailures > 0 { Console.out("  failures      " + String(state.consecutiveFailures) + " in a row") }
+                if let end = state.caNotAfter {
+                    Console.out("  CA until      " + CivilTime(unixSeconds: end).description + (state.nextCA.map { "; successor sha256 " + $0 } ?? "; successor not known"))
+                }
+                if let due = state.caCheckDue { Console.out("  CA check      " + CivilTime(unixSeconds: due).description + (state.caCheckResult.map { "; last " + $0 } ?? "")) }
             }
         }
         if args.has("--json") {
@@ -108,6 +118,20 @@ enum DaemonCommands {
             root.set("certificates", objects: objects)
             Console.out(root.text)
         }
+    }
+
+    /// The CA rollover part of a certificate's state, for `status --json`.
+    static func rolloverObject(_ state: CertState) -> JSONObject {
+        var object = JSONObject()
+        if let end = state.caNotAfter { object.set("notAfter", CivilTime(unixSeconds: end).description) }
+        if let pin = state.caPin { object.set("pin", pin) }
+        object.set("nextKnown", state.nextCA != nil)
+        if let next = state.nextCA { object.set("next", next) }
+        if let previous = state.previousCA { object.set("previous", previous) }
+        if let switched = state.caSwitchedAt { object.set("switchedAt", CivilTime(unixSeconds: switched).description) }
+        if let due = state.caCheckDue { object.set("nextCheck", CivilTime(unixSeconds: due).description) }
+        if let result = state.caCheckResult { object.set("lastCheck", result) }
+        return object
     }
 
     static func renewNow(_ arguments: [String]) throws(SCEPError) {
@@ -120,19 +144,19 @@ enum DaemonCommands {
             }
             names = [name]
         }
-        let pidPath = config.stateDirectory + "/scep-agent.pid"
-        if let text = try? FileSystem.read(pidPath, limit: 64), let pid = Int32(ASCII.trimmed(String(decoding: text, as: UTF8.self))), pid > 0, kill(pid, 0) == 0 {
+        let log = log(config, args)
+        if let pid = try DaemonRunner.runningDaemon(stateDirectory: config.stateDirectory) {
             try FileSystem.replaceAtomically(DaemonRunner.renewRequestPath(stateDirectory: config.stateDirectory),
                                              Array((names.joined(separator: "\n") + "\n").utf8), mode: 0o600)
             guard kill(pid, SIGHUP) == 0 else { throw SCEPError(.fileIO, "cannot signal the daemon (pid " + String(pid) + ")") }
             Console.out("asked the daemon (pid " + String(pid) + ") to renew " + names.joined(separator: ", "))
             return
         }
-        // No daemon: do it here, with the same engine and state.
-        let log = log(config, args)
+        // No daemon (whatever a pid file left by a crash says): do it here, with the same engine and state.
+        log.notice("no daemon is running (nothing holds " + DaemonRunner.lockPath(stateDirectory: config.stateDirectory) + "): renewing here")
         let clock = SystemClock()
         let random = try RandomGenerator()
-        let engine = RenewalEngine(config: config, source: source(config, log, clock, random), states: try DaemonRunner.loadStates(config), clock: clock, random: random, log: log)
+        let engine = RenewalEngine(config: config, source: source(config, log, clock, random), states: try DaemonRunner.loadStates(config, log: log), clock: clock, random: random, log: log)
         var failure: String? = nil
         var failureCode: SCEPError.Code? = nil
         engine.onStateChange = { name, state in
@@ -149,6 +173,10 @@ enum DaemonCommands {
                     : result)
                 // Still PENDING exits 6; a failure exits with its own code (a full disk is file-error 8).
                 failureCode = pending ? .serverPending : engine.lastFailureCodes[index] ?? .serverFailure
+            } else if let code = engine.lastCAFailureCodes[index] {
+                // Renewed, but the CA check it also runs was refused (a forged GetNextCACert): say so by exit code.
+                failure = certificate.name + ": " + (engine.states[index].caCheckResult ?? "CA rollover check failed")
+                failureCode = code
             }
         }
         if let failure, let failureCode { throw SCEPError(failureCode, failure) }

@@ -23,7 +23,8 @@ enum ExitCode: Int32 {
             self = .transport
         case .serverFailure: self = .serverFailure
         case .serverPending: self = .pending
-        case .verifyCAPin, .verifySigner, .verifyTransactionID, .verifyNonce, .verifyKeyMismatch, .verifyChain, .messageSignatureInvalid:
+        case .verifyCAPin, .verifySigner, .verifyTransactionID, .verifyNonce, .verifyKeyMismatch, .verifyChain, .verifyChallenge,
+             .messageSignatureInvalid:
             self = .verification
         case .fileIO, .fileExists, .fileFormat: self = .file
         case .derTruncated, .derBadLength, .derNonMinimalLength, .derBadTag, .derTrailingBytes, .derDepthExceeded, .derSizeExceeded,

@@ -12,6 +12,7 @@ enum Help {
       renew     renew the installed certificate (RenewalReq signed by the current one)
       getcaps   print the CA's capabilities (GetCACaps)
       getca     print the CA/RA certificates with their SHA-256 fingerprints, to pin
+      getnextca fetch and verify the CA's successor (GetNextCACert)
       getcert   fetch a certificate by serial number (GetCert)
       getcrl    fetch the CRL covering our certificate (GetCRL)
       csr       make a key and a PKCS#10 request offline
@@ -79,7 +80,9 @@ enum Help {
       --chain FILE              where the CA chain goes
       --reuse-key               keep the current key
       --key-type TYPE           type of the new key (default: that of the current key)
-      --challenge-file FILE     add a challenge (RFC 8894 says renewals omit it; some CAs want it)
+      --challenge-file FILE     the challenge: sent only if the CA refuses the renewal without it
+                                (FAILURE badRequest/badMessageCheck; RFC 8894 says omit it), and
+                                the key of a reply encrypted to it (EC keys, PasswordRecipientInfo)
       --challenge-env VAR       the same from the environment
       --poll-interval SECONDS, --max-poll-time SECONDS, --json  as for enroll
     \(pinning)
@@ -100,7 +103,20 @@ enum Help {
     not verify under the CA), subject and SHA-256 fingerprint, the value to pin with --ca-fingerprint.
     With --ca-fingerprint, fails (exit 7) unless it matches.
 
-      --out FILE                write the CA and what verifies under it as PEM (never the unverified)
+      --out FILE                write the CA and the CA certificates that verify under it as PEM
+    \(common)
+    """
+
+    static let getnextca = """
+    usage: scep-agent getnextca --url URL --ca-fingerprint SHA256 [--out FILE] [--json]
+
+    Fetches the certificate that will succeed the pinned CA (GetNextCACert, RFC 8894 §4.7.1) and
+    prints it. Only a reply signed by the pinned CA (or its RA), with contentType and messageDigest
+    signed, whose signed content holds a CA certificate taking over from the pinned one is accepted;
+    anything else exits 7 and writes nothing. Exit 9 when the server does not offer GetNextCACert.
+
+      --out FILE                write the verified successor as PEM
+    \(pinning)
     \(common)
     """
 
@@ -129,6 +145,7 @@ enum Help {
     Writes a new private key (mode 0600 from creation; an existing file is refused unless
     --existing-key says to use it) and a PKCS#10 request for offline enrollment.
 
+      --out CSRFILE             the request: mode 0600 when it carries a challenge password, else 0644
       --der                     write the request as DER instead of PEM
     """
 
@@ -137,7 +154,9 @@ enum Help {
 
     Keeps every [cert NAME] of FILE valid: renews at renew_at of the lifetime (minus jitter), retries
     with backoff, polls PENDING, re-enrolls an expired certificate when challenge_file is set, runs
-    post_renew after each install. Sleeps until the next due time; SIGHUP renews now; SIGTERM and
+    post_renew after each install. From ca_rollover before the CA ends it asks daily for the CA's
+    successor (GetNextCACert), installs it beside the CA in `ca` and takes it as the pin once the
+    server switches. Sleeps until the next due time; SIGHUP renews now; SIGTERM and
     SIGINT stop it between operations. Under systemd: Type=notify, STATUS= and WATCHDOG=1 messages.
     docs/config.md documents the file.
     """
@@ -146,7 +165,7 @@ enum Help {
     usage: scep-agent status --config FILE [--json]
 
     Per certificate: subject, serial, notAfter, next renewal, last attempt and its result, failures,
-    pending transaction.
+    pending transaction; the CA's end, its successor when known, the pin after a switch, the next CA check.
     """
 
     static let checkConfig = """
@@ -185,6 +204,7 @@ enum Help {
         case "renew": renew
         case "getcaps": getcaps
         case "getca": getca
+        case "getnextca": getnextca
         case "getcert": getcert
         case "getcrl": getcrl
         case "csr": csr

@@ -1,5 +1,6 @@
 import CSCEPShim
 import DER
+import SCEPAgent
 
 /// argv from the shim's ELF constructor (Embedded Swift has no CommandLine).
 func commandLineArguments() -> [String] {
@@ -15,6 +16,8 @@ func commandLineArguments() -> [String] {
 func runCommand(_ all: [String]) -> Int32 {
     // A closed pipe must surface as a write error, not kill the process mid-install.
     CSCEPShim_signal_ignore(SIGPIPE)
+    // Before any command reads a challenge, a PIN or a key.
+    CoreDumps.disable()
     let arguments = Array(all.dropFirst())
     guard let command = arguments.first else {
         Console.err(Help.overview)
@@ -47,6 +50,7 @@ func runCommand(_ all: [String]) -> Int32 {
     case "renew": handler = Commands.renew
     case "getcaps": handler = Commands.getcaps
     case "getca": handler = Commands.getca
+    case "getnextca": handler = Commands.getnextca
     case "getcert": handler = Commands.getcert
     case "getcrl": handler = Commands.getcrl
     case "csr": handler = Commands.csr
@@ -66,7 +70,8 @@ func runCommand(_ all: [String]) -> Int32 {
         return ExitCode.ok.rawValue
     } catch {
         let code = ExitCode(for: error)
-        Console.err("scep-agent: error: " + error.description)
+        // One line of printable ASCII, like every log line: the reason may quote a server.
+        Console.err("scep-agent: error: " + ASCII.printable(error.description, limit: ASCII.lineLimit))
         if rest.contains("--json") { Commands.reportFailure(error, code: code) }
         return code.rawValue
     }

@@ -25,4 +25,45 @@ struct ASCIITests {
         #expect(ASCII.uppercased("é@[`{") == "é@[`{")
         #expect(ASCII.lowercased("É@[`{") == "É@[`{")
     }
+
+    /// Every byte value, alone: printable ASCII stays, line ends and tab get their C escapes, every
+    /// other byte (controls, ESC, DEL, each byte of non-ASCII) is `\xNN`.
+    @Test func printableEscapesEveryByteThatIsNotPrintableASCII() {
+        for value in 0...255 {
+            let byte = UInt8(value)
+            let shown = ASCII.printable([byte])
+            let expected: String
+            switch byte {
+            case 0x20...0x7E: expected = String(decoding: [byte], as: UTF8.self)
+            case 0x0A: expected = "\\n"
+            case 0x0D: expected = "\\r"
+            case 0x09: expected = "\\t"
+            default:
+                let hex = String(byte, radix: 16)
+                expected = "\\x" + (hex.count == 1 ? "0" : "") + hex
+            }
+            #expect(shown == expected, "byte \(value)")
+            #expect(shown.utf8.allSatisfy { $0 >= 0x20 && $0 <= 0x7E }, "byte \(value)")
+        }
+    }
+
+    @Test func printableOfAllBytesTogetherIsOneLineAndPassesThroughAgainUnchanged() {
+        let all = (0...255).map { UInt8($0) }
+        let shown = ASCII.printable(all, limit: 256)
+        #expect(shown.utf8.allSatisfy { $0 >= 0x20 && $0 <= 0x7E })
+        #expect(ASCII.printable(shown, limit: ASCII.lineLimit) == shown, "sanitized text is not escaped twice")
+    }
+
+    @Test func printableShowsAForgedJournalLineAsText() {
+        let forged = "x\n<0>FORGED\nWATCHDOG=trigger\u{1B}[2J \u{202E}"
+        #expect(ASCII.printable(forged) == "x\\n<0>FORGED\\nWATCHDOG=trigger\\x1b[2J \\xe2\\x80\\xae")
+    }
+
+    @Test func printableCutsAfterTheLimit() {
+        #expect(ASCII.printable(Array(repeating: UInt8(ascii: "a"), count: ASCII.quotedTextLimit + 1))
+            == String(repeating: "a", count: ASCII.quotedTextLimit) + "...")
+        #expect(ASCII.printable("abc", limit: 3) == "abc")
+        #expect(ASCII.printable("abcd", limit: 3) == "abc...")
+        #expect(ASCII.printable("", limit: 0) == "")
+    }
 }

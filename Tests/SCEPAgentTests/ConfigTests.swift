@@ -75,5 +75,23 @@ import SCEPAgent
         #expect(wifi.postRenew == ["/usr/sbin/wpa_cli", "-i", "wlan0", "reconfigure"])
         #expect(wifi.paths.ca == "/etc/ssl/wifi/ca.pem" && wifi.paths.keyOwnership.mode == 0o600)
         #expect(wifi.caFingerprint?.count == 32)
+        #expect(wifi.renewWithChallenge == .auto, "no renew_with_challenge line: auto")
+    }
+
+    @Test(arguments: [("auto", RenewalChallenge.auto), ("yes", .yes), ("true", .yes), ("no", .no), ("0", .no)])
+    func renewWithChallenge(_ value: String, _ expected: RenewalChallenge) throws {
+        let config = try AgentConfig(file: ConfigFile(path: "t", text: Array(Self.minimal("renew_with_challenge = " + value).utf8)))
+        #expect(config.certificates[0].renewWithChallenge == expected)
+    }
+
+    @Test func renewWithChallengeRefusesOtherValues() {
+        #expect(throws: SCEPError.self) {
+            _ = try AgentConfig(file: ConfigFile(path: "t", text: Array(Self.minimal("renew_with_challenge = sometimes").utf8)))
+        }
+    }
+
+    static func minimal(_ line: String) -> String {
+        "[cert wifi]\nurl = http://127.0.0.1/scep\nca_fingerprint = " + String(repeating: "ab", count: 32)
+            + "\nsubject = CN=x\nkey = /k.pem\ncert = /c.pem\n" + line + "\n"
     }
 }

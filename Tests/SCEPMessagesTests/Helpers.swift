@@ -17,7 +17,7 @@ func rsaKey() throws -> SoftwarePrivateKey {
     try SoftwarePrivateKey(importing: Array(sharedRSAKeyPEM.utf8))
 }
 
-/// A throwaway CA made by the openssl CLI: RSA-2048, self-signed, with its key.
+/// A throwaway CA made by the openssl CLI: RSA-2048 (or `newKey`'s algorithm), self-signed, with its key.
 struct OpenSSLCA {
     let scratch: ScratchDirectory
     let certificatePath: String
@@ -25,11 +25,12 @@ struct OpenSSLCA {
     let certificate: Certificate
     let key: SoftwarePrivateKey
 
-    init(name: String = "Test CA") throws {
+    /// - Parameter newKey: `openssl req -newkey` and its options, e.g. `["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]`.
+    init(name: String = "Test CA", newKey: [String] = ["rsa:2048"]) throws {
         scratch = try ScratchDirectory()
         keyPath = scratch.path("ca-key.pem")
         certificatePath = scratch.path("ca.pem")
-        try OpenSSL.run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyPath, "-out", certificatePath,
+        try OpenSSL.run(["req", "-x509", "-newkey"] + newKey + ["-nodes", "-keyout", keyPath, "-out", certificatePath,
                          "-subj", "/O=scep-agent tests/CN=" + name, "-days", "2"])
         let pem = try String(contentsOfFile: certificatePath, encoding: .utf8)
         certificate = try Certificate(der: try PEM.decode(pem)[0].der)

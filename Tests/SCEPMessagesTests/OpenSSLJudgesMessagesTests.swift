@@ -61,7 +61,7 @@ import TestSupport
         let csr = try CertificationRequest.build(template, key: key)
         let signer = try selfSignedCertificate(subject: "CN=gw-0042", key: key)
         let context = RequestContext(signerCertificate: signer, signerKey: key, recipient: ca.certificate, cipher: cipher, digest: .sha256,
-                                     transactionID: PKIMessage.transactionID(for: key), senderNonce: Nonce(try random.bytes(16)), random: random)
+                                     transactionID: try TransactionID.random(random), senderNonce: Nonce(try random.bytes(16)), random: random)
         let message = try PKIMessage.certificateRequest(csr, context: context)
         _ = try DERNode(parsing: message, limits: .der)
         _ = try OpenSSL.text(["asn1parse", "-inform", "DER"], input: message)

@@ -86,19 +86,22 @@ def files_snapshot(directory):
     return out
 
 
-def write_agent_config(path, ca, *, state_dir, challenge_file, key, cert, chain, name="wifi", cn="gw-daemon", extra=""):
+def write_agent_config(path, ca, *, state_dir, challenge_file, key, cert, chain, name="wifi", cn="gw-daemon", extra="",
+                       renew_with_challenge="yes", url=None):
     """A config file with one [cert NAME] section enrolling from `ca` (anything with url and
-    ca_fingerprint_sha256); `extra` lines go at the end of the section. Returns the path."""
+    ca_fingerprint_sha256; `url` overrides its URL, e.g. a recording proxy's); `extra` lines go at the
+    end of the section; `renew_with_challenge=None` leaves that line out (the default, auto). Returns the path."""
     path = pathlib.Path(path)
+    renewal_line = "" if renew_with_challenge is None else f"renew_with_challenge = {renew_with_challenge}"
     path.write_text(f"""[agent]
 state_dir = {state_dir}
 
 [cert {name}]
-url = {ca.url}
+url = {url or ca.url}
 ca_fingerprint = {ca.ca_fingerprint_sha256}
 subject = CN={cn},O=Example
 challenge_file = {challenge_file}
-renew_with_challenge = yes
+{renewal_line}
 key = {key}
 cert = {cert}
 chain = {chain}

@@ -9,10 +9,13 @@
 It is a real SCEP server (RFC 8894): GetCACaps, GetCACert (its CA alone, or with `ra=True` the CA and
 two NDES-style RA certificates: one with keyUsage digitalSignature that signs CertReps, one with
 keyEncipherment that requests are encrypted to), and PKIOperation: it verifies the request's
-SignedData, decrypts the EnvelopedData (AES-128, AES-256 or 3DES with RSA key transport), issues a
-certificate for the CSR's key and answers a CertRep (messageType 3, pkiStatus, transactionID,
-recipientNonce = the request's senderNonce, a fresh senderNonce) whose content is a certs-only
-PKCS#7 enveloped to the request's signer certificate. CertPoll is answered for requests it holds.
+SignedData (RSA or ECDSA), decrypts the EnvelopedData (AES-128, AES-256 or 3DES with RSA key
+transport, or with `ec_ca=True`, whose CA key is EC P-256, PasswordRecipientInfo under its
+challenge), issues a certificate for the CSR's key and answers a CertRep (messageType 3, pkiStatus,
+transactionID, recipientNonce = the request's senderNonce, a fresh senderNonce) whose content is a
+certs-only PKCS#7 enveloped to the request's signer certificate, or, when that key is EC and cannot
+decrypt, to the challenge password with PasswordRecipientInfo (RFC 8894 §3.1; built and opened by
+the openssl CLI, since `cryptography` has no PWRI). CertPoll is answered for requests it holds.
 
 The response encoder is our own (`Node`), so a mode can send BER (indefinite lengths) or structures
 that no honest CA sends. MODES lists every misbehaviour. It only ever binds 127.0.0.1.
@@ -24,6 +27,7 @@ import hashlib
 import http.server
 import os
 import secrets
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -34,7 +38,7 @@ from asn1crypto import csr as asn1_csr
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, padding as sym_padding, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -56,6 +60,7 @@ OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
 OID_RSA = "1.2.840.113549.1.1.1"
+OID_ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 OID_SHA256 = "2.16.840.1.101.3.4.2.1"
 OID_AES128_CBC = "2.16.840.1.101.3.4.1.2"
 OID_AES256_CBC = "2.16.840.1.101.3.4.1.42"
@@ -68,6 +73,9 @@ SCEP_RECIPIENT_NONCE = "2.16.840.1.113733.1.9.6"
 SCEP_TRANSACTION_ID = "2.16.840.1.113733.1.9.7"
 FAIL_INFO_TEXT = "1.3.6.1.5.5.7.24.1"
 CHALLENGE_PASSWORD = "1.2.840.113549.1.9.7"
+
+# Microsoft's Certificate Request Agent extended key usage, which NDES RA certificates carry.
+RA_USAGE = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.1")
 
 CIPHERS = {  # OID: (name, key bytes, algorithm factory)
     OID_AES128_CBC: ("aes128", 16, algorithms.AES),
@@ -113,7 +121,15 @@ MODES = {
     "forged-getcert": "GetCert answers a certificate with the requested serial, issued in the CA's name by another key",
     "forged-crl": "GetCRL answers a CRL in the CA's name signed by another key",
     "unsigned-crl": "GetCRL answers the CA's CRL with its signature zeroed",
+    "forged-text": "HTTP 500 whose body (FORGED_TEXT) forges log lines, a journal priority, an sd_notify assignment and terminal escapes",
+    "forged-failinfo-text": "CertRep FAILURE whose failInfoText is FORGED_TEXT",
 }
+
+# Server text that tries to become more than text: a new log line with journal priority 0 (emerg), an
+# sd_notify assignment on a line of its own, terminal escapes (clear screen, window title, a C1 CSI, a
+# right-to-left override) and bytes that are not UTF-8.
+FORGED_TEXT = "x\n<0>FORGED\nWATCHDOG=trigger\r\n\x1b[2J\x1b]0;pwned\x07 \u009b31m \u202egnp.exe end"
+FORGED_BYTES = FORGED_TEXT.encode() + b" \xff\xfe\x00tail"
 
 
 # ---- a small DER/BER encoder (ours, so a reply can be made non-DER on purpose)
@@ -269,7 +285,7 @@ class RequestError(Exception):
 class Request:
     """A verified, decrypted pkiMessage."""
 
-    def __init__(self, body, recipients):
+    def __init__(self, body, recipients, password):
         info = asn1_cms.ContentInfo.load(body)
         if info["content_type"].dotted != OID_SIGNED_DATA:
             raise RequestError("not a SignedData")
@@ -301,8 +317,11 @@ class Request:
             raise RequestError("messageDigest does not match")
         signed_attributes = bytearray(signer["signed_attrs"].dump())
         signed_attributes[0] = 0x31
-        self.signer_certificate.public_key().verify(signer["signature"].native, bytes(signed_attributes),
-                                                    padding.PKCS1v15(), hash_algorithm)
+        signer_key = self.signer_certificate.public_key()
+        if isinstance(signer_key, ec.EllipticCurvePublicKey):
+            signer_key.verify(signer["signature"].native, bytes(signed_attributes), ec.ECDSA(hash_algorithm))
+        else:
+            signer_key.verify(signer["signature"].native, bytes(signed_attributes), padding.PKCS1v15(), hash_algorithm)
 
         def text(oid_):
             return attributes[oid_][0].parse(asn1_core.PrintableString).native
@@ -312,6 +331,15 @@ class Request:
         self.sender_nonce = attributes[SCEP_SENDER_NONCE][0].parse(asn1_core.OctetString).native
 
         envelope = asn1_cms.ContentInfo.load(content)["content"]
+        encrypted = envelope["encrypted_content_info"]
+        cipher_oid = encrypted["content_encryption_algorithm"]["algorithm"].dotted
+        if cipher_oid not in CIPHERS:
+            raise RequestError(f"content cipher {cipher_oid}")
+        self.cipher, key_size, factory = CIPHERS[cipher_oid]
+        if envelope["recipient_infos"][0].name == "pwri":
+            self.encrypted_to = "password"
+            self.message_data = pwri_decrypt(content, password)
+            return
         recipient = envelope["recipient_infos"][0].chosen
         rid = recipient["rid"].chosen
         key = None
@@ -321,12 +349,9 @@ class Request:
                 key, self.encrypted_to = identity.key, role
         if key is None:
             raise RequestError("encrypted to a certificate this CA does not hold")
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise RequestError("key transport to a key that cannot decrypt (RFC 8894 §3.1 wants PasswordRecipientInfo)")
         content_key = key.decrypt(recipient["encrypted_key"].native, padding.PKCS1v15())
-        encrypted = envelope["encrypted_content_info"]
-        cipher_oid = encrypted["content_encryption_algorithm"]["algorithm"].dotted
-        if cipher_oid not in CIPHERS:
-            raise RequestError(f"content cipher {cipher_oid}")
-        self.cipher, key_size, factory = CIPHERS[cipher_oid]
         iv = encrypted["content_encryption_algorithm"]["parameters"].native
         decryptor = Cipher(factory(content_key), modes.CBC(iv)).decryptor()
         padded = decryptor.update(encrypted["encrypted_content"].native) + decryptor.finalize()
@@ -347,13 +372,14 @@ class Request:
 
 class HostileCA(ServesInBackground):
     def __init__(self, workdir, ra=False, caps=("Renewal", "SHA-256", "AES", "DES3", "SCEPStandard", "POSTPKIOperation"),
-                 challenge=None, validity_days=365):
+                 challenge=None, validity_days=365, ec_ca=False):
         self.workdir = os.path.abspath(str(workdir))
         os.makedirs(self.workdir, exist_ok=True)
         self.challenge = secrets.token_urlsafe(12) if challenge is None else challenge
         self.caps = list(caps)
         self.validity_days = validity_days
-        ca_key = pooled_key(0)
+        # An EC CA key cannot decrypt: requests to it come with PasswordRecipientInfo.
+        ca_key = ec.generate_private_key(ec.SECP256R1()) if ec_ca else pooled_key(0)
         ca_name = name("Hostile Test CA")
         self.ca = Identity(ca_key, make_certificate(ca_name, ca_key.public_key(), ca_name, ca_key, ca=True,
                                                     key_usage=("key_cert_sign", "crl_sign", "digital_signature")))
@@ -361,9 +387,10 @@ class HostileCA(ServesInBackground):
         if ra:  # NDES: one RA certificate signs, another decrypts; the CA itself does neither.
             sign_key, encrypt_key = pooled_key(1), pooled_key(2)
             self.ra_signer = Identity(sign_key, make_certificate(name("Hostile RA signer"), sign_key.public_key(), ca_name, ca_key,
-                                                                 key_usage=("digital_signature",)))
+                                                                 key_usage=("digital_signature",), extended_usage=[RA_USAGE]))
             self.ra_encryption = Identity(encrypt_key, make_certificate(name("Hostile RA encryption"), encrypt_key.public_key(),
-                                                                        ca_name, ca_key, key_usage=("key_encipherment",)))
+                                                                        ca_name, ca_key, key_usage=("key_encipherment",),
+                                                                        extended_usage=[RA_USAGE]))
         rogue_key = pooled_key(3)
         # Another CA with the very same name as ours, and a signer that copies our CA's issuer and serial.
         self.rogue_ca = Identity(rogue_key, make_certificate(ca_name, rogue_key.public_key(), ca_name, rogue_key, ca=True,
@@ -374,13 +401,19 @@ class HostileCA(ServesInBackground):
                                                           key_usage=("digital_signature",)))
         # An RA "issued" in our CA's name by the rogue key: only a signature check tells it apart.
         self.forged_ra = Identity(rogue_key, make_certificate(name("Hostile RA"), rogue_key.public_key(), ca_name, rogue_key,
-                                                              key_usage=("digital_signature", "key_encipherment")))
+                                                              key_usage=("digital_signature", "key_encipherment"),
+                                                              extended_usage=[RA_USAGE]))
         self.mode = "good"
         self.mode_on = None
         self.log = []
         self.pending = {}  # transactionID -> CSR waiting while PENDING
         self.last_success = None  # the bytes of the last SUCCESS CertRep (for "replay")
         self.issued = []
+        # Extra certificates GetCACert lists first (label -> Identity), as a man in the middle would add
+        # them; the CA can decrypt what is encrypted to them (to show who can read a request).
+        self.extra_ras = {}
+        # When set, CertReps are signed by this Identity instead of the CA (or RA).
+        self.certrep_signer = None
         self._lock = threading.Lock()
         self._server = None
         with open(self.ca_cert_pem_path, "wb") as f:
@@ -480,17 +513,20 @@ class HostileCA(ServesInBackground):
         self._deliver(handler, mode, status, content_type, reply)
 
     def _ca_certificates(self, ber=False, forged_ra=False):
-        if not self.ra and not ber and not forged_ra:
+        if not self.ra and not ber and not forged_ra and not self.extra_ras:
             return "application/x-x509-ca-cert", self.ca.der
         # NDES lists the RA certificates before the CA.
         certificates = ([self.ra_signer.der, self.ra_encryption.der] if self.ra else []) + [self.ca.der]
         if forged_ra:
             certificates.insert(0, self.forged_ra.der)
+        certificates = [identity.der for identity in self.extra_ras.values()] + certificates
         return "application/x-x509-ca-ra-cert", degenerate(certificates, ber=ber)
 
     def _deliver(self, handler, mode, status, content_type, reply):
         if mode == "http-500":
             return self._send(handler, 500, "text/plain", b"internal trouble: the CA database is locked\n")
+        if mode == "forged-text":
+            return self._send(handler, 500, "text/plain", FORGED_BYTES)
         if mode == "garbage":
             return self._send(handler, 200, content_type, os.urandom(700))
         if mode == "html":
@@ -554,7 +590,8 @@ class HostileCA(ServesInBackground):
     # ---- SCEP
     def _pki_operation(self, body, mode, entry):
         try:
-            request = Request(body, {"ra-encryption": self.ra_encryption} if self.ra else {"ca": self.ca, "forged-ra": self.forged_ra})
+            recipients = {"ra-encryption": self.ra_encryption} if self.ra else {"ca": self.ca, "forged-ra": self.forged_ra}
+            request = Request(body, {**recipients, **self.extra_ras}, self.challenge)
         except Exception as e:  # noqa: BLE001 - a real CA answers 500 to what it cannot read
             entry["error"] = repr(e)
             return 500, "text/plain", f"bad request: {e}\n".encode()
@@ -579,6 +616,8 @@ class HostileCA(ServesInBackground):
             return self._cert_rep(request, "3", mode=mode)
         if mode == "failure":
             return self._cert_rep(request, "2", fail_info="4", fail_text="hostile CA refuses: certificate identity rejected")
+        if mode == "forged-failinfo-text":
+            return self._cert_rep(request, "2", fail_info="2", fail_text=FORGED_TEXT)
         self.pending.pop(request.transaction_id, None)
         certificates = [der(self._issue(csr, mode))]
         if mode == "other-ca":
@@ -628,7 +667,8 @@ class HostileCA(ServesInBackground):
         except x509.ExtensionNotFound:
             pass
         certificate = make_certificate(csr.subject, public_key, self.ca.certificate.subject, issuer.key,
-                                       key_usage=("digital_signature", "key_encipherment"),
+                                       key_usage=("digital_signature", "key_encipherment")
+                                       if isinstance(public_key, rsa.RSAPublicKey) else ("digital_signature",),
                                        extended_usage=[ExtendedKeyUsageOID.CLIENT_AUTH], not_before=not_before,
                                        not_after=not_after, extensions=extensions)
         if mode == "sha1-issued":
@@ -641,7 +681,10 @@ class HostileCA(ServesInBackground):
         content = None
         if status == "0":
             inner = degenerate(list(certificates), ber=ber, crls=crls)
-            content = envelope(inner, request.signer_certificate, request.cipher, ber=ber)
+            if isinstance(request.signer_certificate.public_key(), rsa.RSAPublicKey):
+                content = envelope(inner, request.signer_certificate, request.cipher, ber=ber)
+            else:  # RFC 8894 §3.1: a key that cannot decrypt gets the reply under the challenge
+                content = pwri_envelope(inner, request.cipher, self.challenge)
         message_type = {"unknown-message-type": "99", "request-message-type": "19"}.get(mode, "3")
         transaction_id = request.transaction_id if mode != "wrong-transaction-id" else "DEADBEEF" + request.transaction_id[8:]
         recipient_nonce = request.sender_nonce if mode != "wrong-recipient-nonce" else secrets.token_bytes(16)
@@ -666,6 +709,8 @@ class HostileCA(ServesInBackground):
             signer = self.rogue_ca
         elif mode.startswith("forged-ra"):
             signer = self.forged_ra
+        if self.certrep_signer is not None:
+            signer = self.certrep_signer
         return 200, "application/x-pki-message", signed_data(content, attributes, signer, ber=ber)
 
 
@@ -716,6 +761,23 @@ def envelope(content, recipient_certificate, cipher_name, ber=False):
     return content_info(OID_ENVELOPED_DATA, enveloped, ber=ber).encode()
 
 
+def pwri_envelope(content, cipher_name, password):
+    """EnvelopedData to `password` (PasswordRecipientInfo), made by OpenSSL (PBKDF2-HMAC-SHA1, 2048
+    iterations, the RFC 3211 wrap with the content cipher)."""
+    flag = {"aes128": "-aes128", "aes256": "-aes256", "des3": "-des3"}[cipher_name]
+    return subprocess.run(["openssl", "cms", "-encrypt", "-pwri_password", password, flag, "-binary", "-outform", "DER"],
+                          input=content, capture_output=True, check=True).stdout
+
+
+def pwri_decrypt(envelope_der, password):
+    """The content of a PasswordRecipientInfo EnvelopedData, opened by OpenSSL."""
+    result = subprocess.run(["openssl", "cms", "-decrypt", "-pwri_password", password, "-inform", "DER", "-binary"],
+                            input=envelope_der, capture_output=True)
+    if result.returncode != 0:
+        raise RequestError("PasswordRecipientInfo does not open with the challenge: " + result.stderr.decode(errors="replace")[:200])
+    return result.stdout
+
+
 def signed_data(content, attributes, signer, ber=False):
     """A SignedData ContentInfo signed by `signer` with SHA-256 over the signed attributes."""
     content_bytes = content if content is not None else b""
@@ -723,9 +785,14 @@ def signed_data(content, attributes, signer, ber=False):
                                attribute(OID_MESSAGE_DIGEST, octets(hashlib.sha256(content_bytes).digest())),
                                *attributes)
     to_sign = signed_attributes.encode()
-    signature = signer.key.sign(to_sign, padding.PKCS1v15(), hashes.SHA256())
+    if isinstance(signer.key, ec.EllipticCurvePrivateKey):
+        signature = signer.key.sign(to_sign, ec.ECDSA(hashes.SHA256()))
+        signature_algorithm = seq(oid(OID_ECDSA_SHA256))
+    else:
+        signature = signer.key.sign(to_sign, padding.PKCS1v15(), hashes.SHA256())
+        signature_algorithm = algorithm(OID_RSA)
     signer_info = seq(integer(1), signer.issuer_and_serial, algorithm(OID_SHA256),
-                      b"\xa0" + to_sign[1:], algorithm(OID_RSA), octets(signature))
+                      b"\xa0" + to_sign[1:], signature_algorithm, octets(signature))
     if content is None:
         encapsulated = seq(oid(OID_DATA), indefinite=ber)
     else:
@@ -735,15 +802,15 @@ def signed_data(content, attributes, signer, ber=False):
     return content_info(OID_SIGNED_DATA, signed, ber=ber).encode()
 
 
-if __name__ == "__main__":  # a manual run: python3 hostile_ca.py [MODE] [--ra]
+if __name__ == "__main__":  # a manual run: python3 hostile_ca.py [MODE] [--ra] [--ec-ca]
     import sys
     import tempfile
     if "--help" in sys.argv or "-h" in sys.argv:
-        print("usage: python3 hostile_ca.py [MODE] [--ra]   (serves on 127.0.0.1 until Ctrl-C)\nmodes:")
+        print("usage: python3 hostile_ca.py [MODE] [--ra] [--ec-ca]   (serves on 127.0.0.1 until Ctrl-C)\nmodes:")
         for mode, what in MODES.items():
             print(f"  {mode:24} {what}")
         sys.exit(0)
-    with HostileCA(tempfile.mkdtemp(prefix="hostile-ca-"), ra="--ra" in sys.argv) as server:
+    with HostileCA(tempfile.mkdtemp(prefix="hostile-ca-"), ra="--ra" in sys.argv, ec_ca="--ec-ca" in sys.argv) as server:
         for arg in sys.argv[1:]:
             if arg in MODES:
                 server.misbehave(arg)

@@ -152,13 +152,14 @@ def test_certrep_lies_are_refused(agent, hostile, case, mode, fragment):
 
 
 def test_replayed_certrep_is_refused(agent, hostile):
-    # The earlier transaction's SUCCESS reply, byte for byte. A new key means a new transactionID...
+    # The earlier transaction's SUCCESS reply, byte for byte: every transaction has a new transactionID...
     expect_refusal(agent, hostile, "CertRep replayed from an earlier transaction", "replay", EXIT_VERIFY, "is not ours", fresh=False)
 
 
-def test_replayed_certrep_for_the_same_key_is_refused_by_its_nonce(agent, hostile):
-    # ...and with --reuse-key the transactionID matches, so only the nonce can tell.
-    expect_refusal(agent, hostile, "CertRep replayed, same key (--reuse-key)", "replay", EXIT_VERIFY, "does not echo our senderNonce",
+def test_replayed_certrep_for_the_same_key_is_refused(agent, hostile):
+    # ...with --reuse-key too (it is random, not derived from the key); a reply whose transactionID
+    # matches but whose recipientNonce does not is the wrong-recipient-nonce case.
+    expect_refusal(agent, hostile, "CertRep replayed, same key (--reuse-key)", "replay", EXIT_VERIFY, "is not ours",
                    renew_args=["--reuse-key"], fresh=False)
 
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,6 +52,7 @@
 #include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/pkcs5.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/rsa.h>
 #include <mbedtls/sha1.h>
@@ -82,6 +84,9 @@ static inline int CSCEPShim_flock(int fd, int operation) { return flock(fd, oper
 
 /// signal(sig, SIG_IGN): SIG_IGN is a cast macro Swift cannot import.
 static inline void CSCEPShim_signal_ignore(int sig) { signal(sig, SIG_IGN); }
+
+/// prctl(2) with one argument: the libc function is variadic.
+static inline int CSCEPShim_prctl(int option, unsigned long value) { return prctl(option, value, 0UL, 0UL, 0UL); }
 
 /// syslog(3) is variadic: one message, never a format string of ours or the caller's.
 static inline void CSCEPShim_syslog(int priority, const char *message) { syslog(priority, "%s", message); }
