@@ -15,8 +15,10 @@ public final class SignalWaiter {
         _ = pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// Waits up to `milliseconds` (nil: until a signal).
+    /// Waits up to `milliseconds` (nil: until a signal), having given back what the wait does not need
+    /// (`IdleMemory`).
     public func wait(milliseconds: Int64?) -> Event {
+        IdleMemory.release()
         while true {
             var info = siginfo_t()
             let signal: Int32
