@@ -11,13 +11,17 @@ public enum IdleMemory {
     struct Mapping: Equatable {
         var start: UInt
         var length: Int
+
+        func contains(_ address: UInt) -> Bool { address >= start && address - start < UInt(length) }
     }
 
     /// Trims the heap and drops the mappings `droppable` finds; failures change nothing and are ignored
     /// (the daemon merely stays larger).
     public static func release() {
+        // Any function of ours marks where our code is: a C function of the shim, as a pointer.
+        let code = unsafeBitCast(CSCEPShim_argc as @convention(c) () -> Int32, to: UInt.self)
         if let smaps = try? FileSystem.read("/proc/self/smaps") {
-            for mapping in droppable(smaps) {
+            for mapping in droppable(smaps, codeAddress: code) {
                 _ = madvise(UnsafeMutableRawPointer(bitPattern: mapping.start), mapping.length, MADV_DONTNEED)
             }
         }
@@ -29,12 +33,15 @@ public enum IdleMemory {
     /// resident page equals the file's bytes, so dropping it changes nothing the process reads
     /// (MADV_DONTNEED on a private file mapping refills from the file, madvise(2)). Relocated data
     /// (RELRO) has anonymous pages and is kept, as are the stack, heap, vDSO and anything writable.
-    static func droppable(_ smaps: [UInt8]) -> [Mapping] {
+    /// Nothing at all unless `codeAddress` (our own code) lies in an executable mapping: under an emulator
+    /// such as qemu-user the code is translated, shows as `r--p`, and the emulated madvise zeroes it.
+    static func droppable(_ smaps: [UInt8], codeAddress: UInt) -> [Mapping] {
         var result: [Mapping] = []
         var candidate: Mapping?
         // Both must be read as such: a kernel without the Anonymous field leaves the mapping alone.
         var resident = false
         var unmodified = false
+        var nativeCode = false
         func finish() {
             if let found = candidate, resident, unmodified { result.append(found) }
         }
@@ -47,7 +54,9 @@ public enum IdleMemory {
             // A mapping's header starts with its lowercase hex address range; its fields with a capital.
             if line.isEmpty || isHexDigit(line[line.startIndex]) {
                 finish()
-                candidate = line.isEmpty ? nil : droppableHeader(line)
+                let header = line.isEmpty ? nil : droppableHeader(line)
+                candidate = header?.mapping
+                if let header, header.executable, header.mapping.contains(codeAddress) { nativeCode = true }
                 resident = false
                 unmodified = false
             } else if candidate != nil, let colon = line.firstIndex(of: UInt8(ascii: ":")) {
@@ -60,11 +69,11 @@ public enum IdleMemory {
             }
         }
         finish()
-        return result
+        return nativeCode ? result : []
     }
 
     /// `start-end perms offset dev inode path`: a mapping when it is `r-xp` or `r--p` of a file.
-    private static func droppableHeader(_ line: ArraySlice<UInt8>) -> Mapping? {
+    private static func droppableHeader(_ line: ArraySlice<UInt8>) -> (mapping: Mapping, executable: Bool)? {
         // The kernel pads the inode column with spaces; a path may contain spaces itself.
         let fields = line.split(separator: UInt8(ascii: " "), maxSplits: 5, omittingEmptySubsequences: true)
         guard fields.count == 6, fields[5].first(where: { $0 != UInt8(ascii: " ") }) == UInt8(ascii: "/") else { return nil }
@@ -74,7 +83,7 @@ public enum IdleMemory {
             let start = UInt(String(decoding: fields[0][..<dash], as: UTF8.self), radix: 16),
             let end = UInt(String(decoding: fields[0][(dash + 1)...], as: UTF8.self), radix: 16), end > start
         else { return nil }
-        return Mapping(start: start, length: Int(end - start))
+        return (Mapping(start: start, length: Int(end - start)), perms.dropFirst(2).first == UInt8(ascii: "x"))
     }
 
     private static func isHexDigit(_ byte: UInt8) -> Bool {

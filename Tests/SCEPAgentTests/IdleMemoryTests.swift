@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SCEPAgent
 
@@ -35,8 +36,11 @@ import Testing
         Anonymous:             0 kB
         """
 
+    /// An address inside the sample's r-xp scep-agent mapping.
+    static let ownCode: UInt = 0x55d0_c4a2_0000
+
     @Test func dropsOnlyUnmodifiedReadOnlyFileMappings() {
-        let found = IdleMemory.droppable(Array(Self.smaps.utf8))
+        let found = IdleMemory.droppable(Array(Self.smaps.utf8), codeAddress: Self.ownCode)
         #expect(found == [
             IdleMemory.Mapping(start: 0x55d0_c4a0_0000, length: 0x1e000),
             IdleMemory.Mapping(start: 0x55d0_c4a1_e000, length: 0xab000),
@@ -45,27 +49,34 @@ import Testing
     }
 
     @Test func relocatedOrWritableOrAnonymousMappingsAreKept() {
-        let found = IdleMemory.droppable(Array(Self.smaps.utf8))
+        let found = IdleMemory.droppable(Array(Self.smaps.utf8), codeAddress: Self.ownCode)
         for kept: UInt in [0x55d0_c4ac_9000, 0x55d0_c4ad_1000, 0x55d0_c500_0000, 0x7f12_0030_0000, 0x7ffd_1e7f_0000, 0x7f12_0000_0000] {
             #expect(!found.contains { $0.start == kept }, "0x\(String(kept, radix: 16))")
         }
     }
 
     @Test func aMappingWithoutAnAnonymousCountIsKept() {
-        #expect(IdleMemory.droppable(Array("1000-2000 r-xp 0 0 0 /x\nRss: 4 kB\n".utf8)).isEmpty)
-        #expect(IdleMemory.droppable(Array("1000-2000 r-xp 0 0 0 /x\nRss: 4 kB\nAnonymous: 0 kB".utf8)).count == 1)
+        #expect(IdleMemory.droppable(Array("1000-2000 r-xp 0 0 0 /x\nRss: 4 kB\n".utf8), codeAddress: 0x1800).isEmpty)
+        #expect(IdleMemory.droppable(Array("1000-2000 r-xp 0 0 0 /x\nRss: 4 kB\nAnonymous: 0 kB".utf8), codeAddress: 0x1800).count == 1)
+    }
+
+    /// qemu-user's view: code translated, every mapping without x, and its madvise zeroes file pages.
+    @Test func nothingWhenOurCodeIsNotInAnExecutableMapping() {
+        let emulated = Self.smaps.replacingOccurrences(of: "r-xp", with: "r--p")
+        #expect(IdleMemory.droppable(Array(emulated.utf8), codeAddress: Self.ownCode).isEmpty)
+        #expect(IdleMemory.droppable(Array(Self.smaps.utf8), codeAddress: 0x1000).isEmpty)
     }
 
     @Test func malformedTextFindsNothing() {
         for text in ["", "\n\n", "zzzz-1000 r-xp 0 0 0 /x\nRss: 4 kB\nAnonymous: 0 kB\n", "2000-1000 r-xp 0 0 0 /x\nRss: 4 kB\nAnonymous: 0 kB\n",
                      "1000-2000 r-xp\nRss: 4 kB\nAnonymous: 0 kB\n", "1000-2000 rw-p 0 0 0 /x\nRss: 4 kB\nAnonymous: 0 kB\n"] {
-            #expect(IdleMemory.droppable(Array(text.utf8)).isEmpty, "\(text)")
+            #expect(IdleMemory.droppable(Array(text.utf8), codeAddress: 0x1800).isEmpty, "\(text)")
         }
     }
 
     @Test func releaseKeepsTheProcessWorking() {
         // Code and read-only data come back from the page cache on the next touch.
         IdleMemory.release()
-        #expect(IdleMemory.droppable(Array("1000-2000 r--p 0 0 0 /x\nRss: 4 kB\nAnonymous: 0 kB\n".utf8)).count == 1)
+        #expect(IdleMemory.droppable(Array("1000-2000 r-xp 0 0 0 /x\nRss: 4 kB\nAnonymous: 0 kB\n".utf8), codeAddress: 0x1000).count == 1)
     }
 }
