@@ -19,7 +19,10 @@ import time
 import pytest
 
 from conftest import write_agent_config
+from recording_proxy import RecordingProxy
 from scepca import ScepCA
+from test_daemon import make_next_ca, with_get_next_ca_cert
+from test_rollover import NEXT_CA_TYPE, SUCCESSOR_KEY_PASSWORD, certificates_in, successor_depot
 
 HOSTAPD = shutil.which("hostapd") or "/usr/sbin/hostapd"
 WPA_SUPPLICANT = shutil.which("wpa_supplicant") or "/usr/sbin/wpa_supplicant"
@@ -86,19 +89,25 @@ class Port:
         for namespace in (self.ns_a, self.ns_b):
             run(IP, "netns", "del", namespace, check=False)
 
-    def server_certificate(self, ca):
-        """hostapd's certificate, issued by the scepserver CA with openssl (serverAuth). scepserver's
-        `ca -init` encrypts ca.key with an empty password."""
+    def server_certificate(self, issuer_cert, issuer_key):
+        """hostapd's certificate, issued with openssl (serverAuth) by a CA whose key the test holds: a
+        scepserver's (`ca -init` encrypts ca.key with an empty password) or an unencrypted one."""
         key, csr, cert, ext = (self.dir / name for name in ("server.key", "server.csr", "server.pem", "server.ext"))
         ext.write_text("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
         run("openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-subj", "/CN=radius.test", "-out", csr)
-        run("openssl", "x509", "-req", "-in", csr, "-CA", ca.ca_cert_pem_path, "-CAkey", ca.ca_key_path,
+        run("openssl", "x509", "-req", "-in", csr, "-CA", issuer_cert, "-CAkey", issuer_key,
             "-passin", "pass:", "-CAcreateserial", "-CAserial", self.dir / "server.srl", "-days", "2", "-sha256", "-extfile", ext, "-out", cert)
         return key, cert
 
-    def start_hostapd(self, ca):
-        """hostapd accepts client certificates of `ca` and shows a server certificate `ca` issued."""
-        key, cert = self.server_certificate(ca)
+    def start_hostapd(self, ca, server_issuer=None, client_cas=None):
+        """hostapd accepts client certificates of `ca` (or of the CAs in the file client_cas) and shows a
+        server certificate `ca` (or server_issuer, a (certificate, key) pair) issued. A running hostapd is
+        stopped first: hostapd 2.10 reads its TLS files only when it starts."""
+        if getattr(self, "hostapd", None) is not None:
+            self.hostapd.terminate()
+            self.hostapd.wait(timeout=10)
+            (self.hostapd_ctrl / self.if_a).unlink(missing_ok=True)  # so the wait below sees the new one
+        key, cert = self.server_certificate(*(server_issuer or (ca.ca_cert_pem_path, ca.ca_key_path)))
         (self.dir / "eap_users").write_text("* TLS\n")
         config = self.dir / "hostapd.conf"
         config.write_text(f"""interface={self.if_a}
@@ -106,7 +115,7 @@ driver=wired
 ieee8021x=1
 eap_server=1
 eap_user_file={self.dir}/eap_users
-ca_cert={ca.ca_cert_pem_path}
+ca_cert={client_cas or ca.ca_cert_pem_path}
 server_cert={cert}
 private_key={key}
 ctrl_interface={self.hostapd_ctrl}
@@ -150,10 +159,28 @@ use_pae_group_addr=1
             raise AssertionError(f"{error}\nstatus: {self.status()}\n--- supplicant log tail ---\n"
                                  f"{self.log('supplicant')[-3000:]}\n--- hostapd log tail ---\n{self.log('hostapd')[-3000:]}")
 
-    def peer_certificates(self):
-        """(serial in upper-case hex, subject) of each client certificate hostapd saw, in order."""
+    def authenticated_since(self, mark):
+        """Whether the supplicant's last authentication after offset `mark` of its log succeeded and the port is open."""
+        recent = self.log("supplicant")[mark:]
+        return self.authorized() and recent.rfind("CTRL-EVENT-EAP-SUCCESS") > recent.rfind("CTRL-EVENT-EAP-STARTED") >= 0
+
+    def wait_authenticated_since(self, mark, timeout=20):
+        try:
+            wait_for(lambda: self.authenticated_since(mark), timeout, "a new successful authentication")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n--- supplicant log since the mark ---\n{self.log('supplicant')[mark:][-3000:]}"
+                                 f"\n--- hostapd log tail ---\n{self.log('hostapd')[-3000:]}")
+
+    def server_chain_hashes(self, mark):
+        """{depth: SHA-256} of the server certificates the supplicant verified after offset `mark` of its log."""
+        return {int(depth): digest for depth, digest in
+                re.findall(r"CTRL-EVENT-EAP-PEER-CERT depth=(\d+) subject='[^']*' hash=([0-9a-f]+)", self.log("supplicant")[mark:])}
+
+    def peer_certificates(self, depth=0):
+        """(serial in upper-case hex, subject) of each client certificate hostapd saw, in order; depth=1: the CA
+        certificate hostapd chained each one to."""
         return [(serial.upper(), subject) for serial, subject in
-                re.findall(r"authsrv: peer certificate: depth=0 serial_num=([0-9a-fA-F]+) subject=(\S*)", self.log("hostapd"))]
+                re.findall(rf"authsrv: peer certificate: depth={depth} serial_num=([0-9a-fA-F]+) subject=(\S*)", self.log("hostapd"))]
 
 
 @pytest.fixture
@@ -167,13 +194,13 @@ def port(tmp_path):
         network.teardown()
 
 
-def write_config(agent, ca, name="wifi", cn="gw-dot1x", extra=""):
+def write_config(agent, ca, name="wifi", cn="gw-dot1x", extra="", url=None):
     directory = agent.workdir
     (directory / "challenge").write_text(ca.challenge + "\n")
     return write_agent_config(directory / f"{name}.conf", ca, state_dir=directory / "state",
                               challenge_file=directory / "challenge", key=directory / f"{name}-key.pem",
                               cert=directory / f"{name}-cert.pem", chain=directory / f"{name}-chain.pem",
-                              name=name, cn=cn, extra="retry_min = 1s\nretry_max = 2s\n" + extra)
+                              name=name, cn=cn, extra="retry_min = 1s\nretry_max = 2s\n" + extra, url=url)
 
 
 def enroll(agent, ca, name="wifi", cn="gw-dot1x"):
@@ -238,6 +265,77 @@ post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
         hostapd_log = port.log("hostapd")
         last_renewed = [m.start() for m in re.finditer(f"peer certificate: depth=0 serial_num={renewed}", hostapd_log, re.IGNORECASE)][-1]
         assert hostapd_log.find("CTRL-EVENT-EAP-SUCCESS", last_renewed) > 0, "the renewed certificate must authenticate"
+
+
+def test_supplicant_keeps_authenticating_across_a_ca_switch(agent, tmp_path, port):
+    """Issue 13 end to end: the old CA, its successor (a scepserver depot of its own made with OpenSSL) and
+    the recording proxy of test_rollover.py; renew-now stands in for the daemon's schedule, and its post_renew
+    hook tells wpa_supplicant to reconfigure, which rereads the installed files."""
+    with ScepCA(tmp_path / "old", allowrenew=0) as old:
+        successor_pem = successor_depot(tmp_path / "new", old)
+        successor_key = tmp_path / "new" / "key.pem"
+        reply, new_fingerprint = make_next_ca(tmp_path / "next", old, next_pem=successor_pem)
+        with ScepCA(tmp_path / "new", challenge=old.challenge, allowrenew=0, extra_args=["-capass", SUCCESSOR_KEY_PASSWORD]) as new, \
+                RecordingProxy(old.base_url) as proxy:
+            directory = agent.workdir
+            ca_file = directory / "wifi-ca.pem"
+            config = write_config(agent, old, url=proxy.url, extra=f"""ca = {ca_file}
+ca_rollover = 1000d
+post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
+""")
+
+            def renew_now():
+                mark = len(port.log("supplicant"))
+                result = agent.run("renew-now", "--config", config)
+                assert result.returncode == 0, result.stderr
+                return mark
+
+            # 1. Enrolled from the old CA; the supplicant trusts the installed ca file.
+            port.start_hostapd(old)
+            renew_now()  # the hook has no supplicant to tell yet: it fails, logged, and the set stays
+            assert certificates_in(ca_file) == [old.ca_fingerprint_sha256]
+            block = agent.run("wpa-config", "--config", config, "--name", "wifi")
+            assert block.returncode == 0, block.stderr
+            assert f'ca_cert="{ca_file}"' in block.stdout
+            port.start_supplicant("ap_scan=0\n" + block.stdout)
+            port.wait_authenticated_since(0)
+            assert port.server_chain_hashes(0)[1] == old.ca_fingerprint_sha256
+            assert port.peer_certificates()[-1][0] == serial_of(directory / "wifi-cert.pem")
+
+            # 2. The old CA announces its successor: ca holds both, and the hook's reconfigure authenticates again.
+            proxy.rewrite_caps = with_get_next_ca_cert
+            proxy.overrides["GetNextCACert"] = (200, NEXT_CA_TYPE, reply)
+            mark = renew_now()
+            assert proxy.by_operation("GetNextCACert")
+            assert certificates_in(ca_file) == [old.ca_fingerprint_sha256, new_fingerprint]
+            port.wait_authenticated_since(mark)
+            assert port.peer_certificates()[-1][0] == serial_of(directory / "wifi-cert.pem")
+
+            # 3. hostapd's certificate is reissued by the successor, and hostapd trusts both CAs for clients: the
+            # supplicant (its files unchanged since step 2) verifies the new server certificate up to the successor.
+            client_cas = port.dir / "client-cas.pem"
+            client_cas.write_text(pathlib.Path(old.ca_cert_pem_path).read_text() + successor_pem.read_text())
+            port.start_hostapd(old, server_issuer=(successor_pem, successor_key), client_cas=client_cas)
+            mark = len(port.log("supplicant"))
+            port.wpa_cli("reconfigure")
+            port.wait_authenticated_since(mark)
+            assert port.server_chain_hashes(mark)[1] == new_fingerprint
+            old_issued = serial_of(directory / "wifi-cert.pem")
+            assert port.peer_certificates()[-1][0] == old_issued
+            assert port.peer_certificates(depth=1)[-1][0] == serial_of(old.ca_cert_pem_path)
+
+            # 4. The CA switches: the proxy moves upstream to the successor, which issues the renewed certificate.
+            proxy.overrides.clear()
+            proxy.rewrite_caps = None
+            proxy.upstream_port = new.port
+            mark = renew_now()
+            assert certificates_in(ca_file) == [new_fingerprint, old.ca_fingerprint_sha256]
+            assert run("openssl", "verify", "-CAfile", successor_pem, directory / "wifi-cert.pem").stdout.strip().endswith("OK")
+            port.wait_authenticated_since(mark)
+            assert port.server_chain_hashes(mark)[1] == new_fingerprint
+            # Each CA numbers from 2: the serial alone does not tell the CAs apart, the CA hostapd chained to does.
+            assert port.peer_certificates()[-1][0] == serial_of(directory / "wifi-cert.pem")
+            assert port.peer_certificates(depth=1)[-1][0] == serial_of(successor_pem)
 
 
 @pytest.mark.parametrize("kind", ["softhsm", "tpm"])
