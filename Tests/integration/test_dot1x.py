@@ -7,7 +7,8 @@ the host namespace on 127.0.0.1: the agent only writes files the supplicant read
 
 Trust: hostapd's own server certificate is issued (with openssl) by the scepserver CA itself, so one
 CA file serves both sides: hostapd's ca_cert (which client certificates to accept) and the
-supplicant's ca_cert, exactly as wpa-config prints it (the installed ca file, else the chain).
+supplicant's ca_cert, exactly as wpa-config prints it (the installed ca file, else the chain). Across a
+CA switch (issue 13) the successor reissues hostapd's certificate and hostapd trusts both CAs for clients.
 """
 import os
 import pathlib
