@@ -103,7 +103,7 @@ class Port:
     def start_hostapd(self, ca, server_issuer=None, client_cas=None):
         """hostapd accepts client certificates of `ca` (or of the CAs in the file client_cas) and shows a
         server certificate `ca` (or server_issuer, a (certificate, key) pair) issued. A running hostapd is
-        stopped first: hostapd 2.10 reads its TLS files only when it starts."""
+        stopped first: a fresh start surely reads the new TLS files, which a reload might not."""
         if getattr(self, "hostapd", None) is not None:
             self.hostapd.terminate()
             self.hostapd.wait(timeout=10)
