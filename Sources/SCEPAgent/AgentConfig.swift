@@ -157,6 +157,8 @@ public struct AgentConfig {
         let jitter = try reader.fraction("jitter", default: 0.1, openInterval: false)
         let (retryMin, retryMax) = try reader.durationRange("retry_min", "retry_max", defaults: (60, 6 * 3600))
         let (pollMin, pollMax) = try reader.durationRange("poll_min", "poll_max", defaults: (60, 3600))
+        let minInterval = reader.section.value("min_renewal_interval") == nil ? nil : try reader.duration("min_renewal_interval", default: 0)
+        let pendingMax = try reader.duration("pending_max", default: RenewalPlanner.defaultPendingMax)
         var hook: [String] = []
         if let entry = reader.take("post_renew") {
             guard let argv = ConfigFile.splitArguments(entry.value), let program = argv.first else {
@@ -169,7 +171,8 @@ public struct AgentConfig {
             name: name, url: url, caFingerprint: pin, strict: try reader.flag("strict"), subject: subject, subjectAltNames: sans,
             challengeFile: try reader.absolutePath("challenge_file"), renewWithChallenge: try reader.renewalChallenge("renew_with_challenge"), keyType: keyType,
             paths: try Self.outputPaths(&reader, key: keyEntry.value, certificate: certPath),
-            renewal: RenewalPolicy(renewAt: renewAt, jitter: jitter, retryMin: retryMin, retryMax: retryMax, pollMin: pollMin, pollMax: pollMax),
+            renewal: RenewalPolicy(renewAt: renewAt, jitter: jitter, retryMin: retryMin, retryMax: retryMax, pollMin: pollMin, pollMax: pollMax,
+                                  minInterval: minInterval, pendingMax: pendingMax),
             postRenew: hook, postRenewTimeout: try reader.duration("post_renew_timeout", default: 30),
             tlsCA: try reader.absolutePath("tls_ca"), proxy: reader.take("proxy")?.value, timeout: try reader.duration("timeout", default: 60),
             caRollover: try reader.duration("ca_rollover", default: 30 * 86_400))

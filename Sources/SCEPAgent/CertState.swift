@@ -23,6 +23,9 @@ public struct CertState: Equatable {
     public var pendingTransaction: String?
     public var pendingSince: Int64?
     public var pendingPolls: Int = 0
+    /// Certificates issued in a row that were due for renewal the moment they were issued (the clock
+    /// or the CA is wrong): the step of their backoff.
+    public var issuedAlreadyDue: Int = 0
 
     public init() {}
 
@@ -80,6 +83,7 @@ public struct CertState: Equatable {
             case "pending_transaction": state.pendingTransaction = value
             case "pending_since": state.pendingSince = time()
             case "pending_polls": state.pendingPolls = count()
+            case "issued_already_due": state.issuedAlreadyDue = count()
             default: continue
             }
         }
@@ -101,6 +105,7 @@ public struct CertState: Equatable {
         put("pending_transaction", pendingTransaction)
         put("pending_since", pendingSince.map { String($0) })
         put("pending_polls", String(pendingPolls))
+        put("issued_already_due", String(issuedAlreadyDue))
         try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o600, faultPoint: "daemon.state")
     }
 }

@@ -194,6 +194,7 @@ public enum Metrics {
         family("scep_agent_next_renewal_timestamp_seconds", "gauge", "When the agent acts next.") { states[$0].nextDue.map { String($0) } }
         family("scep_agent_failures_total", "counter", "Failed enrollment or renewal attempts.") { String(states[$0].totalFailures) }
         family("scep_agent_consecutive_failures", "gauge", "Failures since the last success.") { String(states[$0].consecutiveFailures) }
+        family("scep_agent_issued_already_due", "gauge", "Certificates issued in a row that were due at once (clock or CA wrong).") { String(states[$0].issuedAlreadyDue) }
         return text
     }
 

@@ -144,9 +144,12 @@ public final class OneShot {
         let transactionID = try transactionID(resuming: resumedTransaction)
         let result: EnrollmentResult
         do throws(SCEPError) {
-            result = try enrollment.enroll(CertificateRequest(template: template, key: key, transactionID: transactionID, challenge: challenge), profile: profile)
+            var request = CertificateRequest(template: template, key: key, transactionID: transactionID, challenge: challenge)
+            request.resumesPending = resumedTransaction != nil
+            result = try enrollment.enroll(request, profile: profile)
         } catch {
             if error.code == .serverPending && keyIsNew { try keepPendingKey(key, transactionID: transactionID, paths: paths) }
+            if error.code == .serverFailure && keyIsNew { discardPendingRequest(paths: paths, token: token) }
             throw error
         }
         FaultInjection.point("oneshot.issued")
@@ -170,7 +173,8 @@ public final class OneShot {
         var token: TokenKeySlot? = nil
         let currentKey: PrivateKey
         if paths.keyIsToken {
-            // A pending pair left after recover() never got its certificate: a new key replaces it.
+            // A pending pair left after recover() never got its certificate: a new key replaces it,
+            // unless it waits for a PENDING request's answer.
             let slot = try openRecoveredToken(paths, discardPending: !reuseKey)
             currentKey = try slot.existing()
             token = slot
@@ -187,7 +191,13 @@ public final class OneShot {
         if reuseKey {
             key = currentKey
         } else if let token {
-            tokenKey = try token.generatePending(keyType ?? currentKey.keyType, random: random)
+            if let pending = try token.pending().first {
+                log.notice("resuming the pending request with the key made on the token by an earlier run")
+                tokenKey = pending
+                resumedTransaction = PendingRequest.transactionID(in: try FileSystem.read(paths.pendingTransaction))
+            } else {
+                tokenKey = try token.generatePending(keyType ?? currentKey.keyType, random: random)
+            }
             key = tokenKey!
         } else {
             (key, resumedTransaction) = try pendingOrNewKey(keyType ?? currentKey.keyType, paths: paths)
@@ -206,13 +216,17 @@ public final class OneShot {
                 subject: DistinguishedName(der: current.subjectDER, text: current.subjectText),
                 subjectAltNames: try CertificateExtensions.subjectAltNames(certificate: current.der),
                 challengePassword: withChallenge ? challenge : nil, keyType: key.keyType)
-            let request = CertificateRequest(template: template, key: key, currentCertificate: current, currentKey: currentKey,
+            var request = CertificateRequest(template: template, key: key, currentCertificate: current, currentKey: currentKey,
                                              transactionID: transactionID, challenge: challenge)
+            request.resumesPending = resumedTransaction == transactionID
             do throws(SCEPError) {
                 result = try enrollment.enroll(request, profile: profile)
             } catch {
                 if error.code == .serverPending && !reuseKey { try keepPendingKey(key, transactionID: transactionID, paths: paths) }
-                guard sendChallenge == .auto, !withChallenge, challenge != nil, Self.mayWantTheChallenge(error) else { throw error }
+                guard sendChallenge == .auto, !withChallenge, challenge != nil, Self.mayWantTheChallenge(error) else {
+                    if error.code == .serverFailure && !reuseKey { discardPendingRequest(paths: paths, token: token) }
+                    throw error
+                }
                 // RFC 8894 says a renewal SHOULD omit the challenge; CAs that want it refuse like this.
                 log.notice("the CA refused the renewal without the challenge (" + error.reason + "); sending it again with the challenge")
                 withChallenge = true
@@ -279,10 +293,15 @@ public final class OneShot {
     /// lowest handle is, so once the oldest objects are destroyed a pair made in the same C_Initialize gets
     /// handles that objects still on the token have, and the key that signs, is certified and is relabeled
     /// is not the new one. A fresh C_Initialize numbers the objects from 1 again.
+    /// A pending pair whose PENDING transaction is saved (`pendingTransaction`, one pair) is kept: it
+    /// waits for the CA's answer.
     func openRecoveredToken(_ paths: OutputPaths, discardPending: Bool) throws(SCEPError) -> TokenKeySlot {
         var slot: TokenKeySlot? = try openToken(paths.key)
         var destroyed = try slot!.recover(certificatePath: paths.certificate)
-        if discardPending { destroyed = try slot!.discardPending() || destroyed }
+        if discardPending, try slot!.pending().count != 1 || !FileSystem.exists(paths.pendingTransaction) {
+            destroyed = try slot!.discardPending() || destroyed
+            try FileSystem.remove(paths.pendingTransaction)
+        }
         if destroyed {
             // Released first: its session closes and the module is finalized before it is initialized again.
             slot = nil
@@ -331,6 +350,22 @@ public final class OneShot {
         log.notice("removing " + paths.pendingKey + ": it is the installed key " + paths.key + " already")
         try FileSystem.remove(paths.pendingKey)
         try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
+    }
+
+    /// Forgets a PENDING request (the CA refused it, or `pending_max` passed): its saved key (a token's
+    /// pending pair) and transactionID, so the next attempt is a new request. Failures are logged: the
+    /// request is over either way.
+    func discardPendingRequest(paths: OutputPaths, token: TokenKeySlot? = nil) {
+        do throws(SCEPError) {
+            if paths.keyIsToken { _ = try (token != nil ? token! : openToken(paths.key)).discardPending() }
+            let path = paths.keyIsToken ? paths.pendingTransaction : paths.pendingKey
+            guard FileSystem.exists(path) else { return }
+            try FileSystem.remove(path)
+            try FileSystem.syncDirectory(FileSystem.directory(of: path))
+            log.notice("removed " + path + ": the request it waited for is over")
+        } catch {
+            log.warning("cannot discard the pending request's key: " + error.reason)
+        }
     }
 
     /// Keeps a PENDING request's new software key (0600) and its transactionID so the next run polls

@@ -61,6 +61,10 @@ public final class SCEPCertificateSource: CertificateSource {
         }
     }
 
+    public func abandonPending(_ config: CertConfig) {
+        OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).discardPendingRequest(paths: config.paths)
+    }
+
     func nextCAPath(_ config: CertConfig) -> String { stateDirectory + "/" + config.name + ".next-ca" }
 
     /// `renew_with_challenge = auto` learned that this certificate's CA refuses renewals without the

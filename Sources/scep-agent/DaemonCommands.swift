@@ -92,6 +92,7 @@ enum DaemonCommands {
             if let pending = state.pendingTransaction { object.set("pendingTransaction", pending) }
             object.set("consecutiveFailures", Int64(state.consecutiveFailures))
             object.set("totalFailures", Int64(state.totalFailures))
+            object.set("issuedAlreadyDue", Int64(state.issuedAlreadyDue))
             objects.append(object)
             if !args.has("--json") {
                 Console.out("[cert " + certificate.name + "]")

@@ -34,7 +34,13 @@ final class SimulatedCA: CertificateSource {
         self.lifetime = lifetime
     }
 
+    /// How far the CA's clock is behind the device's (a device clock running ahead).
+    var behind: Int64 = 0
+    var abandoned = 0
+
     func installed(_ config: CertConfig) -> InstalledCertificate? { installedCertificate }
+
+    func abandonPending(_ config: CertConfig) { abandoned += 1 }
 
     func obtain(_ config: CertConfig, reenroll: Bool) -> AttemptResult {
         attempts.append((clock.now(), reenroll))
@@ -44,7 +50,7 @@ final class SimulatedCA: CertificateSource {
             return .pending("PENDING")
         }
         serial += 1
-        let certificate = InstalledCertificate(notBefore: clock.now(), notAfter: clock.now() + lifetime, serial: String(serial))
+        let certificate = InstalledCertificate(notBefore: clock.now() - behind, notAfter: clock.now() - behind + lifetime, serial: String(serial))
         installedCertificate = certificate
         issued.append(certificate)
         return .issued(certificate)

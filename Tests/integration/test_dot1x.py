@@ -212,6 +212,7 @@ def test_daemon_renewal_hook_reconfigures_and_the_next_authentication_uses_the_n
         config = write_config(agent, short_ca, extra=f"""ca = {directory}/wifi-ca.pem
 renew_at = 0.00005
 jitter = 0
+min_renewal_interval = 1s
 post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
 """)
         daemon = subprocess.Popen([str(agent.binary), "run", "--config", str(config)], stdout=subprocess.DEVNULL,
