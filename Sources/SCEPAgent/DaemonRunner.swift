@@ -18,11 +18,11 @@ public final class DaemonRunner {
     /// Held (flock) by the daemon for its lifetime, and carrying its pid.
     public static func lockPath(stateDirectory: String) -> String { stateDirectory + "/daemon.lock" }
     public static func renewRequestPath(stateDirectory: String) -> String { stateDirectory + "/renew-now.request" }
-    /// How often to look again while the clock is not sane (there is no event for "clock was set").
+    /// How often to look again while the clock is not sane (a clock set also wakes the wait).
     static let clockRecheckMilliseconds: Int64 = 60_000
-    /// The longest one sleep lasts (6 h). The wait runs on the monotonic clock, which a forward jump of
-    /// the wall clock does not move and a suspend stops: without a cap a renewal due during the jump or
-    /// the suspend would wait out the whole remaining time. On waking the daemon plans again.
+    /// The longest one sleep lasts (6 h). The wait is on the wall clock and wakes when the clock is set
+    /// (see `SignalWaiter`); the cap is a belt and braces for what the kernel may not report (a clock
+    /// that drifts rather than steps): on waking the daemon plans again.
     public static let maxSleepSeconds: Int64 = 6 * 3600
 
     /// Milliseconds to sleep at `now` (Unix seconds) when the next thing is due at `next` (`Int64.max`:
@@ -88,7 +88,7 @@ public final class DaemonRunner {
 
     /// Runs until SIGTERM or SIGINT. Returns normally after a clean stop.
     public func run() throws(SCEPError) {
-        let waiter = SignalWaiter()
+        let waiter = try SignalWaiter()
         // The lock first: a second daemon must not recover (or remove the temporaries of) an install
         // the running one is in the middle of.
         try Self.requireStateDirectory(config.stateDirectory)
@@ -122,31 +122,31 @@ public final class DaemonRunner {
         var clockWarned = false
         while true {
             let now = clock.now()
-            var waitMilliseconds: Int64?
+            let sleepMilliseconds: Int64
             if let reason = engine.insaneClockReason(now: now) {
                 if !clockWarned { log.warning(reason) }
                 clockWarned = true
                 notifier.send("STATUS=" + reason)
-                waitMilliseconds = Self.clockRecheckMilliseconds
+                sleepMilliseconds = Self.clockRecheckMilliseconds
             } else {
                 clockWarned = false
                 let next = engine.runDue(now: now, force: force)
                 force = []
                 Metrics.write(config: config, engine: engine, source: source, log: log)
                 notifier.send("STATUS=" + Self.summary(engine, next: next))
-                waitMilliseconds = Self.sleepMilliseconds(until: next, now: clock.now())
+                sleepMilliseconds = Self.sleepMilliseconds(until: next, now: clock.now())
             }
             if reloading {
                 notifier.send("READY=1")
                 reloading = false
             }
-            if let interval = notifier.watchdogIntervalMilliseconds {
-                notifier.send("WATCHDOG=1")
-                waitMilliseconds = min(waitMilliseconds ?? interval, interval)
-            }
-            switch waiter.wait(milliseconds: waitMilliseconds) {
+            let watchdog = notifier.watchdogIntervalMilliseconds
+            if watchdog != nil { notifier.send("WATCHDOG=1") }
+            switch waiter.wait(until: clock.now() + (sleepMilliseconds + 999) / 1000, milliseconds: watchdog) {
             case .timeout:
                 continue
+            case .clockChanged:
+                log.notice("the system clock was set: planning again")
             case .reload:
                 force = readRenewRequest()
                 log.notice("SIGHUP: renewing " + force.joined(separator: ", ") + " now")

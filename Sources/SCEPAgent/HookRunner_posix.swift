@@ -5,7 +5,7 @@ import SCEPPKCS11
 
 /// Runs the post-renew hook: an argv array (never a shell line), with a time limit.
 ///
-/// The daemon blocks SIGHUP, SIGTERM and SIGINT (it takes them with sigtimedwait) and ignores SIGPIPE,
+/// The daemon blocks SIGHUP, SIGTERM and SIGINT (it takes them from a signalfd) and ignores SIGPIPE,
 /// and a spawned program inherits both: the hook starts with an empty signal mask and every signal at
 /// its default instead, so the timeout's SIGTERM works. It runs in a process group of its own, which
 /// the timeout ends as a whole (grandchildren included), and it sees only `PATH` and the

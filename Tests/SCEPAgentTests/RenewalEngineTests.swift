@@ -278,3 +278,45 @@ import SCEPCrypto
         #expect(other.issued.count >= 10, "the other certificate renews every ~0.66 day")
     }
 }
+
+/// The daemon's wait: a wall-clock timer that a clock set wakes (TFD_TIMER_CANCEL_ON_SET).
+@Suite struct SignalWaiterTests {
+    /// adjtimex(2) with ADJ_SETOFFSET of one nanosecond forward: a clock set that nothing else on this
+    /// machine notices (a zero offset is not reported to timers: the kernel sees no change). Glibc's
+    /// Swift module lacks <sys/timex.h>: a zeroed struct timex (208 bytes on 64-bit Linux) with `modes`
+    /// (offset 0) and `time.tv_usec` (offset 80, nanoseconds with ADJ_NANO) set.
+    static func stepClockOneNanosecond() -> Bool {
+        typealias AdjTimex = @convention(c) (UnsafeMutableRawPointer) -> Int32
+        guard let symbol = dlsym(nil, "adjtimex") else { return false }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 16)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: 512)
+        buffer.storeBytes(of: UInt32(0x0100 | 0x2000), as: UInt32.self)  // ADJ_SETOFFSET | ADJ_NANO
+        buffer.storeBytes(of: Int(1), toByteOffset: 80, as: Int.self)
+        return unsafeBitCast(symbol, to: AdjTimex.self)(buffer) >= 0
+    }
+
+    @Test func aClockSetWakesTheWaitAtOnce() throws {
+        guard MemoryLayout<Int>.size == 8, Self.stepClockOneNanosecond() else {
+            print("skipped: setting the clock needs CAP_SYS_TIME")
+            return
+        }
+        let waiter = try SignalWaiter()
+        let setter = Thread {
+            Thread.sleep(forTimeInterval: 0.3)
+            _ = Self.stepClockOneNanosecond()
+        }
+        let started = Date()
+        setter.start()
+        // An hour away: only the clock set can end this wait within the test.
+        let event = waiter.wait(until: SystemClock().now() + 3600)
+        #expect(event == .clockChanged)
+        #expect(Date().timeIntervalSince(started) < 60)
+    }
+
+    @Test func aPastDeadlineWakesAtOnceAndTheMonotonicLimitAlsoEndsTheWait() throws {
+        let waiter = try SignalWaiter()
+        #expect(waiter.wait(until: SystemClock().now() - 10) == .timeout)
+        #expect(waiter.wait(until: SystemClock().now() + 3600, milliseconds: 50) == .timeout)
+    }
+}
