@@ -72,7 +72,7 @@ if !embedded {
         .testTarget(name: "SCEPCryptoTests", dependencies: ["SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPCryptoTests"),
         .testTarget(
             name: "SCEPMessagesTests", dependencies: ["SCEPMessages", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPMessagesTests"),
-        .testTarget(name: "SCEPAgentTests", dependencies: ["SCEPAgent", "SCEPClient", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPAgentTests"),
+        .testTarget(name: "SCEPAgentTests", dependencies: ["SCEPAgent", "SCEPClient", "SCEPCrypto", "SCEPMessages", "DER", "TestSupport"], path: "Tests/SCEPAgentTests"),
         .testTarget(name: "SCEPClientTests", dependencies: ["SCEPClient", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPClientTests",
             exclude: ["Servers"]),
         .testTarget(name: "SCEPPKCS11Tests", dependencies: ["SCEPPKCS11", "SCEPCrypto", "DER"], path: "Tests/SCEPPKCS11Tests"),

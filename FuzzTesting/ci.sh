@@ -9,7 +9,7 @@ export SWIFT_BACKTRACE=enable=no
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 seconds=${1:-10}
-targets="der certrep getcacert getcacaps http config pkcs11uri"
+targets="der certrep getcacert getnextca getcacaps http config pkcs11uri"
 "$here/build.sh"
 fixtures="$root/Tests/Fixtures/scepserver-2.1.0"
 log=$(mktemp)

@@ -2,6 +2,7 @@
 //   der        DERNode(parsing:limits:) with .ber and .der limits
 //   certrep    CertRep(parsing:signers: [fixture CA]) and, when it parses, decryptContent(fixture client key)
 //   getcacert  CACertificates.parse, then Certificate(der:) and CARoles on what it returns
+//   getnextca  NextCACertificate(parsing:signers:current:) with the fixture CA as signer and current CA
 //   getcacaps  Capabilities.isCapabilityList and Capabilities(parsing:)
 //   http       HTTPResponseParser fed in pieces (byte 0 picks the piece size, 1...17)
 //   config     ConfigFile(path:text:) then AgentConfig(file:)
@@ -19,7 +20,7 @@ import SCEPMessages
 import SCEPPKCS11
 
 enum Target: String {
-    case der, certrep, getcacert, getcacaps, http, config, pkcs11uri
+    case der, certrep, getcacert, getnextca, getcacaps, http, config, pkcs11uri
 }
 
 func environment(_ name: String) -> String? {
@@ -29,7 +30,7 @@ func environment(_ name: String) -> String? {
 
 let target: Target = {
     guard let name = environment("SCEP_FUZZ_TARGET"), let target = Target(rawValue: name) else {
-        fputs("scep-fuzz: set SCEP_FUZZ_TARGET to der|certrep|getcacert|getcacaps|http|config|pkcs11uri\n", stderr)
+        fputs("scep-fuzz: set SCEP_FUZZ_TARGET to der|certrep|getcacert|getnextca|getcacaps|http|config|pkcs11uri\n", stderr)
         exit(2)
     }
     return target
@@ -72,7 +73,7 @@ let certRepFixtures: CertRepFixtures = {
 
 @_cdecl("LLVMFuzzerInitialize")
 public func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> CInt {
-    if target == .certrep { _ = certRepFixtures }
+    if target == .certrep || target == .getnextca { _ = certRepFixtures }
     return 0
 }
 
@@ -83,6 +84,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case .der: fuzzDER(bytes)
     case .certrep: fuzzCertRep(bytes)
     case .getcacert: fuzzGetCACert(bytes)
+    case .getnextca:
+        _ = try? NextCACertificate(parsing: bytes, signers: certRepFixtures.signers, current: certRepFixtures.signers[0]).successor.subjectText
     case .getcacaps: _ = (Capabilities.isCapabilityList(bytes), Capabilities(parsing: bytes).description)
     case .http: fuzzHTTP(bytes)
     case .config: fuzzConfig(bytes)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Fuzzes one target: FuzzTesting/run.sh TARGET [SECONDS] (default 60; use 3600 for long runs).
-# Targets: der certrep getcacert getcacaps http config pkcs11uri. Builds .build-fuzz/scep-fuzz first
+# Targets: der certrep getcacert getnextca getcacaps http config pkcs11uri. Builds .build-fuzz/scep-fuzz first
 # unless SCEP_FUZZ_NO_BUILD=1. The corpus grows in .build-fuzz/corpus/TARGET (seeded from
 # FuzzTesting/seeds/TARGET); crash inputs land in FuzzTesting/crashes/TARGET/: fix the bug and keep
 # the input there as a regression case (FuzzTesting/ci.sh replays it).
@@ -12,11 +12,11 @@ root=$(cd "$here/.." && pwd)
 target=${1:?usage: FuzzTesting/run.sh TARGET [SECONDS]}
 seconds=${2:-60}
 case $target in
-    der|certrep|getcacert) max_len=8192 ;;
+    der|certrep|getcacert|getnextca) max_len=8192 ;;
     config) max_len=4096 ;;
     http) max_len=4096 ;;
     getcacaps|pkcs11uri) max_len=1024 ;;
-    *) echo "unknown target $target (der certrep getcacert getcacaps http config pkcs11uri)" >&2; exit 2 ;;
+    *) echo "unknown target $target (der certrep getcacert getnextca getcacaps http config pkcs11uri)" >&2; exit 2 ;;
 esac
 [ "${SCEP_FUZZ_NO_BUILD:-0}" = 1 ] || "$here/build.sh" >/dev/null
 corpus="$root/.build-fuzz/corpus/$target"

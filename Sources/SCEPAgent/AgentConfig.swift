@@ -66,14 +66,40 @@ public struct AgentConfig {
     public static let defaultStateDirectory = "/var/lib/scep-agent"
 
     /// Reads and validates `path`.
-    /// - Throws: `config` naming file, line and key; `fileIO` when the file cannot be read.
+    /// - Throws: `config` naming file, line and key (the first error); `fileIO` when the file cannot be read.
     public static func load(_ path: String) throws(SCEPError) -> AgentConfig {
-        let bytes = try FileSystem.read(path, limit: ConfigFile.maxBytes)
-        return try AgentConfig(file: ConfigFile(path: path, text: bytes))
+        try AgentConfig(file: ConfigFile(path: path, collecting: try read(path)))
     }
 
+    /// Every error of the file at `path`, in file order: what `check-config` prints.
+    /// - Throws: `fileIO` when the file cannot be read.
+    public static func check(_ path: String) throws(SCEPError) -> [SCEPError] {
+        validate(ConfigFile(path: path, collecting: try read(path))).problems
+    }
+
+    static func read(_ path: String) throws(SCEPError) -> [UInt8] {
+        try CredentialFiles.naming("config file", setBy: "--config") { () throws(SCEPError) in try FileSystem.read(path, limit: ConfigFile.maxBytes) }
+    }
+
+    init(path: String, stateDirectory: String, log: LogTarget, metricsFile: String?, certificates: [CertConfig], board: BoardConfig?) {
+        self.path = path
+        self.stateDirectory = stateDirectory
+        self.log = log
+        self.metricsFile = metricsFile
+        self.certificates = certificates
+        self.board = board
+    }
+
+    /// - Throws: the first error of the file, in file order.
     public init(file: ConfigFile) throws(SCEPError) {
-        path = file.path
+        let (config, problems) = Self.validate(file)
+        guard let config, problems.isEmpty else { throw problems[0] }
+        self = config
+    }
+
+    /// The configuration when the file has no error, and every error (syntax first found, all sorted by line).
+    static func validate(_ file: ConfigFile) -> (config: AgentConfig?, problems: [SCEPError]) {
+        var problems = file.problems
         var stateDirectory = Self.defaultStateDirectory
         var log = LogTarget.stderr
         var metricsFile: String? = nil
@@ -83,36 +109,47 @@ public struct AgentConfig {
             var reader = SectionReader(file: file, section: section)
             switch section.kind {
             case "agent":
-                stateDirectory = try reader.absolutePath("state_dir") ?? stateDirectory
+                stateDirectory = reader.check(nil) { r throws(SCEPError) in try r.absolutePath("state_dir") } ?? stateDirectory
                 if let entry = reader.take("log") {
-                    guard let target = LogTarget(rawValue: entry.value) else {
-                        throw ConfigFile.error(file.path, entry.line, "log", "'" + entry.value + "' is not stderr or syslog")
-                    }
-                    log = target
+                    if let target = LogTarget(rawValue: entry.value) { log = target } else { reader.problems.append(reader.error(entry, "'" + entry.value + "' is not stderr or syslog")) }
                 }
-                metricsFile = try reader.absolutePath("metrics_file")
+                metricsFile = reader.check(nil) { r throws(SCEPError) in try r.absolutePath("metrics_file") }
             case "board":
-                board = BoardConfig(
-                    name: try reader.required("name").value, arch: try reader.oneOf("arch", ["aarch64", "armhf", "x86_64"]),
-                    toolchain: try reader.required("toolchain").value, keyBackend: try reader.oneOf("key_backend", ["file", "pkcs11", "tpm"]),
-                    notes: reader.take("notes")?.value ?? "")
+                let name = reader.check(nil) { r throws(SCEPError) -> String? in try r.required("name").value }
+                let arch = reader.check(nil) { r throws(SCEPError) -> String? in try r.oneOf("arch", ["aarch64", "armhf", "x86_64"]) }
+                let toolchain = reader.check(nil) { r throws(SCEPError) -> String? in try r.required("toolchain").value }
+                let backend = reader.check(nil) { r throws(SCEPError) -> String? in try r.oneOf("key_backend", ["file", "pkcs11", "tpm"]) }
+                if let name, let arch, let toolchain, let backend {
+                    board = BoardConfig(name: name, arch: arch, toolchain: toolchain, keyBackend: backend, notes: reader.take("notes")?.value ?? "")
+                }
+                _ = reader.take("notes")
             default:
-                certificates.append(try Self.certificate(&reader, name: section.name ?? ""))
+                if let certificate = Self.certificate(&reader, name: section.name ?? "") { certificates.append(certificate) }
             }
-            try reader.rejectUnknown()
+            reader.rejectUnknown()
+            problems += reader.problems
         }
-        guard !certificates.isEmpty else {
-            throw ConfigFile.error(file.path, 1, nil, "no [cert NAME] section: nothing to enroll")
+        if certificates.isEmpty && !file.sections.contains(where: { $0.kind == "cert" }) {
+            problems.append(ConfigFile.error(file.path, 1, nil, "no [cert NAME] section: nothing to enroll"))
         }
-        self.stateDirectory = stateDirectory
-        self.log = log
-        self.metricsFile = metricsFile
-        self.certificates = certificates
-        self.board = board
+        // In file order, a line's own errors in the order found. By hand: the standard library's stable
+        // sort costs 4 KB of firmware, and a file has a handful of errors.
+        var ordered: [SCEPError] = []
+        var lines: [Int] = []
+        for problem in problems {
+            let line = ConfigFile.line(of: problem, path: file.path)
+            var at = lines.count
+            while at > 0 && lines[at - 1] > line { at -= 1 }
+            lines.insert(line, at: at)
+            ordered.insert(problem, at: at)
+        }
+        guard ordered.isEmpty else { return (nil, ordered) }
+        return (AgentConfig(path: file.path, stateDirectory: stateDirectory, log: log, metricsFile: metricsFile, certificates: certificates, board: board), [])
     }
 
     static func outputPaths(_ reader: inout SectionReader, key: String, certificate: String) throws(SCEPError) -> OutputPaths {
         var paths = OutputPaths(key: key, certificate: certificate, chain: try reader.absolutePath("chain"), ca: try reader.absolutePath("ca"))
+        paths.section = reader.section.name
         paths.keyOwnership = try reader.ownership("key", defaultMode: FileSystem.privateKeyMode)
         paths.certificateOwnership = try reader.ownership("cert", defaultMode: FileSystem.publicFileMode)
         paths.chainOwnership = try reader.ownership("chain", defaultMode: FileSystem.publicFileMode)
@@ -120,62 +157,84 @@ public struct AgentConfig {
         return paths
     }
 
-    static func certificate(_ reader: inout SectionReader, name: String) throws(SCEPError) -> CertConfig {
-        let urlEntry = try reader.required("url")
-        let url: URL
-        do throws(SCEPError) { url = try URL(parsing: urlEntry.value) } catch { throw reader.error(urlEntry, error.reason) }
-        let skipPin = try reader.flag("insecure_skip_ca_pin")
-        var pin: [UInt8]? = nil
-        if let entry = reader.take("ca_fingerprint") {
-            do throws(SCEPError) { pin = try CAPin.parse(entry.value) } catch { throw reader.error(entry, error.reason) }
-        } else if !skipPin {
-            throw ConfigFile.error(reader.file.path, reader.section.line, "ca_fingerprint", "missing: pin the CA (scep-agent getca --url URL prints it)")
+    /// One `[cert NAME]`; nil when any of its keys is wrong (each error is in `reader.problems`).
+    static func certificate(_ reader: inout SectionReader, name: String) -> CertConfig? {
+        let known = reader.problems.count
+        let url = reader.check(nil) { r throws(SCEPError) -> URL? in
+            let entry = try r.required("url")
+            do throws(SCEPError) { return try URL(parsing: entry.value) } catch { throw r.error(entry, error.reason) }
         }
-        let subjectEntry = try reader.required("subject")
-        let subject: DistinguishedName
-        do throws(SCEPError) { subject = try DistinguishedName(parsing: subjectEntry.value) } catch { throw reader.error(subjectEntry, error.reason) }
-        var sans: [SubjectAltName] = []
-        if let entry = reader.take("sans") {
+        let skipPin = reader.check(false) { r throws(SCEPError) in try r.flag("insecure_skip_ca_pin") }
+        let pin = reader.check(nil) { r throws(SCEPError) -> [UInt8]? in
+            if let entry = r.take("ca_fingerprint") {
+                do throws(SCEPError) { return try CAPin.parse(entry.value) } catch { throw r.error(entry, error.reason) }
+            } else if !skipPin {
+                throw ConfigFile.error(r.file.path, r.section.line, "ca_fingerprint", "missing: pin the CA (scep-agent getca --url URL prints it)")
+            }
+            return nil
+        }
+        let subject = reader.check(nil) { r throws(SCEPError) -> DistinguishedName? in
+            let entry = try r.required("subject")
+            do throws(SCEPError) { return try DistinguishedName(parsing: entry.value) } catch { throw r.error(entry, error.reason) }
+        }
+        let sans = reader.check([]) { r throws(SCEPError) -> [SubjectAltName] in
+            guard let entry = r.take("sans") else { return [] }
+            var sans: [SubjectAltName] = []
             for word in entry.value.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "\t" }) {
-                do throws(SCEPError) { sans.append(try SubjectAltName(parsing: String(word))) } catch { throw reader.error(entry, error.reason) }
+                do throws(SCEPError) { sans.append(try SubjectAltName(parsing: String(word))) } catch { throw r.error(entry, error.reason) }
             }
+            return sans
         }
-        var keyType = KeyType.rsa(bits: 2048)
-        if let entry = reader.take("key_type") {
+        let keyType = reader.check(KeyType.rsa(bits: 2048)) { r throws(SCEPError) -> KeyType in
+            guard let entry = r.take("key_type") else { return .rsa(bits: 2048) }
             guard let parsed = KeyType(parsing: entry.value) else {
-                throw reader.error(entry, "'" + entry.value + "' is not rsa:2048, rsa:3072, rsa:4096, ec:p256 or ec:p384")
+                throw r.error(entry, "'" + entry.value + "' is not rsa:2048, rsa:3072, rsa:4096, ec:p256 or ec:p384")
             }
-            keyType = parsed
+            return parsed
         }
-        let keyEntry = try reader.required("key")
-        guard keyEntry.value.hasPrefix("pkcs11:") || keyEntry.value.hasPrefix("/") else {
-            throw reader.error(keyEntry, "give an absolute path or a pkcs11: URI")
+        let key = reader.check(nil) { r throws(SCEPError) -> String? in
+            let entry = try r.required("key")
+            guard entry.value.hasPrefix("pkcs11:") || entry.value.hasPrefix("/") else { throw r.error(entry, "give an absolute path or a pkcs11: URI") }
+            return entry.value
         }
-        let certPath = try reader.absolutePath("cert") ?? ""
-        guard !certPath.isEmpty else { throw ConfigFile.error(reader.file.path, reader.section.line, "cert", "missing: where the certificate goes") }
-        let renewAt = try reader.fraction("renew_at", default: 0.66, openInterval: true)
-        let jitter = try reader.fraction("jitter", default: 0.1, openInterval: false)
-        let (retryMin, retryMax) = try reader.durationRange("retry_min", "retry_max", defaults: (60, 6 * 3600))
-        let (pollMin, pollMax) = try reader.durationRange("poll_min", "poll_max", defaults: (60, 3600))
-        let minInterval = reader.section.value("min_renewal_interval") == nil ? nil : try reader.duration("min_renewal_interval", default: 0)
-        let pendingMax = try reader.duration("pending_max", default: RenewalPlanner.defaultPendingMax)
-        var hook: [String] = []
-        if let entry = reader.take("post_renew") {
+        let certPath = reader.check(nil) { r throws(SCEPError) -> String? in
+            guard let path = try r.absolutePath("cert"), !path.isEmpty else {
+                throw ConfigFile.error(r.file.path, r.section.line, "cert", "missing: where the certificate goes")
+            }
+            return path
+        }
+        let renewAt = reader.check(0.66) { r throws(SCEPError) in try r.fraction("renew_at", default: 0.66, openInterval: true) }
+        let jitter = reader.check(0.1) { r throws(SCEPError) in try r.fraction("jitter", default: 0.1, openInterval: false) }
+        let retry = reader.check((60, 6 * 3600)) { r throws(SCEPError) in try r.durationRange("retry_min", "retry_max", defaults: (60, 6 * 3600)) }
+        let poll = reader.check((60, 3600)) { r throws(SCEPError) in try r.durationRange("poll_min", "poll_max", defaults: (60, 3600)) }
+        let minInterval = reader.check(nil) { r throws(SCEPError) -> Int64? in
+            r.section.value("min_renewal_interval") == nil ? nil : try r.duration("min_renewal_interval", default: 0)
+        }
+        let pendingMax = reader.check(RenewalPlanner.defaultPendingMax) { r throws(SCEPError) in try r.duration("pending_max", default: RenewalPlanner.defaultPendingMax) }
+        let hook = reader.check([]) { r throws(SCEPError) -> [String] in
+            guard let entry = r.take("post_renew") else { return [] }
             guard let argv = ConfigFile.splitArguments(entry.value), let program = argv.first else {
-                throw reader.error(entry, "unbalanced quotes or empty command")
+                throw r.error(entry, "unbalanced quotes or empty command")
             }
-            guard program.hasPrefix("/") else { throw reader.error(entry, "the program must be an absolute path (there is no shell and no PATH search)") }
-            hook = argv
+            guard program.hasPrefix("/") else { throw r.error(entry, "the program must be an absolute path (there is no shell and no PATH search)") }
+            return argv
         }
+        let strict = reader.check(false) { r throws(SCEPError) in try r.flag("strict") }
+        let challengeFile = reader.check(nil) { r throws(SCEPError) in try r.absolutePath("challenge_file") }
+        let renewal = reader.check(RenewalChallenge.auto) { r throws(SCEPError) in try r.renewalChallenge("renew_with_challenge") }
+        let paths = reader.check(nil) { r throws(SCEPError) -> OutputPaths? in try Self.outputPaths(&r, key: key ?? "", certificate: certPath ?? "") }
+        let hookTimeout = reader.check(30) { r throws(SCEPError) in try r.duration("post_renew_timeout", default: 30) }
+        let tlsCA = reader.check(nil) { r throws(SCEPError) in try r.absolutePath("tls_ca") }
+        let proxy = reader.take("proxy")?.value
+        let timeout = reader.check(60) { r throws(SCEPError) in try r.duration("timeout", default: 60) }
+        let caRollover = reader.check(30 * 86_400) { r throws(SCEPError) in try r.duration("ca_rollover", default: 30 * 86_400) }
+        guard reader.problems.count == known, let url, let subject, let paths else { return nil }
         return CertConfig(
-            name: name, url: url, caFingerprint: pin, strict: try reader.flag("strict"), subject: subject, subjectAltNames: sans,
-            challengeFile: try reader.absolutePath("challenge_file"), renewWithChallenge: try reader.renewalChallenge("renew_with_challenge"), keyType: keyType,
-            paths: try Self.outputPaths(&reader, key: keyEntry.value, certificate: certPath),
-            renewal: RenewalPolicy(renewAt: renewAt, jitter: jitter, retryMin: retryMin, retryMax: retryMax, pollMin: pollMin, pollMax: pollMax,
-                                  minInterval: minInterval, pendingMax: pendingMax),
-            postRenew: hook, postRenewTimeout: try reader.duration("post_renew_timeout", default: 30),
-            tlsCA: try reader.absolutePath("tls_ca"), proxy: reader.take("proxy")?.value, timeout: try reader.duration("timeout", default: 60),
-            caRollover: try reader.duration("ca_rollover", default: 30 * 86_400))
+            name: name, url: url, caFingerprint: pin, strict: strict, subject: subject, subjectAltNames: sans,
+            challengeFile: challengeFile, renewWithChallenge: renewal, keyType: keyType, paths: paths,
+            renewal: RenewalPolicy(renewAt: renewAt, jitter: jitter, retryMin: retry.0, retryMax: retry.1, pollMin: poll.0, pollMax: poll.1,
+                                   minInterval: minInterval, pendingMax: pendingMax),
+            postRenew: hook, postRenewTimeout: hookTimeout, tlsCA: tlsCA, proxy: proxy, timeout: timeout, caRollover: caRollover)
     }
 }
 
@@ -184,10 +243,22 @@ struct SectionReader {
     let file: ConfigFile
     let section: ConfigFile.Section
     private var used: [String] = []
+    /// What `check` and `rejectUnknown` found wrong.
+    var problems: [SCEPError] = []
 
     init(file: ConfigFile, section: ConfigFile.Section) {
         self.file = file
         self.section = section
+    }
+
+    /// Runs one key's check; its error is kept in `problems` and `fallback` returned, so one pass finds every error.
+    mutating func check<T>(_ fallback: T, _ body: (inout SectionReader) throws(SCEPError) -> T) -> T {
+        do throws(SCEPError) {
+            return try body(&self)
+        } catch {
+            problems.append(error)
+            return fallback
+        }
     }
 
     func error(_ entry: ConfigFile.Entry, _ reason: String) -> SCEPError {
@@ -290,9 +361,9 @@ struct SectionReader {
         return result
     }
 
-    func rejectUnknown() throws(SCEPError) {
+    mutating func rejectUnknown() {
         for entry in section.entries where !used.contains(entry.key) {
-            throw error(entry, "unknown in [" + section.kind + "]; docs/config.md lists the keys")
+            problems.append(error(entry, "unknown in [" + section.kind + "]; docs/config.md lists the keys"))
         }
     }
 }

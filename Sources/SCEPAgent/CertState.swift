@@ -27,7 +27,39 @@ public struct CertState: Equatable {
     /// or the CA is wrong): the step of their backoff.
     public var issuedAlreadyDue: Int = 0
 
+    // CA rollover (RFC 8894 §4.7), on a schedule of its own. Fingerprints are hex SHA-256.
+    /// The configured `ca_fingerprint` the fields below were built from: when the configuration names
+    /// another, an operator re-pinned and they are dropped.
+    public var rolloverFrom: String?
+    /// The CA trusted in place of the configured pin since a switch; nil: the configured one.
+    public var caPin: String?
+    /// notAfter of the CA in use.
+    public var caNotAfter: Int64?
+    /// The successor GetNextCACert delivered, verified under the CA in use.
+    public var nextCA: String?
+    /// The CA a switch replaced, kept in `ca` until it expires.
+    public var previousCA: String?
+    public var previousCANotAfter: Int64?
+    public var caSwitchedAt: Int64?
+    /// When to check the CA next; nil: now.
+    public var caCheckDue: Int64?
+    /// `ok: …` or `failed: REASON` of the last check.
+    public var caCheckResult: String?
+
     public init() {}
+
+    /// Forgets everything rollover learned (the operator pinned another CA).
+    mutating func clearRollover() {
+        rolloverFrom = nil
+        caPin = nil
+        caNotAfter = nil
+        nextCA = nil
+        previousCA = nil
+        previousCANotAfter = nil
+        caSwitchedAt = nil
+        caCheckDue = nil
+        caCheckResult = nil
+    }
 
     /// Certificate `serial` is installed: no failure streak, nothing pending.
     mutating func recordIssued(serial: String) {
@@ -84,6 +116,15 @@ public struct CertState: Equatable {
             case "pending_since": state.pendingSince = time()
             case "pending_polls": state.pendingPolls = count()
             case "issued_already_due": state.issuedAlreadyDue = count()
+            case "rollover_from": state.rolloverFrom = value
+            case "ca_pin": state.caPin = value
+            case "ca_not_after": state.caNotAfter = time()
+            case "next_ca": state.nextCA = value
+            case "previous_ca": state.previousCA = value
+            case "previous_ca_not_after": state.previousCANotAfter = time()
+            case "ca_switched_at": state.caSwitchedAt = time()
+            case "ca_check_due": state.caCheckDue = time()
+            case "ca_check_result": state.caCheckResult = value
             default: continue
             }
         }
@@ -91,21 +132,35 @@ public struct CertState: Equatable {
     }
 
     public func save(_ path: String) throws(SCEPError) {
+        // One table and one loop: a call per field would be code per field in the firmware.
+        let fields: [(String, String?)] = [
+            ("next_due", Self.text(nextDue)),
+            ("scheduled_for_serial", scheduledFor),
+            ("last_attempt", Self.text(lastAttempt)),
+            ("last_result", lastResult),
+            ("last_success", Self.text(lastSuccess)),
+            ("consecutive_failures", String(consecutiveFailures)),
+            ("total_failures", String(totalFailures)),
+            ("pending_transaction", pendingTransaction),
+            ("pending_since", Self.text(pendingSince)),
+            ("pending_polls", String(pendingPolls)),
+            ("issued_already_due", String(issuedAlreadyDue)),
+            ("rollover_from", rolloverFrom),
+            ("ca_pin", caPin),
+            ("ca_not_after", Self.text(caNotAfter)),
+            ("next_ca", nextCA),
+            ("previous_ca", previousCA),
+            ("previous_ca_not_after", Self.text(previousCANotAfter)),
+            ("ca_switched_at", Self.text(caSwitchedAt)),
+            ("ca_check_due", Self.text(caCheckDue)),
+            ("ca_check_result", caCheckResult),
+        ]
         var text = ""
-        func put(_ key: String, _ value: String?) {
+        for (key, value) in fields {
             if let value { text += key + "=" + ASCII.printable(value, limit: ASCII.lineLimit) + "\n" }
         }
-        put("next_due", nextDue.map { String($0) })
-        put("scheduled_for_serial", scheduledFor)
-        put("last_attempt", lastAttempt.map { String($0) })
-        put("last_result", lastResult)
-        put("last_success", lastSuccess.map { String($0) })
-        put("consecutive_failures", String(consecutiveFailures))
-        put("total_failures", String(totalFailures))
-        put("pending_transaction", pendingTransaction)
-        put("pending_since", pendingSince.map { String($0) })
-        put("pending_polls", String(pendingPolls))
-        put("issued_already_due", String(issuedAlreadyDue))
         try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o600, faultPoint: "daemon.state")
     }
+
+    static func text(_ time: Int64?) -> String? { time.map { String($0) } }
 }

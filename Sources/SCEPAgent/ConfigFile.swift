@@ -21,19 +21,42 @@ public struct ConfigFile {
 
     public let path: String
     public let sections: [Section]
+    /// Syntax errors, in file order; each bad line is skipped (and a bad header's keys with it).
+    public let problems: [SCEPError]
 
     /// Largest config file accepted.
     public static let maxBytes = 256 * 1024
 
+    /// - Throws: the first syntax error.
     public init(path: String, text: [UInt8]) throws(SCEPError) {
+        self.init(path: path, collecting: text)
+        if let first = problems.first { throw first }
+    }
+
+    /// Parses every line, keeping what is wrong in `problems` (check-config reports them all).
+    public init(path: String, collecting text: [UInt8]) {
         self.path = path
         var sections: [Section] = []
+        var problems: [SCEPError] = []
         var lineNumber = 0
+        // After a bad section header its keys belong to no section: skipped, not blamed on the section before.
+        var skipping = false
         for rawLine in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             let line = Array(ASCII.trimmed(Self.stripComment(Array(rawLine))))
             if line.isEmpty { continue }
+            if let problem = Self.parse(line, lineNumber, path, &sections, &skipping) { problems.append(problem) }
+        }
+        self.sections = sections
+        self.problems = problems
+    }
+
+    /// One non-empty line: a header starts a section, a setting joins the current one.
+    /// - Returns: what is wrong with the line, or nil.
+    static func parse(_ line: [UInt8], _ lineNumber: Int, _ path: String, _ sections: inout [Section], _ skipping: inout Bool) -> SCEPError? {
+        do throws(SCEPError) {
             if line.first == UInt8(ascii: "[") {
+                skipping = true
                 guard line.last == UInt8(ascii: "]") else {
                     throw Self.error(path, lineNumber, nil, "section header must end with ']'")
                 }
@@ -57,8 +80,10 @@ public struct ConfigFile {
                 default:
                     throw Self.error(path, lineNumber, nil, "unknown section '[" + String(decoding: inner, as: UTF8.self) + "]': use [agent], [cert NAME] or [board]")
                 }
-                continue
+                skipping = false
+                return nil
             }
+            if skipping { return nil }
             guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else {
                 throw Self.error(path, lineNumber, nil, "expected 'key = value' or a [section]")
             }
@@ -72,13 +97,21 @@ public struct ConfigFile {
                 throw Self.error(path, lineNumber, key, "set twice in the same section")
             }
             sections[sections.count - 1].entries.append(Entry(key: key, value: value, line: lineNumber))
+            return nil
+        } catch {
+            return error
         }
-        self.sections = sections
     }
 
     /// "FILE:LINE: key 'KEY': REASON" — what, where, and (in the reason) what to do.
     public static func error(_ path: String, _ line: Int, _ key: String?, _ reason: String) -> SCEPError {
         SCEPError(.config, path + ":" + String(line) + ": " + (key.map { "key '" + $0 + "': " } ?? "") + reason)
+    }
+
+    /// The LINE of an `error(path, ...)`, to put errors in file order; 0 for any other error.
+    static func line(of error: SCEPError, path: String) -> Int {
+        guard error.reason.hasPrefix(path + ":") else { return 0 }
+        return Int(String(decoding: error.reason.utf8.dropFirst(path.utf8.count + 1).prefix { $0 >= 48 && $0 <= 57 }, as: UTF8.self)) ?? 0
     }
 
     static func isValidName(_ name: String) -> Bool {

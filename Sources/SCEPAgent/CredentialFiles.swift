@@ -4,6 +4,18 @@ import SCEPCrypto
 
 /// Reading keys and certificates from files, with errors that name the file.
 public enum CredentialFiles {
+    /// Runs `body`, putting in front of its error what the file is for and the option or config key
+    /// that named it ("challenge file (--challenge-file): open /x: No such file or directory").
+    public static func naming<T>(_ role: String, setBy: String, _ body: () throws(SCEPError) -> T) throws(SCEPError) -> T {
+        do throws(SCEPError) {
+            return try body()
+        } catch {
+            var named = error
+            named.reason = role + " (" + setBy + "): " + error.reason
+            throw named
+        }
+    }
+
     public static func loadPrivateKey(_ path: String) throws(SCEPError) -> SoftwarePrivateKey {
         let bytes = try FileSystem.read(path)
         do throws(SCEPError) {

@@ -17,6 +17,47 @@ public struct InstalledCertificate: Equatable {
     }
 }
 
+/// A CA certificate as the rollover schedule tracks it.
+public struct CAStatus: Equatable {
+    public var fingerprint: [UInt8]
+    public var notAfter: Int64
+
+    public init(fingerprint: [UInt8], notAfter: Int64) {
+        self.fingerprint = fingerprint
+        self.notAfter = notAfter
+    }
+}
+
+/// What the rollover state trusts for one certificate, handed to the source for each exchange.
+public struct CATrust: Equatable {
+    /// The pin in force: the configured one, or the successor a switch accepted (nil: not pinned).
+    public var pin: [UInt8]?
+    /// The verified successor, accepted in place of `pin` once GetCACert stops sending `pin`.
+    public var next: [UInt8]?
+    /// The CA a switch replaced, kept in `ca` until it expires.
+    public var previous: [UInt8]?
+
+    public init(pin: [UInt8]?, next: [UInt8]? = nil, previous: [UInt8]? = nil) {
+        self.pin = pin
+        self.next = next
+        self.previous = previous
+    }
+
+    /// The CAs the `ca` file keeps beside the one in use while they are valid.
+    public var kept: [[UInt8]] { [pin, next, previous].compactMap { $0 } }
+}
+
+/// How one CA check ended: the CA in use and, inside the rollover window, its verified successor.
+public struct CACheck {
+    public var ca: CAStatus?
+    public var successor: CAStatus?
+    public var reason: String
+    public var code: SCEPError.Code?
+
+    public static func checked(_ ca: CAStatus, successor: CAStatus?) -> CACheck { CACheck(ca: ca, successor: successor, reason: "", code: nil) }
+    public static func failed(_ reason: String, code: SCEPError.Code?) -> CACheck { CACheck(ca: nil, successor: nil, reason: reason, code: code) }
+}
+
 /// How one attempt ended (a struct, not an enum with payloads: see SubjectAltName).
 public struct AttemptResult {
     public enum Kind: String, Sendable { case issued, pending, failed }
@@ -25,8 +66,12 @@ public struct AttemptResult {
     public var reason: String
     /// Why a failed attempt failed, when an SCEPError said so (the exit code of an in-process renew-now).
     public var code: SCEPError.Code? = nil
+    /// The CA that issued (the pin in force, or the successor it switched to).
+    public var ca: CAStatus? = nil
 
-    public static func issued(_ certificate: InstalledCertificate) -> AttemptResult { AttemptResult(kind: .issued, certificate: certificate, reason: "") }
+    public static func issued(_ certificate: InstalledCertificate, ca: CAStatus? = nil) -> AttemptResult {
+        AttemptResult(kind: .issued, certificate: certificate, reason: "", ca: ca)
+    }
     public static func pending(_ reason: String) -> AttemptResult { AttemptResult(kind: .pending, certificate: nil, reason: reason) }
     public static func failed(_ reason: String, code: SCEPError.Code? = nil) -> AttemptResult {
         AttemptResult(kind: .failed, certificate: nil, reason: reason, code: code)
@@ -38,8 +83,12 @@ public struct AttemptResult {
 public protocol CertificateSource: AnyObject {
     /// The certificate installed now, or nil when there is none (or it cannot be read).
     func installed(_ config: CertConfig) -> InstalledCertificate?
-    /// Enrolls with the challenge (`reenroll`: no usable certificate) or renews; installs on success.
-    func obtain(_ config: CertConfig, reenroll: Bool) -> AttemptResult
+    /// Enrolls with the challenge (`reenroll`: no usable certificate) or renews, trusting `trust`;
+    /// installs on success.
+    func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult
+    /// Asks which CA is in use and, once it ends within `ca_rollover`, for its successor (GetNextCACert,
+    /// verified); installs `ca` anew (and runs post_renew) when what it should hold changed.
+    func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck
     /// Gives up a PENDING request (`pending_max`): its saved key and transactionID are discarded.
     func abandonPending(_ config: CertConfig)
 }
@@ -61,6 +110,11 @@ public final class RenewalEngine {
     public private(set) var states: [CertState]
     /// The error code of each certificate's last attempt when it failed with one (not persisted).
     public private(set) var lastFailureCodes: [SCEPError.Code?]
+    /// Whether a failed attempt is logged here. `renew-now` reports failures itself, each once, with
+    /// its exit code; the daemon has nobody else to tell.
+    public var logsFailures = true
+    /// The same for each certificate's last CA check.
+    public private(set) var lastCAFailureCodes: [SCEPError.Code?]
 
     public init(config: AgentConfig, source: CertificateSource, states: [CertState], clock: Clock, random: RandomGenerator, log: Log) {
         precondition(states.count == config.certificates.count, "one state per certificate")
@@ -68,9 +122,75 @@ public final class RenewalEngine {
         self.source = source
         self.states = states
         self.lastFailureCodes = Array(repeating: nil, count: states.count)
+        self.lastCAFailureCodes = Array(repeating: nil, count: states.count)
         self.clock = clock
         self.random = random
         self.log = log
+        for (index, certificate) in config.certificates.enumerated() {
+            guard let from = self.states[index].rolloverFrom, from != certificate.caFingerprint.map({ Hex.encode($0) }) else { continue }
+            log.notice(certificate.name + ": ca_fingerprint changed since the CA rollover state was made; starting over from the configured pin")
+            self.states[index].clearRollover()
+        }
+    }
+
+    /// What certificate `index` trusts: the configured pin or the one a switch accepted, the successor, the predecessor.
+    public func trust(_ index: Int) -> CATrust {
+        let state = states[index]
+        return CATrust(pin: state.caPin.flatMap { Hex.decode($0) } ?? config.certificates[index].caFingerprint,
+                       next: state.nextCA.flatMap { Hex.decode($0) }, previous: state.previousCA.flatMap { Hex.decode($0) })
+    }
+
+    /// When certificate `index`'s CA is next checked: now when its CA is not known yet.
+    public func caDue(_ index: Int, now: Int64) -> Int64 { states[index].caCheckDue ?? now }
+
+    /// Records the CA in use (from a check or an issuance): a switch to the known successor, its end,
+    /// a newly verified successor, a predecessor that expired. Only a check plans the next check: one
+    /// planned earlier stays due (at the old CA's end it also drops the predecessor), so renewals, however
+    /// often they come, never put it off.
+    func recordCA(_ ca: CAStatus, successor: CAStatus?, state: inout CertState, certificate: CertConfig, now: Int64, checked: Bool) {
+        let configured = certificate.caFingerprint.map { Hex.encode($0) }
+        let fingerprint = Hex.encode(ca.fingerprint)
+        if fingerprint == state.nextCA {
+            state.previousCA = state.caPin ?? configured
+            state.previousCANotAfter = state.caNotAfter
+            state.caPin = fingerprint
+            state.nextCA = nil
+            state.caSwitchedAt = now
+            log.notice(certificate.name + ": the CA switched to its successor sha256 " + fingerprint + "; it is the pin from now on")
+        }
+        state.caNotAfter = ca.notAfter
+        if let successor, successor.fingerprint != ca.fingerprint, Hex.encode(successor.fingerprint) != state.nextCA {
+            state.nextCA = Hex.encode(successor.fingerprint)
+            log.notice(certificate.name + ": the CA's successor is known: sha256 " + state.nextCA! + ", valid until "
+                + CivilTime(unixSeconds: successor.notAfter).description)
+        }
+        if let end = state.previousCANotAfter, end <= now {
+            state.previousCA = nil
+            state.previousCANotAfter = nil
+        }
+        state.rolloverFrom = configured
+        guard checked else { return }
+        state.caCheckDue = RenewalPlanner.caCheckTime(now: now, caNotAfter: ca.notAfter, window: certificate.caRollover, successorKnown: state.nextCA != nil,
+                                                      previousNotAfter: state.previousCANotAfter, policy: certificate.renewal, uniform: uniform())
+    }
+
+    func checkCA(_ index: Int, now: Int64) {
+        let certificate = config.certificates[index]
+        var state = states[index]
+        let result = source.checkCA(certificate, trust: trust(index))
+        lastCAFailureCodes[index] = result.code
+        if let ca = result.ca {
+            recordCA(ca, successor: result.successor, state: &state, certificate: certificate, now: now, checked: true)
+            state.caCheckResult = "checked: CA sha256 " + Hex.encode(ca.fingerprint) + (state.nextCA == nil ? ", no successor known" : ", successor " + state.nextCA!)
+        } else {
+            state.caCheckResult = "failed: " + result.reason
+            state.caCheckDue = now + RenewalPlanner.jittered(RenewalPlanner.caCheckInterval, uniform())
+            if logsFailures {
+                log.warning(certificate.name + ": CA rollover check failed: " + result.reason + "; checking again at " + CivilTime(unixSeconds: state.caCheckDue!).description)
+            }
+        }
+        states[index] = state
+        onStateChange(certificate.name, state)
     }
 
     func uniform() -> Double {
@@ -137,7 +257,8 @@ public final class RenewalEngine {
                 continue
             }
             if force.contains(name) || due(index, now: now) <= now { attempt(index, now: now) }
-            next = min(next, due(index, now: now))
+            if force.contains(name) || caDue(index, now: now) <= now { checkCA(index, now: now) }
+            next = min(next, due(index, now: now), caDue(index, now: now))
         }
         return next
     }
@@ -159,16 +280,21 @@ public final class RenewalEngine {
             fail(&state, index, "the request was still PENDING after pending_max (" + String(policy.pendingMax) + " s, since "
                 + CivilTime(unixSeconds: since).description + "): gave it up and discarded its key; a new request follows")
         } else if reenroll && certificate.challengeFile == nil {
-            let what = installed == nil ? "no certificate is installed" : "the certificate expired at " + CivilTime(unixSeconds: installed!.notAfter).description
-            fail(&state, index, what + " and no challenge_file is configured to enroll again")
+            let what = installed == nil ? "no certificate is installed at " + certificate.paths.certificate
+                : "the certificate expired at " + CivilTime(unixSeconds: installed!.notAfter).description
+            fail(&state, index, what + " and no challenge_file is configured to enroll: add challenge_file to [cert "
+                + certificate.name + "] in " + config.path + " (no CA was contacted)")
+            // Nothing a CA said: the configuration lacks what enrolling needs.
+            lastFailureCodes[index] = .config
         } else {
             log.notice(certificate.name + ": " + (reenroll ? (installed == nil ? "enrolling" : "certificate expired, enrolling again") : "renewing"))
-            let result = source.obtain(certificate, reenroll: reenroll)
+            let result = source.obtain(certificate, reenroll: reenroll, trust: trust(index))
             // Every time below counts from the end of the attempt, which may have taken minutes.
             let after = clock.now()
             switch result.kind {
             case .issued:
                 let issued = result.certificate!
+                if let ca = result.ca { recordCA(ca, successor: nil, state: &state, certificate: certificate, now: after, checked: false) }
                 state.recordIssued(serial: issued.serial)
                 state.lastSuccess = after
                 state.scheduledFor = issued.serial
@@ -218,6 +344,6 @@ public final class RenewalEngine {
         state.consecutiveFailures += 1
         state.totalFailures += 1
         state.nextDue = RenewalPlanner.retryTime(now: now ?? clock.now(), failures: state.consecutiveFailures, policy: certificate.renewal, uniform: uniform())
-        log.error(certificate.name + ": " + reason + "; retrying at " + CivilTime(unixSeconds: state.nextDue!).description)
+        if logsFailures { log.error(certificate.name + ": " + reason + "; retrying at " + CivilTime(unixSeconds: state.nextDue!).description) }
     }
 }

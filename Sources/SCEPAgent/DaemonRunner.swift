@@ -183,19 +183,28 @@ public final class DaemonRunner {
 public enum Metrics {
     public static func render(config: AgentConfig, states: [CertState], installed: [InstalledCertificate?]) -> String {
         var text = ""
-        func family(_ name: String, _ type: String, _ help: String, _ value: (Int) -> String?) {
-            text += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n"
-            for (index, certificate) in config.certificates.enumerated() {
-                if let value = value(index) { text += name + "{name=\"" + certificate.name + "\"} " + value + "\n" }
-            }
-        }
-        family("scep_agent_certificate_expiry_timestamp_seconds", "gauge", "notAfter of the installed certificate.") { installed[$0].map { String($0.notAfter) } }
-        family("scep_agent_last_success_timestamp_seconds", "gauge", "When a certificate was last issued.") { states[$0].lastSuccess.map { String($0) } }
-        family("scep_agent_next_renewal_timestamp_seconds", "gauge", "When the agent acts next.") { states[$0].nextDue.map { String($0) } }
-        family("scep_agent_failures_total", "counter", "Failed enrollment or renewal attempts.") { String(states[$0].totalFailures) }
-        family("scep_agent_consecutive_failures", "gauge", "Failures since the last success.") { String(states[$0].consecutiveFailures) }
-        family("scep_agent_issued_already_due", "gauge", "Certificates issued in a row that were due at once (clock or CA wrong).") { String(states[$0].issuedAlreadyDue) }
+        let names = config.certificates.map { $0.name }
+        family(&text, names, "scep_agent_certificate_expiry_timestamp_seconds", "gauge", "notAfter of the installed certificate.",
+               installed.map { CertState.text($0?.notAfter) })
+        family(&text, names, "scep_agent_last_success_timestamp_seconds", "gauge", "When a certificate was last issued.", states.map { CertState.text($0.lastSuccess) })
+        family(&text, names, "scep_agent_next_renewal_timestamp_seconds", "gauge", "When the agent acts next.", states.map { CertState.text($0.nextDue) })
+        family(&text, names, "scep_agent_failures_total", "counter", "Failed enrollment or renewal attempts.", states.map { String($0.totalFailures) })
+        family(&text, names, "scep_agent_consecutive_failures", "gauge", "Failures since the last success.", states.map { String($0.consecutiveFailures) })
+        family(&text, names, "scep_agent_issued_already_due", "gauge", "Certificates issued in a row that were due at once (clock or CA wrong).",
+               states.map { String($0.issuedAlreadyDue) })
+        family(&text, names, "scep_agent_ca_not_after_timestamp_seconds", "gauge", "notAfter of the CA in use.", states.map { CertState.text($0.caNotAfter) })
+        family(&text, names, "scep_agent_next_ca_known", "gauge", "1 when the CA's successor (GetNextCACert) is known and verified.",
+               states.map { $0.nextCA == nil ? "0" : "1" })
         return text
+    }
+
+    /// One metric family: a value per certificate (nil: none). Values, not closures: a closure per
+    /// family would be a copy of this function per family in the firmware.
+    static func family(_ text: inout String, _ names: [String], _ name: String, _ type: String, _ help: String, _ values: [String?]) {
+        text += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n"
+        for (certificate, value) in zip(names, values) {
+            if let value { text += name + "{name=\"" + certificate + "\"} " + value + "\n" }
+        }
     }
 
     static func write(config: AgentConfig, engine: RenewalEngine, source: CertificateSource, log: Log) {

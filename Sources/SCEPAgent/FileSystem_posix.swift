@@ -50,7 +50,8 @@ public enum FileSystem {
     public static func openTrusted(_ path: String, _ flags: Int32, _ mode: mode_t = 0, what: String) throws(SCEPError) -> Int32 {
         let fd: Int32
         do throws(SCEPError) {
-            fd = try open(path, flags | O_NOFOLLOW, mode)
+            // O_NONBLOCK: a FIFO planted under the name must be refused by the type check below, not waited on.
+            fd = try open(path, flags | O_NOFOLLOW | O_NONBLOCK, mode)
         } catch {
             // O_NOFOLLOW fails with ELOOP, or with ENOTDIR when O_DIRECTORY meets the link first.
             guard error.detail == ELOOP || (error.detail == ENOTDIR && type(of: path) == mode_t(S_IFLNK)) else { throw error }

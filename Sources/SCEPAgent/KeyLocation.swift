@@ -80,7 +80,9 @@ final class TokenKeySlot {
         guard let path = source else {
             throw SCEPError(.tokenError, "no PIN for token key " + uri.description + ": give --pin-file FILE, or pin-source=FILE in the URI")
         }
-        var bytes = try FileSystem.read(path, limit: 4096)
+        var bytes = try CredentialFiles.naming("PIN file", setBy: options.pinFile != nil ? "--pin-file" : "pin-source in the key's URI") { () throws(SCEPError) in
+            try FileSystem.read(path, limit: 4096)
+        }
         defer { SecureMemory.wipe(&bytes) }
         let line = Array(bytes.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") })
         guard !line.isEmpty else { throw SCEPError(.tokenError, "PIN file " + path + " is empty: put the token's user PIN on its first line") }

@@ -16,12 +16,42 @@ public struct OutputPaths {
     public var certificateOwnership = FileOwnership(mode: FileSystem.publicFileMode)
     public var chainOwnership = FileOwnership(mode: FileSystem.publicFileMode)
     public var caOwnership = FileOwnership(mode: FileSystem.publicFileMode)
+    /// The config section that set these paths; nil: the command line.
+    public var section: String? = nil
+    /// SHA-256 of other CA certificates `ca` keeps beside the CA in use while they are valid (a CA
+    /// rollover's successor, the predecessor a switch replaced).
+    public var keptCAs: [[UInt8]] = []
 
     public init(key: String, certificate: String, chain: String?, ca: String? = nil) {
         self.key = key
         self.certificate = certificate
         self.chain = chain
         self.ca = ca
+    }
+
+    /// What set a path, for errors: the option on the command line, else the key in its config section.
+    func setting(_ option: String, _ key: String) -> String {
+        section.map { key + " in [cert " + $0 + "]" } ?? option
+    }
+
+    func loadKey(_ oneShot: OneShot) throws(SCEPError) -> PrivateKey {
+        try CredentialFiles.naming("key", setBy: setting("--key", "key")) { () throws(SCEPError) in try oneShot.loadKey(key) }
+    }
+
+    func loadCertificate() throws(SCEPError) -> Certificate {
+        try CredentialFiles.naming("certificate", setBy: setting("--cert", "cert")) { () throws(SCEPError) in try CredentialFiles.loadCertificate(certificate) }
+    }
+
+    /// Each file's directory must exist and be writable before anything is sent; an error names the file's role.
+    func requireWritableDirectories() throws(SCEPError) {
+        let files: [(path: String?, role: String, option: String, key: String)] = [
+            (keyIsToken ? nil : key, "key", "--key", "key"), (certificate, "certificate", "--cert", "cert"),
+            (chain, "chain", "--chain", "chain"), (ca, "CA file", "ca", "ca"),
+        ]
+        for file in files {
+            guard let path = file.path else { continue }
+            try CredentialFiles.naming(file.role, setBy: setting(file.option, file.key)) { () throws(SCEPError) in try FileSystem.requireWritableDirectory(for: path) }
+        }
     }
 
     /// True when `key` is a `pkcs11:` URI: the key is then no file and never written.
@@ -92,7 +122,7 @@ public final class OneShot {
                        keyType: KeyType, existingKey: Bool, replaceExistingKey: Bool = false, paths: OutputPaths) throws(SCEPError) -> Outcome {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
-        for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
+        try paths.requireWritableDirectories()
         try store.recoverLocked(targets: paths.all)
         try discardInstalledPendingKey(paths: paths)
 
@@ -120,6 +150,7 @@ public final class OneShot {
                     ? PendingRequest.transactionID(in: try FileSystem.read(paths.pendingTransaction)) : nil
             } else {
                 replacedTokenKey = current
+                log.generatingKey(keyType, onToken: true)
                 tokenKey = try slot.generatePending(keyType, random: random)
                 keyIsNew = true
                 timer.mark("keygen")
@@ -127,7 +158,7 @@ public final class OneShot {
             token = slot
             key = tokenKey!
         } else if existingKey {
-            key = try CredentialFiles.loadPrivateKey(paths.key)
+            key = try paths.loadKey(self)
         } else if FileSystem.exists(paths.key) && !replaceExistingKey {
             throw SCEPError(.fileExists, "key file " + paths.key + " exists: pass --existing-key to enroll that key, or remove it to make a new one")
         } else {
@@ -167,7 +198,7 @@ public final class OneShot {
                       paths: OutputPaths) throws(SCEPError) -> Outcome {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
-        for path in paths.all { try FileSystem.requireWritableDirectory(for: path) }
+        try paths.requireWritableDirectories()
         try store.recoverLocked(targets: paths.all)
         try discardInstalledPendingKey(paths: paths)
         var token: TokenKeySlot? = nil
@@ -179,9 +210,9 @@ public final class OneShot {
             currentKey = try slot.existing()
             token = slot
         } else {
-            currentKey = try CredentialFiles.loadPrivateKey(paths.key)
+            currentKey = try paths.loadKey(self)
         }
-        let current = try CredentialFiles.loadCertificate(paths.certificate)
+        let current = try paths.loadCertificate()
         guard current.publicKey.subjectPublicKeyInfo == currentKey.publicKeyInfo else {
             throw SCEPError(.verifyKeyMismatch, "certificate " + paths.certificate + " does not belong to key " + paths.key)
         }
@@ -196,6 +227,7 @@ public final class OneShot {
                 tokenKey = pending
                 resumedTransaction = PendingRequest.transactionID(in: try FileSystem.read(paths.pendingTransaction))
             } else {
+                log.generatingKey(keyType ?? currentKey.keyType, onToken: true)
                 tokenKey = try token.generatePending(keyType ?? currentKey.keyType, random: random)
             }
             key = tokenKey!
@@ -255,11 +287,24 @@ public final class OneShot {
         try enrollment(url: url, policy: policy).discover()
     }
 
+    /// GetNextCACert: the verified successor of the pinned CA.
+    /// - Throws: `messageUnsupported` when the server does not offer GetNextCACert; `verify*` when the
+    ///   reply is not signed for the pinned CA or holds no acceptable successor.
+    public func nextCA(url: URL, policy: EnrollmentPolicy) throws(SCEPError) -> Certificate {
+        let enrollment = enrollment(url: url, policy: policy)
+        let profile = try enrollment.discover()
+        guard let successor = try enrollment.nextCACertificate(profile: profile) else {
+            throw SCEPError(.messageUnsupported, url.description + " does not offer GetNextCACert (GetCACaps: " + profile.capabilities.description
+                + "): it publishes no successor of its CA")
+        }
+        return successor
+    }
+
     /// GetCert: fetches the certificate with `serial`, asking with the certificate and key at `paths`.
     public func getCert(url: URL, policy: EnrollmentPolicy, serial: [UInt8], paths: OutputPaths, output: String) throws(SCEPError) -> [Certificate] {
         try FileSystem.requireWritableDirectory(for: output)
-        let key = try loadKey(paths.key)
-        let certificate = try CredentialFiles.loadCertificate(paths.certificate)
+        let key = try paths.loadKey(self)
+        let certificate = try paths.loadCertificate()
         let enrollment = enrollment(url: url, policy: policy)
         let certificates = try enrollment.getCert(serial: serial, certificate: certificate, key: key, profile: try enrollment.discover())
         try CredentialStore(certificatePath: output).install([CredentialFile(path: output, contents: CredentialFiles.pem(certificates), mode: FileSystem.publicFileMode)])
@@ -269,8 +314,8 @@ public final class OneShot {
     /// GetCRL: fetches the CRL covering the certificate at `paths` and writes it as PEM.
     public func getCRL(url: URL, policy: EnrollmentPolicy, paths: OutputPaths, output: String) throws(SCEPError) -> Int {
         try FileSystem.requireWritableDirectory(for: output)
-        let key = try loadKey(paths.key)
-        let certificate = try CredentialFiles.loadCertificate(paths.certificate)
+        let key = try paths.loadKey(self)
+        let certificate = try paths.loadCertificate()
         let enrollment = enrollment(url: url, policy: policy)
         let crls = try enrollment.getCRL(certificate: certificate, key: key, profile: try enrollment.discover())
         var text = ""
@@ -330,6 +375,7 @@ public final class OneShot {
             if transactionID == nil { log.warning(paths.pendingKey + " names no transactionID: the pending key is sent as a new transaction") }
             return (key, transactionID)
         }
+        log.generatingKey(type, onToken: false)
         return (try SoftwarePrivateKey.generate(type, random: random), nil)
     }
 
@@ -400,7 +446,8 @@ public final class OneShot {
             files.append(CredentialFile(path: chain, contents: CredentialFiles.pem(result.chain), ownership: paths.chainOwnership))
         }
         if let caPath = paths.ca {
-            files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem([ca]), ownership: paths.caOwnership))
+            let certificates = Self.caFileCertificates(current: ca, fetched: [], kept: paths.keptCAs, path: caPath, now: clock.now())
+            files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem(certificates), ownership: paths.caOwnership))
         }
         try store.withLock { () throws(SCEPError) in try store.install(files) }
         // A crash here leaves a software key both installed and pending; discardInstalledPendingKey
@@ -410,10 +457,35 @@ public final class OneShot {
         return files.map { $0.path }
     }
 
+    /// What the `ca` file holds: the CA in use, then each CA in `kept` that has not expired at `now`, from
+    /// `fetched` or from the file at `path`. The file contributes only certificates whose fingerprint is in
+    /// `kept`: whoever can write it can take a CA out, never put one in.
+    static func caFileCertificates(current: Certificate, fetched: [Certificate], kept: [[UInt8]], path: String, now: Int64) -> [Certificate] {
+        let installed = kept.isEmpty || !FileSystem.exists(path) ? [] : (try? CredentialFiles.loadCertificates(path)) ?? []
+        var certificates = [current]
+        for certificate in fetched + installed where certificate.notAfter > now && kept.contains(certificate.sha256Fingerprint)
+            && !certificates.contains(where: { $0.der == certificate.der }) {
+            certificates.append(certificate)
+        }
+        return certificates
+    }
+
     func outcome(_ result: EnrollmentResult, key: PrivateKey, written: [String], timer: PhaseTimer, location: String) -> Outcome {
         return Outcome(certificate: result.certificate, chain: result.chain, written: written, key: PKCS11URI.redacted(location), keyFingerprint: SHA256.hash(key.publicKeyInfo),
                 transactionID: result.transactionID.value, messageType: result.messageType.description, polls: result.polls,
                 timings: timer.phases + [("total", timer.total)])
+    }
+}
+
+extension Log {
+    /// Progress before a key is made: an RSA key takes seconds on a board, any key on a token (1 s on a
+    /// TPM here); an EC key in software is instant and needs no word.
+    public func generatingKey(_ type: KeyType, onToken: Bool) {
+        if onToken {
+            progress("generating " + type.description + " key on the token...")
+        } else if case .rsa = type {
+            progress("generating " + type.description + " key...")
+        }
     }
 }
 

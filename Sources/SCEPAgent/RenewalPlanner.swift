@@ -61,6 +61,28 @@ public enum RenewalPlanner {
         now + jittered(exponential(base: policy.pollMin, step: polls, cap: policy.pollMax), uniform)
     }
 
+    /// The next CA rollover check (RFC 8894 §4.7) after one at `now`. Before the successor is known: at
+    /// caNotAfter − window, moved earlier by up to jitter × window so a fleet does not ask at once, and
+    /// once inside the window daily (jittered over [half a day, a day]). With the successor known: when the
+    /// CA ends, to see the switch. A predecessor still kept in `ca` brings the check forward to its end,
+    /// to drop it.
+    public static func caCheckTime(now: Int64, caNotAfter: Int64, window: Int64, successorKnown: Bool, previousNotAfter: Int64?,
+                                   policy: RenewalPolicy, uniform: Double) -> Int64 {
+        let daily = now + jittered(caCheckInterval, uniform)
+        var due: Int64
+        if successorKnown {
+            due = caNotAfter > now ? caNotAfter : daily
+        } else {
+            let first = caNotAfter - window - Int64(Double(max(window, 0)) * policy.jitter * clamp(uniform))
+            due = first > now ? first : daily
+        }
+        if let previousNotAfter, previousNotAfter > now { due = min(due, previousNotAfter) }
+        return due
+    }
+
+    /// How often to ask for the successor once the rollover window is open.
+    public static let caCheckInterval: Int64 = 86_400
+
     static func exponential(base: Int64, step: Int, cap: Int64) -> Int64 {
         var value = max(base, 1)
         var remaining = max(step - 1, 0)

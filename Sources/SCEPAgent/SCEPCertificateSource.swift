@@ -26,35 +26,42 @@ public final class SCEPCertificateSource: CertificateSource {
         return InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial))
     }
 
-    public func obtain(_ config: CertConfig, reenroll: Bool) -> AttemptResult {
+    /// The policy for one exchange: the pin in force and the successor accepted in its place.
+    func policy(_ config: CertConfig, trust: CATrust) -> EnrollmentPolicy {
         // The daemon polls PENDING on its own schedule: each attempt asks once.
-        var policy = EnrollmentPolicy(caFingerprint: config.caFingerprint, pollIntervalSeconds: config.renewal.pollMin,
+        var policy = EnrollmentPolicy(caFingerprint: trust.pin, pollIntervalSeconds: config.renewal.pollMin,
                                       pollMaxIntervalSeconds: config.renewal.pollMax, maxPollSeconds: 0)
         policy.strict = config.strict
+        policy.nextCAFingerprint = trust.next
+        return policy
+    }
+
+    public func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult {
+        let policy = policy(config, trust: trust)
+        var paths = config.paths
+        paths.keptCAs = trust.kept
         let oneShot = OneShot(transport: makeTransport(config), clock: clock, random: random, log: log)
         do throws(SCEPError) {
-            if FileSystem.exists(nextCAPath(config)) {
-                let pin = try FileSystem.readTrusted(nextCAPath(config), limit: 256, what: "next CA pin")
-                policy.nextCAFingerprint = Hex.decode(ASCII.trimmed(String(decoding: pin, as: UTF8.self)))
+            let challenge = try config.challengeFile.map { path throws(SCEPError) in
+                try CredentialFiles.naming("challenge file", setBy: "challenge_file in [cert " + config.name + "]") { () throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
             }
-            let challenge = try config.challengeFile.map { path throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
             let outcome: Outcome
             if reenroll {
                 outcome = try oneShot.enroll(url: config.url, policy: policy, subject: config.subject, subjectAltNames: config.subjectAltNames,
-                                             challenge: challenge, keyType: config.keyType, existingKey: false, replaceExistingKey: true, paths: config.paths)
+                                             challenge: challenge, keyType: config.keyType, existingKey: false, replaceExistingKey: true, paths: paths)
             } else {
                 let learned = config.renewWithChallenge == .auto && challengeRequired(config) != nil
                 outcome = try oneShot.renew(url: config.url, policy: policy, challenge: challenge, sendChallenge: learned ? .yes : config.renewWithChallenge,
-                                            reuseKey: false, keyType: config.keyType, paths: config.paths)
+                                            reuseKey: false, keyType: config.keyType, paths: paths)
                 if config.renewWithChallenge == .auto && outcome.sentChallenge && !learned, let ca = outcome.chain.last {
                     rememberChallengeRequired(config, ca: ca)
                 }
             }
             FaultInjection.point("daemon.installed")
             runHook(config, event: reenroll ? "enrolled" : "renewed")
-            rollOver(config, oneShot: oneShot, policy: policy)
             let certificate = outcome.certificate
-            return .issued(InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial)))
+            return .issued(InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial)),
+                           ca: outcome.chain.last.map { CAStatus(fingerprint: $0.sha256Fingerprint, notAfter: $0.notAfter) })
         } catch {
             if error.code == .serverPending { return .pending(error.reason) }
             return .failed(error.description, code: error.code)
@@ -65,15 +72,13 @@ public final class SCEPCertificateSource: CertificateSource {
         OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).discardPendingRequest(paths: config.paths)
     }
 
-    func nextCAPath(_ config: CertConfig) -> String { stateDirectory + "/" + config.name + ".next-ca" }
-
     /// `renew_with_challenge = auto` learned that this certificate's CA refuses renewals without the
     /// challenge: the file names that CA (hex SHA-256), so a new CA is asked without it again.
     func challengeRequiredPath(_ config: CertConfig) -> String { stateDirectory + "/" + config.name + ".renew-needs-challenge" }
 
     /// The fingerprint of the CA learned to need the challenge, or nil.
     func challengeRequired(_ config: CertConfig) -> [UInt8]? {
-        (try? FileSystem.read(challengeRequiredPath(config), limit: 256)).flatMap { Hex.decode(ASCII.trimmed(String(decoding: $0, as: UTF8.self))) }
+        (try? FileSystem.readTrusted(challengeRequiredPath(config), limit: 256, what: "state file")).flatMap { Hex.decode(ASCII.trimmed(String(decoding: $0, as: UTF8.self))) }
     }
 
     /// Remembers that `ca` needed the challenge; a failure to write costs one retry next time, so it is logged only.
@@ -86,24 +91,33 @@ public final class SCEPCertificateSource: CertificateSource {
         }
     }
 
-    /// CA rollover (RFC 8894 §3.6): near the CA's end, fetch its successor, check the current CA signed
-    /// it, and install both in the `ca` file for the overlap. Failures are logged; the set stays.
-    func rollOver(_ config: CertConfig, oneShot: OneShot, policy: EnrollmentPolicy) {
-        guard let caPath = config.paths.ca else { return }
+    public func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck {
+        let oneShot = OneShot(transport: makeTransport(config), clock: clock, random: random, log: log)
         do throws(SCEPError) {
-            let enrollment = oneShot.enrollment(url: config.url, policy: policy)
+            let enrollment = oneShot.enrollment(url: config.url, policy: policy(config, trust: trust))
             let profile = try enrollment.discover()
             let current = profile.roles.ca
-            guard profile.capabilities.getNextCACert, current.notAfter - clock.now() < config.caRollover,
-                let next = try enrollment.nextCACertificate(profile: profile) else { return }
-            try CredentialStore(certificatePath: caPath).install([
-                CredentialFile(path: caPath, contents: CredentialFiles.pem([current, next]), ownership: config.paths.caOwnership),
-            ])
-            try FileSystem.replaceAtomically(nextCAPath(config), Array((Hex.encode(next.sha256Fingerprint) + "\n").utf8), mode: 0o600)
-            log.notice(config.name + ": CA " + current.subjectText + " expires " + CivilTime(unixSeconds: current.notAfter).description
-                + "; installed its successor " + next.subjectText + " (sha256 " + Hex.encode(next.sha256Fingerprint) + ") beside it in " + caPath)
+            let now = clock.now()
+            let successor = current.notAfter - now <= config.caRollover ? try enrollment.nextCACertificate(profile: profile) : nil
+            if let caPath = config.paths.ca {
+                let kept = trust.kept + (successor.map { [$0.sha256Fingerprint] } ?? [])
+                let contents = CredentialFiles.pem(OneShot.caFileCertificates(current: current, fetched: successor.map { [$0] } ?? [], kept: kept, path: caPath, now: now))
+                if (try? FileSystem.read(caPath)) != contents {
+                    let store = CredentialStore(certificatePath: config.paths.certificate)
+                    try store.withLock { () throws(SCEPError) in
+                        try store.install([CredentialFile(path: caPath, contents: contents, ownership: config.paths.caOwnership)])
+                    }
+                    log.notice(config.name + ": installed " + caPath + ": the CA in use " + current.subjectText + " (until "
+                        + CivilTime(unixSeconds: current.notAfter).description + ")"
+                        + (successor.map { ", its successor " + $0.subjectText + " (sha256 " + Hex.encode($0.sha256Fingerprint) + ")" } ?? "")
+                        + " and the rollover CAs still valid")
+                    runHook(config, event: "ca-changed")
+                }
+            }
+            return .checked(CAStatus(fingerprint: current.sha256Fingerprint, notAfter: current.notAfter),
+                            successor: successor.map { CAStatus(fingerprint: $0.sha256Fingerprint, notAfter: $0.notAfter) })
         } catch {
-            log.warning(config.name + ": CA rollover check failed: " + error.reason)
+            return .failed(error.description, code: error.code)
         }
     }
 

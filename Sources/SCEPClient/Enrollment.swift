@@ -96,8 +96,24 @@ public final class Enrollment {
 
     /// GetCACaps, GetCACert, the pin check and algorithm negotiation. Sends nothing of ours.
     public func discover() throws(SCEPError) -> ServerProfile {
-        let capabilities = try service.getCACaps()
-        let certificates = try service.getCACert()
+        var capabilities = Capabilities()
+        var capabilitiesError: SCEPError? = nil
+        do throws(SCEPError) {
+            capabilities = try service.getCACaps()
+        } catch {
+            guard error.code == .transportHTTPStatus else { throw error }
+            capabilitiesError = error
+        }
+        let certificates: [Certificate]
+        do throws(SCEPError) {
+            certificates = try service.getCACert()
+        } catch {
+            // Both failing is a wrong URL, not a legacy server: the first failure says so.
+            throw capabilitiesError ?? error
+        }
+        if let capabilitiesError {
+            log.warning(capabilitiesError.reason + "; GetCACert works there: treating it as a legacy server without GetCACaps")
+        }
         guard !certificates.isEmpty else { throw SCEPError(.messageMalformed, "GetCACert returned no certificate") }
         let ca: Certificate
         if let pin = policy.caFingerprint {
@@ -190,7 +206,8 @@ public final class Enrollment {
                     + " and " + String(polls) + " poll(s) (--max-poll-time " + String(policy.maxPollSeconds) + "); run the same command again to keep polling with the same key")
             }
             let jittered = try Backoff.jittered(seconds: wait, random: random)
-            log.notice("PENDING: polling again in " + Self.seconds(jittered))
+            log.progress("waiting for approval: poll " + String(polls + 1) + ", next in " + Self.roughly((jittered + 999) / 1000)
+                + ", gives up in " + Self.roughly(policy.maxPollSeconds - elapsedMs / 1000))
             _ = clock.sleep(milliseconds: jittered)
             polls += 1
             reply = try certPoll()
@@ -207,24 +224,11 @@ public final class Enrollment {
                                 replyCipher: decrypted.cipher, replyDigest: reply.digest)
     }
 
-    /// GetNextCACert (RFC 8894 §3.6): the CA certificate that will succeed the pinned one, from a
-    /// SignedData that the pinned CA must have signed. Nil when the server does not offer it.
+    /// GetNextCACert (RFC 8894 §4.7.1): the verified successor of the CA in use, signed by one of
+    /// `profile.roles.signers`. Nil when the server does not offer it.
     public func nextCACertificate(profile: ServerProfile) throws(SCEPError) -> Certificate? {
         guard profile.capabilities.getNextCACert else { return nil }
-        let signed = try SignedData(parsing: try service.getNextCACert())
-        guard let signer = signed.signerInfos.first else {
-            throw SCEPError(.verifySigner, "GetNextCACert reply is not signed; the current CA must sign its successor")
-        }
-        do throws(SCEPError) {
-            try signer.verify(content: signed.content, with: profile.roles.ca)
-        } catch {
-            throw SCEPError(.verifySigner, "GetNextCACert reply is not signed by the pinned CA " + profile.roles.ca.subjectText + ": " + error.reason)
-        }
-        for der in signed.certificates where der != profile.roles.ca.der {
-            let candidate = try Certificate(der: der)
-            if candidate.isCA { return candidate }
-        }
-        throw SCEPError(.messageMalformed, "GetNextCACert reply holds no CA certificate other than the current one")
+        return try NextCACertificate(parsing: try service.getNextCACert(), signers: profile.roles.signers, current: profile.roles.ca).successor
     }
 
     /// GetCert: the certificate with `serial` issued by the pinned CA, asked for with our certificate and key.
@@ -324,8 +328,14 @@ public final class Enrollment {
             var reason = operation + " refused by the CA: FAILURE"
             if let failInfo = reply.failInfo { reason += ", failInfo " + failInfo.description }
             if let text = reply.failInfoText { reason += ", \"" + text + "\"" }
+            if let failInfo = reply.failInfo { reason += ": " + failInfo.likelyCause }
             throw SCEPError(.serverFailure, reason, detail: Int32(reply.failInfo.flatMap { Int32($0.rawValue) } ?? -1))
         }
+    }
+
+    /// Seconds as a person reads a wait: "45 s", "9 min".
+    static func roughly(_ seconds: Int64) -> String {
+        seconds < 120 ? String(seconds) + " s" : String(seconds / 60) + " min"
     }
 
     /// Milliseconds as seconds with one decimal ("0.7 s"), for messages.

@@ -18,6 +18,8 @@ public final class Log {
     }
 
     public var threshold: Level
+    /// Progress is shown without the rest of info (the executable sets it when stderr is a terminal).
+    public var showsProgress = false
     private let sink: (Level, String) -> Void
 
     public init(threshold: Level = .notice, sink: @escaping (Level, String) -> Void) {
@@ -38,6 +40,11 @@ public final class Log {
     public func notice(_ message: @autoclosure () -> String) { log(.notice, message()) }
     public func info(_ message: @autoclosure () -> String) { log(.info, message()) }
     public func debug(_ message: @autoclosure () -> String) { log(.debug, message()) }
+    /// A wait of about a second or more (key generation, PENDING polls): info level, and shown at a
+    /// lower threshold too when `showsProgress`, so a person at a terminal knows the agent is not stuck.
+    public func progress(_ message: @autoclosure () -> String) {
+        if showsProgress && threshold < .info { sink(.info, ASCII.printable(message(), limit: ASCII.lineLimit)) } else { info(message()) }
+    }
 }
 
 /// Time as the agent sees it. The real clock is `SystemClock`; tests drive a twin, since time is the

@@ -26,14 +26,12 @@ public final class SCEPService {
         return target
     }
 
-    /// GetCACaps. An HTTP error or an empty body yields empty capabilities (a legacy server);
-    /// transport failures are thrown, since every later request would fail the same way.
+    /// GetCACaps. An empty body yields empty capabilities (a legacy server). An HTTP error is thrown
+    /// (`transportHTTPStatus`): only `Enrollment.discover` may take it for a legacy server, once
+    /// GetCACert works at the same URL, since a mistyped path answers 404 to both.
     public func getCACaps() throws(SCEPError) -> Capabilities {
         let response = try transport.send(HTTPRequest(method: .get, url: operationURL("GetCACaps")))
-        guard response.status == 200 else {
-            log.warning("GetCACaps answered HTTP " + String(response.status) + ": treating " + url.description + " as a legacy server")
-            return Capabilities()
-        }
+        try Self.requireStatusOK(response, operation: "GetCACaps", url: url)
         guard Capabilities.isCapabilityList(response.body) else {
             throw Self.unreadable(response, operation: "GetCACaps", url: url, expected: "a capability list (one keyword per line)",
                                   SCEPError(.messageMalformed, "it holds markup or bytes that are not printable ASCII"))
@@ -110,13 +108,18 @@ public final class SCEPService {
             + "'): " + error.reason + "; is the URL really the SCEP endpoint?")
     }
 
-    static func requireSuccess(_ response: HTTPResponse, operation: String, url: URL) throws(SCEPError) {
+    static func requireStatusOK(_ response: HTTPResponse, operation: String, url: URL) throws(SCEPError) {
         guard response.status == 200 else {
             // The body is the server's text: shown, but only as printable ASCII on one line.
             let text = ASCII.printable(ASCII.trimmed(response.body))
+            let hint = response.status == 404 ? "; is the URL's path right? (scepserver serves /scep, NDES /certsrv/mscep/mscep.dll)" : ""
             throw SCEPError(.transportHTTPStatus, operation + " at " + url.description + " answered HTTP " + String(response.status) + " "
-                + ASCII.printable(response.reason) + (text.isEmpty ? "" : ": " + text), detail: Int32(response.status))
+                + ASCII.printable(response.reason) + (text.isEmpty ? "" : ": " + text) + hint, detail: Int32(response.status))
         }
+    }
+
+    static func requireSuccess(_ response: HTTPResponse, operation: String, url: URL) throws(SCEPError) {
+        try requireStatusOK(response, operation: operation, url: url)
         guard !response.body.isEmpty else {
             throw SCEPError(.transportProtocol, operation + " at " + url.description + " answered with an empty body")
         }

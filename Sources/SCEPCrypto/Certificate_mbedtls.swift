@@ -226,13 +226,16 @@ public final class Certificate {
 }
 
 /// The signature algorithms and keys the agent accepts on anything it trusts: SHA-224 to SHA-512
-/// (never MD5 or SHA-1, whatever the CA chose), RSA keys of at least 2048 bits, any curve mbedTLS knows.
+/// (never MD5 or SHA-1, whatever the CA chose), RSA keys of at least 2048 bits, EC keys on P-256, P-384
+/// or P-521.
 public enum SignaturePolicy {
     static var profile: mbedtls_x509_crt_profile {
         func flag(_ digest: mbedtls_md_type_t) -> UInt32 { 1 << (UInt32(digest.rawValue) - 1) }
+        func curve(_ group: mbedtls_ecp_group_id) -> UInt32 { 1 << (UInt32(group.rawValue) - 1) }
         return mbedtls_x509_crt_profile(
             allowed_mds: flag(MBEDTLS_MD_SHA224) | flag(MBEDTLS_MD_SHA256) | flag(MBEDTLS_MD_SHA384) | flag(MBEDTLS_MD_SHA512),
-            allowed_pks: 0x0FFF_FFFF, allowed_curves: 0x0FFF_FFFF, rsa_min_bitlen: UInt32(minimumRSABits))
+            allowed_pks: 0x0FFF_FFFF, allowed_curves: curve(MBEDTLS_ECP_DP_SECP256R1) | curve(MBEDTLS_ECP_DP_SECP384R1) | curve(MBEDTLS_ECP_DP_SECP521R1),
+            rsa_min_bitlen: UInt32(minimumRSABits))
     }
 
     public static let minimumRSABits = 2048

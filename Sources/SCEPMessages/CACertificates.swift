@@ -25,14 +25,17 @@ public enum CACertificates {
 /// The roles of the certificates a GetCACert returned, chosen as RFC 8894 §2.2 says, trusting
 /// signatures and never names: a certificate other than the pinned CA gets a role only when it
 /// verifies under the pinned CA (`Certificate.verifyChain`: signature, validity, path, algorithms).
-/// With verified RA certificates present, encrypt to the one with keyEncipherment and accept replies
-/// signed by those with digitalSignature; otherwise the CA does both. The CA itself needs no keyUsage.
+/// An RA must also say it is one, with the extended key usage id-kp-cmcRA (RFC 6402) or Microsoft's
+/// Certificate Request Agent (NDES): any other certificate of the CA, such as another device's, would
+/// otherwise receive our challenge. With verified RA certificates present, encrypt to the one with
+/// keyEncipherment and accept replies signed by those with digitalSignature; otherwise the CA does
+/// both. The CA itself needs no keyUsage.
 public struct CARoles {
     public let ca: Certificate
     public let encryption: Certificate
     /// Certificates whose signature on a CertRep (or a GetNextCACert reply) is accepted.
     public let signers: [Certificate]
-    /// End-entity certificates that verify under the pinned CA (RA certificates).
+    /// End-entity certificates that verify under the pinned CA and carry an RA extended key usage.
     public let raCertificates: [Certificate]
     /// CA certificates that verify under the pinned CA (intermediates: they may sign CRLs).
     public let intermediates: [Certificate]
@@ -56,9 +59,17 @@ public struct CARoles {
                 rejected.append(UnverifiedCertificate(certificate: certificate, reason: error.reason))
             }
         }
-        unverified = rejected
         intermediates = verified.filter { $0.isCA }
-        let ras = verified.filter { !$0.isCA }
+        var ras: [Certificate] = []
+        for certificate in verified where !certificate.isCA {
+            if certificate.extendedKeyUsage.contains(where: { Self.registrationAuthorityUsages.contains($0) }) {
+                ras.append(certificate)
+            } else {
+                rejected.append(UnverifiedCertificate(certificate: certificate, reason: "it is issued by the pinned CA but is no RA certificate "
+                    + "(no extended key usage id-kp-cmcRA or Certificate Request Agent), like any device's certificate"))
+            }
+        }
+        unverified = rejected
         raCertificates = ras
         func allows(_ certificate: Certificate, _ usage: KeyUsage) -> Bool {
             guard let keyUsage = certificate.keyUsage else { return true }
@@ -68,8 +79,14 @@ public struct CARoles {
         signers = ras.filter { allows($0, .digitalSignature) } + [pinnedCA]
     }
 
-    /// The verified certificates: the pinned CA, its verified intermediates and RA certificates.
-    public var trusted: [Certificate] { [ca] + intermediates + raCertificates }
+    /// id-kp-cmcRA (RFC 6402 §2.10) and Microsoft's Certificate Request Agent, which NDES RA certificates carry.
+    public static let registrationAuthorityUsages = ["1.3.6.1.5.5.7.3.28", "1.3.6.1.4.1.311.20.2.1"]
+
+    /// The verified CA certificates (the pinned CA and its intermediates): what a trust bundle holds.
+    public var authorities: [Certificate] { [ca] + intermediates }
+
+    /// Every certificate that has a role: the pinned CA, its verified intermediates and RA certificates.
+    public var trusted: [Certificate] { authorities + raCertificates }
 }
 
 /// A certificate from a GetCACert reply that is not used, and why.

@@ -57,6 +57,19 @@ public enum FailInfo: String, CustomStringConvertible, Sendable {
         case .badCertId: "badCertId (no certificate could be identified)"
         }
     }
+
+    /// What a CA most likely means by it, for the person reading the error (CAs say no more:
+    /// scepserver 2.1.0 answers badRequest to each of the causes listed for it).
+    public var likelyCause: String {
+        switch self {
+        case .badAlg: "the CA refuses an algorithm or key type of the request (try --key-type rsa:2048)"
+        case .badMessageCheck: "the CA could not verify or decrypt the request: does it still use the CA certificate pinned here?"
+        case .badRequest: "usually a wrong challenge password, a subject the CA already issued a valid certificate for and will not"
+            + " issue twice (scepserver: -allowrenew), or a key type it refuses (scepserver 2.1.0: EC keys); the CA's log says which"
+        case .badTime: "this device's clock is too far from the CA's: set the time"
+        case .badCertId: "the CA does not know the certificate the request names (not issued by this CA, or revoked)"
+        }
+    }
 }
 
 /// transactionID (RFC 8894 §3.2.1.1): "The transactionID MUST be unique, but not necessarily

@@ -1,24 +1,35 @@
 import DER
 import SCEPPKCS11
 
-/// One option a subcommand accepts.
-struct OptionSpec {
+/// One option of a command, as dispatch accepts it and `--help` documents it (`CommandTable`).
+struct Option {
     let name: String
-    let takesValue: Bool
-    let repeatable: Bool
+    /// What the value is called in help ("FILE", "URL"); nil for a flag.
+    let valueName: String?
+    /// The help line; further lines after "\n".
+    let help: String
+    /// The value when the option is not given: what `Arguments.value` returns, and what help shows.
+    var defaultValue: String? = nil
+    var repeatable = false
 
-    static func value(_ name: String, repeatable: Bool = false) -> OptionSpec { OptionSpec(name: name, takesValue: true, repeatable: repeatable) }
-    static func flag(_ name: String) -> OptionSpec { OptionSpec(name: name, takesValue: false, repeatable: false) }
+    var takesValue: Bool { valueName != nil }
+
+    static func value(_ name: String, _ valueName: String, _ help: String, default defaultValue: String? = nil, repeatable: Bool = false) -> Option {
+        Option(name: name, valueName: valueName, help: help, defaultValue: defaultValue, repeatable: repeatable)
+    }
+    static func flag(_ name: String, _ help: String) -> Option { Option(name: name, valueName: nil, help: help) }
 }
 
 /// Parsed options of one subcommand. `--name value` and `--name=value` are both accepted.
 struct Arguments {
     let command: String
+    private let accepted: [Option]
     private var values: [(name: String, value: String)] = []
     private var flags: [String] = []
 
-    init(command: String, arguments: [String], accepted: [OptionSpec]) throws(SCEPError) {
+    init(command: String, arguments: [String], accepted: [Option]) throws(SCEPError) {
         self.command = command
+        self.accepted = accepted
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
@@ -56,7 +67,10 @@ struct Arguments {
         }
     }
 
-    func value(_ name: String) -> String? { values.first { $0.name == name }?.value }
+    /// The value given, else the option's default.
+    func value(_ name: String) -> String? {
+        values.first { $0.name == name }?.value ?? accepted.first { $0.name == name }?.defaultValue
+    }
     func all(_ name: String) -> [String] { values.filter { $0.name == name }.map { $0.value } }
     func has(_ name: String) -> Bool { flags.contains(name) || values.contains { $0.name == name } }
 
@@ -67,9 +81,10 @@ struct Arguments {
         return value
     }
 
-    /// A whole number of seconds, at least `minimum`.
-    func seconds(_ name: String, default fallback: Int64, minimum: Int64 = 0) throws(SCEPError) -> Int64 {
-        guard let text = value(name) else { return fallback }
+    /// A whole number of seconds, at least `minimum`; the option's default when not given; nil when the
+    /// command does not take the option.
+    func seconds(_ name: String, minimum: Int64 = 0) throws(SCEPError) -> Int64? {
+        guard let text = value(name) else { return nil }
         guard let number = Int64(text), number >= minimum else {
             throw SCEPError(.usage, name + " must be a whole number of seconds, at least " + String(minimum) + " (got '" + text + "')")
         }

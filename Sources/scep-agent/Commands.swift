@@ -5,17 +5,6 @@ import SCEPClient
 import SCEPCrypto
 import SCEPMessages
 
-/// Options every network command takes.
-let networkOptions: [OptionSpec] = [
-    .value("--url"), .value("--tls-ca"), .value("--proxy"), .value("--timeout"), .value("--connect-timeout"),
-    .flag("--verbose"), .flag("--quiet"), .flag("--json"),
-]
-let pinOptions: [OptionSpec] = [.value("--ca-fingerprint"), .flag("--insecure-skip-ca-pin"), .flag("--strict")]
-let pollOptions: [OptionSpec] = [.value("--poll-interval"), .value("--max-poll-time")]
-let challengeOptions: [OptionSpec] = [.value("--challenge-file"), .value("--challenge-env"), .value("--challenge")]
-/// For a `--key pkcs11:...` URI: the module and the PIN (each overrides the URI's own attribute).
-let tokenOptions: [OptionSpec] = [.value("--pkcs11-module"), .value("--pin-file")]
-
 /// What one command run needs from the outside world.
 struct Environment {
     let arguments: Arguments
@@ -45,8 +34,9 @@ struct Environment {
         var options = HTTPClientOptions()
         options.tlsCAFile = arguments.value("--tls-ca")
         options.proxy = arguments.value("--proxy")
-        options.totalTimeoutMs = Int(try arguments.seconds("--timeout", default: 60, minimum: 1) * 1000)
-        options.connectTimeoutMs = Int(try arguments.seconds("--connect-timeout", default: 10, minimum: 1) * 1000)
+        // Every network command takes both, with their defaults in the command table.
+        options.totalTimeoutMs = Int(try arguments.seconds("--timeout", minimum: 1)! * 1000)
+        options.connectTimeoutMs = Int(try arguments.seconds("--connect-timeout", minimum: 1)! * 1000)
         if let bundle = options.tlsCAFile, !FileSystem.exists(bundle) {
             throw SCEPError(.usage, "--tls-ca " + bundle + " does not exist")
         }
@@ -77,11 +67,10 @@ struct Environment {
         } else {
             throw SCEPError(.usage, "'scep-agent " + arguments.command + "' needs --ca-fingerprint SHA256 (run 'scep-agent getca --url URL' to see it) or, for tests only, --insecure-skip-ca-pin")
         }
-        var policy = EnrollmentPolicy(
-            caFingerprint: pin,
-            pollIntervalSeconds: try arguments.seconds("--poll-interval", default: 10, minimum: 1),
-            pollMaxIntervalSeconds: 300,
-            maxPollSeconds: try arguments.seconds("--max-poll-time", default: 600))
+        var policy = EnrollmentPolicy(caFingerprint: pin, pollMaxIntervalSeconds: 300)
+        // Only enroll and renew poll (getcert, getcrl and getnextca take no polling options).
+        if let interval = try arguments.seconds("--poll-interval", minimum: 1) { policy.pollIntervalSeconds = interval }
+        if let limit = try arguments.seconds("--max-poll-time") { policy.maxPollSeconds = limit }
         policy.strict = arguments.has("--strict")
         return policy
     }
@@ -92,7 +81,9 @@ struct Environment {
         guard sources.count <= 1 else {
             throw SCEPError(.usage, "give the challenge once: " + sources.joined(separator: ", ") + " were all given")
         }
-        if let path = arguments.value("--challenge-file") { return try CredentialFiles.loadChallenge(path) }
+        if let path = arguments.value("--challenge-file") {
+            return try CredentialFiles.naming("challenge file", setBy: "--challenge-file") { () throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
+        }
         if let name = arguments.value("--challenge-env") {
             guard let value = getenv(name), value.pointee != 0 else {
                 throw SCEPError(.usage, "--challenge-env " + name + ": that environment variable is not set or empty")
@@ -106,8 +97,9 @@ struct Environment {
         return nil
     }
 
-    func keyType(default fallback: KeyType?) throws(SCEPError) -> KeyType? {
-        guard let text = arguments.value("--key-type") else { return fallback }
+    /// `--key-type`, else the command's default (none for renew: the current key's type).
+    func keyType() throws(SCEPError) -> KeyType? {
+        guard let text = arguments.value("--key-type") else { return nil }
         guard let type = KeyType(parsing: text) else {
             throw SCEPError(.usage, "--key-type " + text + " is not one of rsa:2048, rsa:3072, rsa:4096, ec:p256, ec:p384")
         }
@@ -120,18 +112,16 @@ struct Environment {
 }
 
 enum Commands {
-    static func enroll(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "enroll", arguments: arguments, accepted: networkOptions + pinOptions + pollOptions + challengeOptions + [
-            .value("--subject"), .value("--san", repeatable: true), .value("--key"), .value("--cert"), .value("--chain"),
-            .value("--key-type"), .flag("--existing-key"),
-        ] + tokenOptions))
+    static func enroll(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
         let subject = try DistinguishedName(parsing: try args.required("--subject"))
         var sans: [SubjectAltName] = []
         for text in args.all("--san") { sans.append(try SubjectAltName(parsing: text)) }
-        let keyType = try environment.keyType(default: .rsa(bits: 2048)) ?? .rsa(bits: 2048)
+        // The table gives --key-type a default for enroll.
+        let keyType = try environment.keyType()!
         let paths = try environment.paths()
         let challenge = try environment.challenge()
         let outcome = try environment.oneShot().enroll(
@@ -140,15 +130,13 @@ enum Commands {
         report(outcome, json: environment.json)
     }
 
-    static func renew(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "renew", arguments: arguments, accepted: networkOptions + pinOptions + pollOptions + challengeOptions + [
-            .value("--key"), .value("--cert"), .value("--chain"), .value("--key-type"), .flag("--reuse-key"),
-        ] + tokenOptions))
+    static func renew(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
         let paths = try environment.paths()
-        let keyType = try environment.keyType(default: nil)
+        let keyType = try environment.keyType()
         if keyType != nil && args.has("--reuse-key") { throw SCEPError(.usage, "--key-type and --reuse-key contradict each other") }
         let outcome = try environment.oneShot().renew(
             url: url, policy: policy, challenge: try environment.challenge(), sendChallenge: .auto, reuseKey: args.has("--reuse-key"), keyType: keyType,
@@ -156,8 +144,8 @@ enum Commands {
         report(outcome, json: environment.json)
     }
 
-    static func getcaps(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "getcaps", arguments: arguments, accepted: networkOptions))
+    static func getcaps(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let url = try environment.url()
         let service = SCEPService(url: url, transport: try environment.transport(), log: environment.log)
         let caps = try service.getCACaps()
@@ -176,8 +164,8 @@ enum Commands {
         if caps.isEmpty { Console.err("scep-agent: no capabilities announced (a legacy server): 3DES and SHA-1 would be used") }
     }
 
-    static func getca(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "getca", arguments: arguments, accepted: networkOptions + [.value("--out"), .value("--ca-fingerprint")]))
+    static func getca(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let args = environment.arguments
         let url = try environment.url()
         var pin: [UInt8]? = nil
@@ -212,11 +200,11 @@ enum Commands {
             }
         }
         for ignored in roles.unverified {
-            environment.log.warning("not verified, left out of --out: " + ignored.certificate.subjectText + ": " + ignored.reason)
+            environment.log.warning("no role, left out of --out: " + ignored.certificate.subjectText + ": " + ignored.reason)
         }
         if let out = args.value("--out") {
-            // Only what verifies under the CA goes into what users will treat as a trust bundle.
-            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem(roles.trusted), mode: FileSystem.publicFileMode)])
+            // What users will treat as a trust bundle: the CA and the CA certificates that verify under it.
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem(roles.authorities), mode: FileSystem.publicFileMode)])
         }
         if environment.json {
             var object = JSONObject()
@@ -229,10 +217,35 @@ enum Commands {
         }
     }
 
-    static func getcert(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "getcert", arguments: arguments, accepted: networkOptions + pinOptions + [
-            .value("--key"), .value("--cert"), .value("--serial"), .value("--out"),
-        ] + tokenOptions))
+    static func getnextca(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
+        let url = try environment.url()
+        let policy = try environment.policy()
+        let out = environment.arguments.value("--out")
+        if let out { try FileSystem.requireWritableDirectory(for: out) }
+        let successor = try environment.oneShot().nextCA(url: url, policy: policy)
+        if let out {
+            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: CredentialFiles.pem([successor]), mode: FileSystem.publicFileMode)])
+        }
+        if environment.json {
+            var object = JSONObject()
+            object.set("url", url.description)
+            object.set("subject", successor.subjectText)
+            object.set("sha256", Hex.encode(successor.sha256Fingerprint))
+            object.set("notBefore", CivilTime(unixSeconds: successor.notBefore).description)
+            object.set("notAfter", CivilTime(unixSeconds: successor.notAfter).description)
+            if let out { object.set("written", strings: [out]) }
+            Console.out(object.text)
+            return
+        }
+        Console.out("next CA  " + (successor.subjectText.isEmpty ? "(empty subject)" : successor.subjectText))
+        Console.out("    sha256 " + Hex.encode(successor.sha256Fingerprint, separator: ":"))
+        Console.out("    valid " + CivilTime(unixSeconds: successor.notBefore).description + " to " + CivilTime(unixSeconds: successor.notAfter).description)
+        if let out { Console.out("written: " + out) }
+    }
+
+    static func getcert(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
@@ -247,10 +260,8 @@ enum Commands {
         Console.out("written: " + out)
     }
 
-    static func getcrl(_ arguments: [String]) throws(SCEPError) {
-        let environment = try Environment(try Arguments(command: "getcrl", arguments: arguments, accepted: networkOptions + pinOptions + [
-            .value("--key"), .value("--cert"), .value("--out"),
-        ] + tokenOptions))
+    static func getcrl(_ arguments: Arguments) throws(SCEPError) {
+        let environment = try Environment(arguments)
         let args = environment.arguments
         let url = try environment.url()
         let policy = try environment.policy()
@@ -260,11 +271,7 @@ enum Commands {
         Console.out("written: " + out + " (" + String(count) + " CRL)")
     }
 
-    static func csr(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "csr", arguments: arguments, accepted: challengeOptions + [
-            .value("--subject"), .value("--san", repeatable: true), .value("--key-type"), .value("--key"), .value("--out"),
-            .flag("--der"), .flag("--existing-key"), .flag("--verbose"), .flag("--quiet"),
-        ] + tokenOptions)
+    static func csr(_ args: Arguments) throws(SCEPError) {
         let environment = try Environment(args)
         let subject = try DistinguishedName(parsing: try args.required("--subject"))
         var sans: [SubjectAltName] = []
@@ -277,26 +284,28 @@ enum Commands {
         try FileSystem.requireWritableDirectory(for: out)
         if try KeyLocation(keyPath).isToken {
             // The key is made (or found) on the token; only the request is written.
-            let keyType = try environment.keyType(default: .rsa(bits: 2048)) ?? .rsa(bits: 2048)
+            let keyType = try environment.keyType()!
+            if !args.has("--existing-key") { environment.log.generatingKey(keyType, onToken: true) }
             let key = try TokenKeys.forRequest(keyPath, options: environment.tokens(), existing: args.has("--existing-key"), keyType: keyType, random: environment.random)
             let request = try CertificationRequest.build(
                 .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)
             let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
             try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: body, mode: requestMode)])
-            let location = try KeyLocation(keyPath)
-            environment.log.info("wrote " + out + " for the token key " + location.description)
+            reportRequest(out, subject: subject, key: try KeyLocation(keyPath).description + (args.has("--existing-key") ? " (existing)" : " (new, on the token)"))
             return
         }
         let key: SoftwarePrivateKey
         if args.has("--existing-key") {
             guard !args.has("--key-type") else { throw SCEPError(.usage, "--key-type and --existing-key contradict each other") }
-            key = try CredentialFiles.loadPrivateKey(keyPath)
+            key = try CredentialFiles.naming("key", setBy: "--key") { () throws(SCEPError) in try CredentialFiles.loadPrivateKey(keyPath) }
         } else {
             guard !FileSystem.exists(keyPath) else {
                 throw SCEPError(.fileExists, "key file " + keyPath + " exists: pass --existing-key to use it, or remove it to make a new one")
             }
             try FileSystem.requireWritableDirectory(for: keyPath)
-            key = try SoftwarePrivateKey.generate(try environment.keyType(default: .rsa(bits: 2048)) ?? .rsa(bits: 2048), random: environment.random)
+            let keyType = try environment.keyType()!
+            environment.log.generatingKey(keyType, onToken: false)
+            key = try SoftwarePrivateKey.generate(keyType, random: environment.random)
         }
         let request = try CertificationRequest.build(
             .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)
@@ -307,7 +316,13 @@ enum Commands {
         let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
         files.append(CredentialFile(path: out, contents: body, mode: requestMode))
         try CredentialStore(certificatePath: out).install(files)
-        environment.log.info("wrote " + files.map { $0.path }.joined(separator: " and "))
+        reportRequest(out, subject: subject, key: keyPath + (args.has("--existing-key") ? " (existing)" : " (new, mode 0600)"))
+    }
+
+    /// What `csr` wrote, on stdout like every command's result.
+    static func reportRequest(_ out: String, subject: DistinguishedName, key: String) {
+        Console.out("request  " + out + "  for " + subject.description)
+        Console.out("key      " + key)
     }
 
     /// The result of enroll or renew: a human summary, or one JSON object.

@@ -1,4 +1,5 @@
 import CSCEPShim
+import DER
 import SCEPClient
 
 /// stdout for results, stderr for diagnostics; nothing else writes to the terminal.
@@ -19,18 +20,27 @@ enum Console {
     static func out(_ text: String) { write(1, text + "\n") }
     static func err(_ text: String) { write(2, text + "\n") }
 
-    /// A log on stderr. Under systemd (JOURNAL_STREAM set) each line carries a `<N>` priority prefix
+    /// An error for a person: one line of printable ASCII, like every log line, since the reason may quote a server.
+    static func report(_ error: SCEPError) {
+        err("scep-agent: error: " + ASCII.printable(error.description, limit: ASCII.lineLimit))
+    }
+
+    /// A log on stderr, with progress when stderr is a terminal. Under systemd (JOURNAL_STREAM set) each line carries a `<N>` priority prefix
     /// for the journal; otherwise `scep-agent: level: message`.
     static func log(verbose: Bool, quiet: Bool) -> Log {
         let journal = getenv("JOURNAL_STREAM") != nil
-        let threshold: Log.Level = quiet ? .error : (verbose ? .debug : .notice)
-        return Log(threshold: threshold) { level, message in
+        // --quiet silences progress, info and notices, never a warning: the security ones (an unpinned
+        // CA, a challenge in argv, weak algorithms) are printed on every run.
+        let threshold: Log.Level = quiet ? .warning : (verbose ? .debug : .notice)
+        let log = Log(threshold: threshold) { level, message in
             if journal {
                 err("<" + String(level.rawValue) + ">" + message)
             } else {
                 err("scep-agent: " + level.description + ": " + message)
             }
         }
+        log.showsProgress = !quiet && isatty(2) == 1
+        return log
     }
 }
 
@@ -61,7 +71,9 @@ struct JSONObject {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if scalar.value < 0x20 {
+                // Controls, and the invisible characters that reorder or break a line on a terminal.
+                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || (0x200E...0x200F).contains(scalar.value)
+                    || (0x2028...0x202E).contains(scalar.value) || (0x2066...0x2069).contains(scalar.value) {
                     let hex = String(scalar.value, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
                 } else {

@@ -8,7 +8,6 @@ import SCEPPKCS11
 
 /// `run`, `status`, `check-config` and `renew-now`: the commands that read a configuration file.
 enum DaemonCommands {
-    static let configOptions: [OptionSpec] = [.value("--config"), .flag("--verbose"), .flag("--quiet")]
     static let syslogIdentity: StaticString = "scep-agent"
 
     static func load(_ args: Arguments) throws(SCEPError) -> AgentConfig {
@@ -37,8 +36,7 @@ enum DaemonCommands {
         SCEPCertificateSource(stateDirectory: config.stateDirectory, clock: clock, random: random, log: log, makeTransport: transport(for:))
     }
 
-    static func run(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "run", arguments: arguments, accepted: configOptions)
+    static func run(_ args: Arguments) throws(SCEPError) {
         let config = try load(args)
         let log = log(config, args)
         let clock = SystemClock()
@@ -46,9 +44,13 @@ enum DaemonCommands {
         try DaemonRunner(config: config, source: source(config, log, clock, random), clock: clock, random: random, log: log).run()
     }
 
-    static func checkConfig(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "check-config", arguments: arguments, accepted: configOptions)
-        let config = try load(args)
+    static func checkConfig(_ args: Arguments) throws(SCEPError) {
+        let path = try args.required("--config")
+        // Every error at once, in file order: the last one is thrown, so it too is printed once and sets the exit code.
+        let problems = try AgentConfig.check(path)
+        for problem in problems.dropLast() { Console.report(problem) }
+        if let last = problems.last { throw last }
+        let config = try AgentConfig.load(path)
         for certificate in config.certificates {
             Console.out("[cert " + certificate.name + "] " + certificate.subject.description + " from " + certificate.url.description
                 + (certificate.caFingerprint == nil ? " (CA NOT PINNED)" : "") + ", renew at " + fraction(certificate.renewal.renewAt)
@@ -63,8 +65,7 @@ enum DaemonCommands {
         return String(hundredths / 100) + "." + (hundredths % 100 < 10 ? "0" : "") + String(hundredths % 100)
     }
 
-    static func status(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "status", arguments: arguments, accepted: configOptions + [.flag("--json")])
+    static func status(_ args: Arguments) throws(SCEPError) {
         let config = try load(args)
         let now = SystemClock().now()
         let log = log(config, args)
@@ -93,6 +94,7 @@ enum DaemonCommands {
             object.set("consecutiveFailures", Int64(state.consecutiveFailures))
             object.set("totalFailures", Int64(state.totalFailures))
             object.set("issuedAlreadyDue", Int64(state.issuedAlreadyDue))
+            object.set("ca", rolloverObject(state))
             objects.append(object)
             if !args.has("--json") {
                 Console.out("[cert " + certificate.name + "]")
@@ -106,6 +108,10 @@ enum DaemonCommands {
                 Console.out("  next renewal  " + (state.nextDue.map { CivilTime(unixSeconds: $0).description } ?? "when the daemon starts"))
                 Console.out("  last attempt  " + (state.lastAttempt.map { CivilTime(unixSeconds: $0).description + ": " + (state.lastResult ?? "") } ?? "none"))
                 if state.consecutiveFailures > 0 { Console.out("  failures      " + String(state.consecutiveFailures) + " in a row") }
+                if let end = state.caNotAfter {
+                    Console.out("  CA until      " + CivilTime(unixSeconds: end).description + (state.nextCA.map { "; successor sha256 " + $0 } ?? "; successor not known"))
+                }
+                if let due = state.caCheckDue { Console.out("  CA check      " + CivilTime(unixSeconds: due).description + (state.caCheckResult.map { "; last " + $0 } ?? "")) }
             }
         }
         if args.has("--json") {
@@ -116,13 +122,27 @@ enum DaemonCommands {
         }
     }
 
-    static func renewNow(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "renew-now", arguments: arguments, accepted: configOptions + [.value("--name")])
+    /// The CA rollover part of a certificate's state, for `status --json`.
+    static func rolloverObject(_ state: CertState) -> JSONObject {
+        var object = JSONObject()
+        if let end = state.caNotAfter { object.set("notAfter", CivilTime(unixSeconds: end).description) }
+        if let pin = state.caPin { object.set("pin", pin) }
+        object.set("nextKnown", state.nextCA != nil)
+        if let next = state.nextCA { object.set("next", next) }
+        if let previous = state.previousCA { object.set("previous", previous) }
+        if let switched = state.caSwitchedAt { object.set("switchedAt", CivilTime(unixSeconds: switched).description) }
+        if let due = state.caCheckDue { object.set("nextCheck", CivilTime(unixSeconds: due).description) }
+        if let result = state.caCheckResult { object.set("lastCheck", result) }
+        return object
+    }
+
+    static func renewNow(_ args: Arguments) throws(SCEPError) {
         let config = try load(args)
         var names = config.certificates.map { $0.name }
         if let name = args.value("--name") {
             guard names.contains(name) else {
-                throw SCEPError(.usage, "--name " + name + ": no [cert " + name + "] in " + config.path + " (it has " + names.joined(separator: ", ") + ")")
+                // The same mistake as wpa-config's: the configuration has no such section (exit 3).
+                throw SCEPError(.config, "--name " + name + ": no [cert " + name + "] in " + config.path + " (it has " + names.joined(separator: ", ") + ")")
             }
             names = [name]
         }
@@ -139,30 +159,33 @@ enum DaemonCommands {
         let clock = SystemClock()
         let random = try RandomGenerator()
         let engine = RenewalEngine(config: config, source: source(config, log, clock, random), states: try DaemonRunner.loadStates(config, log: log), clock: clock, random: random, log: log)
-        var failure: String? = nil
-        var failureCode: SCEPError.Code? = nil
+        engine.logsFailures = false
         engine.onStateChange = { name, state in
             try? state.save(CertState.path(stateDirectory: config.stateDirectory, name: name))
         }
         engine.runDue(now: clock.now(), force: names)
+        // Each certificate's result once: issued on stdout, a failure on stderr; the last failure is
+        // thrown so its code is the exit code (still PENDING 6, a full disk 8, nothing to enroll with 3).
+        var failure: SCEPError? = nil
         for (index, certificate) in config.certificates.enumerated() where names.contains(certificate.name) {
             let result = engine.states[index].lastResult ?? ""
-            Console.out(certificate.name + ": " + result)
-            if !result.hasPrefix("issued") {
-                let pending = result.hasPrefix("pending")
-                failure = certificate.name + ": " + (pending
-                    ? "pending: the CA has not decided yet; the new key is kept, and the next renew-now or the daemon's next poll resumes the same request"
-                    : result)
-                // Still PENDING exits 6; a failure exits with its own code (a full disk is file-error 8).
-                failureCode = pending ? .serverPending : engine.lastFailureCodes[index] ?? .serverFailure
+            if result.hasPrefix("issued") {
+                Console.out(certificate.name + ": " + result)
+                guard let code = engine.lastCAFailureCodes[index] else { continue }
+                // Renewed, but the CA check it also runs was refused (a forged GetNextCACert): say so by exit code.
+                if let earlier = failure { Console.report(earlier) }
+                failure = SCEPError(code, certificate.name + ": " + (engine.states[index].caCheckResult ?? "CA rollover check failed"))
+                continue
             }
+            if let earlier = failure { Console.report(earlier) }
+            failure = result.hasPrefix("pending")
+                ? SCEPError(.serverPending, certificate.name + ": pending: the CA has not decided yet; the new key is kept, and the next renew-now or the daemon's next poll resumes the same request")
+                : SCEPError(engine.lastFailureCodes[index] ?? .serverFailure, certificate.name + ": " + result)
         }
-        if let failure, let failureCode { throw SCEPError(failureCode, failure) }
+        if let failure { throw failure }
     }
 
-    static func wpaConfig(_ arguments: [String]) throws(SCEPError) {
-        let args = try Arguments(command: "wpa-config", arguments: arguments,
-                                 accepted: [.value("--config"), .value("--name"), .value("--iface"), .value("--identity"), .flag("--include-pin")])
+    static func wpaConfig(_ args: Arguments) throws(SCEPError) {
         let config = try load(args)
         let name = try args.required("--name")
         guard let certificate = config.certificates.first(where: { $0.name == name }) else {

@@ -1,7 +1,8 @@
 import DER
 
-/// The documented exit codes (README "Exit codes"). Scripts depend on these numbers.
-enum ExitCode: Int32 {
+/// The documented exit codes. Scripts depend on these numbers; `--help` prints this table (status and
+/// meaning) and README's "Exit codes" table is checked against it (Tests/integration/test_cli.py).
+enum ExitCode: Int32, CaseIterable {
     case ok = 0
     case internalError = 1
     case usage = 2
@@ -50,6 +51,23 @@ enum ExitCode: Int32 {
         case .file: "file-error"
         case .badReply: "bad-reply"
         case .token: "token-error"
+        }
+    }
+
+    /// One line for the overview (README's table says more).
+    var meaning: String {
+        switch self {
+        case .ok: "success"
+        case .internalError: "a cryptographic library failure that should not happen"
+        case .usage: "bad flag, missing option, malformed subject, SAN, URL or fingerprint"
+        case .config: "bad configuration file (FILE:LINE: key 'K': reason), or no such [cert NAME]"
+        case .transport: "DNS, connect, TLS, timeout, proxy, redirects, HTTP status other than 200"
+        case .serverFailure: "the CA answered FAILURE"
+        case .pending: "still PENDING when --max-poll-time ran out: run the same command again"
+        case .verification: "CA pin, reply signature, transactionID, nonce or issued certificate wrong"
+        case .file: "cannot read or write a file; key exists without --existing-key"
+        case .badReply: "malformed or unsupported reply (--strict: weak algorithms)"
+        case .token: "PKCS#11 token or TPM problem"
         }
     }
 }

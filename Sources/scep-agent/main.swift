@@ -19,59 +19,45 @@ func runCommand(_ all: [String]) -> Int32 {
     // Before any command reads a challenge, a PIN or a key.
     CoreDumps.disable()
     let arguments = Array(all.dropFirst())
-    guard let command = arguments.first else {
-        Console.err(Help.overview)
+    guard let name = arguments.first else {
+        Console.write(2, CommandTable.overview)
         return ExitCode.usage.rawValue
     }
     let rest = Array(arguments.dropFirst())
-    if command == "--help" || command == "-h" || command == "help" {
-        if let topic = rest.first {
-            guard let text = Help.text(for: topic) else {
-                Console.err("scep-agent: no command '" + topic + "'")
-                return ExitCode.usage.rawValue
-            }
-            Console.out(text)
-        } else {
-            Console.out(Help.overview)
+    if name == "--help" || name == "-h" || name == "help" {
+        guard let topic = rest.first else {
+            Console.write(1, CommandTable.overview)
+            return ExitCode.ok.rawValue
         }
+        guard let command = CommandTable.command(topic) else {
+            Console.err("scep-agent: no command '" + topic + "'; see scep-agent --help")
+            return ExitCode.usage.rawValue
+        }
+        Console.write(1, command.help)
         return ExitCode.ok.rawValue
     }
-    if command == "version" || command == "--version" {
-        Console.out("scep-agent " + Help.version)
-        return ExitCode.ok.rawValue
-    }
-    if rest.contains("--help") || rest.contains("-h"), let text = Help.text(for: command) {
-        Console.out(text)
-        return ExitCode.ok.rawValue
-    }
-    let handler: (([String]) throws(SCEPError) -> Void)?
-    switch command {
-    case "enroll": handler = Commands.enroll
-    case "renew": handler = Commands.renew
-    case "getcaps": handler = Commands.getcaps
-    case "getca": handler = Commands.getca
-    case "getcert": handler = Commands.getcert
-    case "getcrl": handler = Commands.getcrl
-    case "csr": handler = Commands.csr
-    case "run": handler = DaemonCommands.run
-    case "status": handler = DaemonCommands.status
-    case "check-config": handler = DaemonCommands.checkConfig
-    case "renew-now": handler = DaemonCommands.renewNow
-    case "wpa-config": handler = DaemonCommands.wpaConfig
-    default: handler = nil
-    }
-    guard let handler else {
-        Console.err("scep-agent: unknown command '" + command + "'; see scep-agent --help")
+    if name == "--version" { return runCommand([all[0], "version"]) }
+    guard let command = CommandTable.command(name) else {
+        Console.err("scep-agent: unknown command '" + name + "'; see scep-agent --help")
         return ExitCode.usage.rawValue
     }
+    if rest.contains("--help") || rest.contains("-h") {
+        Console.write(1, command.help)
+        return ExitCode.ok.rawValue
+    }
+    // --json is known before parsing, so even a usage error is reported as one JSON object.
+    let json = rest.contains("--json") && command.options.contains { $0.name == "--json" }
     do throws(SCEPError) {
-        try handler(rest)
+        try command.run(try Arguments(command: name, arguments: rest, accepted: command.options))
         return ExitCode.ok.rawValue
     } catch {
         let code = ExitCode(for: error)
-        // One line of printable ASCII, like every log line: the reason may quote a server.
-        Console.err("scep-agent: error: " + ASCII.printable(error.description, limit: ASCII.lineLimit))
-        if rest.contains("--json") { Commands.reportFailure(error, code: code) }
+        if json {
+            // stdout carries the one report a script reads; the same words are not repeated on stderr.
+            Commands.reportFailure(error, code: code)
+        } else {
+            Console.report(error)
+        }
         return code.rawValue
     }
 }

@@ -1,6 +1,6 @@
 import DER
 import Testing
-import SCEPAgent
+@testable import SCEPAgent
 
 @Suite struct ConfigTests {
     @Test func hookArgvSplitsOnBlanksAndGroupsQuotes() {
@@ -49,6 +49,17 @@ import SCEPAgent
             #expect(error.code == .config)
             #expect(error.reason.hasPrefix(message), "\(error.reason)")
         }
+    }
+
+    /// check-config reports every error in one run, in file order, syntax and meaning mixed.
+    @Test func everyErrorIsFoundInFileOrder() {
+        let text = "[agent]\nstate_dir = relative\nlog = nowhere\n[cert wifi]\nurl = ftp://x\nsubject = XX=1\nkey = k.pem\ncert = /c.pem\n"
+            + "insecure_skip_ca_pin = yes\nrenew_at = 2\ncolour = blue\n[bogus]\nx = 1\n[agent\n"
+        let problems = AgentConfig.validate(ConfigFile(path: "t", collecting: Array(text.utf8))).problems
+        let expected = ["t:2: key 'state_dir'", "t:3: key 'log'", "t:5: key 'url'", "t:6: key 'subject'", "t:7: key 'key'",
+                        "t:10: key 'renew_at'", "t:11: key 'colour'", "t:12: unknown section", "t:14: section header"]
+        #expect(problems.count == expected.count, "\(problems.map { $0.reason })")
+        for (problem, prefix) in zip(problems, expected) { #expect(problem.reason.hasPrefix(prefix), "\(problem.reason)") }
     }
 
     @Test func theIssueExampleLoads() throws {

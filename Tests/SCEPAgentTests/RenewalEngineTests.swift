@@ -4,6 +4,7 @@ import Testing
 import SCEPAgent
 import SCEPClient
 import SCEPCrypto
+import SCEPMessages
 
 /// Years of a gateway's life in milliseconds: the engine with a twin clock and a simulated CA.
 @Suite struct RenewalEngineTests {
@@ -150,6 +151,48 @@ import SCEPCrypto
         #expect(engine.runDue(now: start) == start + 3600)
         #expect(ca.attempts.isEmpty && engine.states[0].consecutiveFailures == 2)
     }
+
+    @Test func tenYearsWithTwoCARolloversMissNeitherAndNoRenewalFailsThePin() throws {
+        let clock = TwinClock(start)
+        let first = SimulatedCACertificate(fingerprint: pinnedFingerprint, notAfter: start + 3 * year, publishedFrom: 0, servedFrom: 0)
+        // Published 60 days ahead: the first check (30 days ahead by default) finds it.
+        let second = SimulatedCACertificate(fingerprint: [UInt8](repeating: 2, count: 32), notAfter: start + 8 * year,
+                                            publishedFrom: first.notAfter - 60 * day, servedFrom: first.notAfter - 7 * day)
+        // Published only 20 days ahead: the daily checks inside the window find it.
+        let third = SimulatedCACertificate(fingerprint: [UInt8](repeating: 3, count: 32), notAfter: start + 13 * year,
+                                           publishedFrom: second.notAfter - 20 * day, servedFrom: second.notAfter - 5 * day)
+        let ca = SimulatedCA(clock: clock, lifetime: year, cas: [first, second, third])
+        let engine = RenewalEngine(config: try config(), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        var pins: [(time: Int64, pin: String)] = []
+        engine.onStateChange = { _, state in
+            if let pin = state.caPin, pin != pins.last?.pin { pins.append((clock.current, pin)) }
+        }
+        live(engine, clock: clock, until: start + 10 * year)
+
+        #expect(ca.pinFailures.count == 0, "no exchange met a CA it did not trust")
+        #expect(ca.unpreparedSwitches.count == 0, "the ca file held each successor before the server switched to it")
+        #expect(pins.map { $0.pin } == [Hex.encode(second.fingerprint), Hex.encode(third.fingerprint)], "both switches recorded, in order")
+        #expect(pins[0].time >= second.servedFrom && pins[0].time <= first.notAfter, "the first switch is recorded by the old CA's end")
+        #expect(pins[1].time >= third.servedFrom && pins[1].time <= second.notAfter, "the second too")
+        for (previous, next) in zip(ca.issued, ca.issued.dropFirst()) { #expect(next.notBefore < previous.notAfter, "never lapses") }
+        #expect(ca.issued.count >= 15, "renewals went on across both switches")
+        #expect(ca.caFile == [third.fingerprint], "each old CA was dropped from ca when it expired")
+        #expect(engine.states[0].nextCA == nil && engine.states[0].previousCA == nil)
+        // Checks: one a year or so outside the windows, daily only while a successor is awaited.
+        #expect(ca.caChecks.count < 60, "\(ca.caChecks.count) CA checks in ten years")
+    }
+
+    @Test func aFailedCACheckIsRetriedDailyAndDoesNotDelayRenewals() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: 30 * day)
+        ca.downUntil = start + 3 * day
+        let engine = RenewalEngine(config: try config("retry_min = 1h\nretry_max = 1h"), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        live(engine, clock: clock, until: start + 4 * day)
+        let failedChecks = ca.caChecks.filter { $0 < ca.downUntil }
+        for (earlier, later) in zip(failedChecks, failedChecks.dropFirst()) { #expect(later - earlier >= day / 2 && later - earlier <= day) }
+        #expect(engine.states[0].caNotAfter == start + 100 * year && engine.states[0].caCheckResult?.hasPrefix("checked") == true)
+        #expect(ca.issued.count == 1)
+    }
 }
 
 /// 10,000 agents enrolled in the same second: the jitter must spread their renewals.
@@ -257,7 +300,8 @@ import SCEPCrypto
             init(_ a: SimulatedCA, _ b: SimulatedCA) { self.a = a; self.b = b }
             func pick(_ config: CertConfig) -> SimulatedCA { config.name == "wifi" ? a : b }
             func installed(_ config: CertConfig) -> InstalledCertificate? { pick(config).installed(config) }
-            func obtain(_ config: CertConfig, reenroll: Bool) -> AttemptResult { pick(config).obtain(config, reenroll: reenroll) }
+            func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult { pick(config).obtain(config, reenroll: reenroll, trust: trust) }
+            func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck { pick(config).checkCA(config, trust: trust) }
             func abandonPending(_ config: CertConfig) {}
         }
         let other = SimulatedCA(clock: clock, lifetime: day)
@@ -280,7 +324,7 @@ import SCEPCrypto
 }
 
 /// The daemon's wait: a wall-clock timer that a clock set wakes (TFD_TIMER_CANCEL_ON_SET).
-@Suite struct SignalWaiterTests {
+@Suite(.serialized) struct SignalWaiterTests {
     /// adjtimex(2) with ADJ_SETOFFSET of one nanosecond forward: a clock set that nothing else on this
     /// machine notices (a zero offset is not reported to timers: the kernel sees no change). Glibc's
     /// Swift module lacks <sys/timex.h>: a zeroed struct timex (208 bytes on 64-bit Linux) with `modes`

@@ -31,6 +31,18 @@ import TestSupport
         #expect(roles.unverified.map { $0.certificate.der } == [pki.otherLeaf])
     }
 
+    /// Another device's certificate verifies under the pinned CA too, but it is no RA: it must never
+    /// receive our challenge nor sign our replies.
+    @Test func aCertificateOfTheCAWithoutAnRAUsageGetsNoRole() throws {
+        let root = try Certificate(der: pki.root)
+        let device = try Certificate(der: pki.leaf)
+        try Certificate.verifyChain(leaf: device, intermediates: [], trusted: [root], at: now)
+        let roles = CARoles(pinnedCA: root, all: [device, root], now: now)
+        #expect(roles.encryption === root)
+        #expect(roles.signers.map { $0.der } == [pki.root])
+        #expect(roles.unverified.map { $0.certificate.der } == [pki.leaf])
+    }
+
     @Test func anRASignedWithSHA1GetsNoRole() throws {
         let root = try Certificate(der: pki.root)
         let roles = CARoles(pinnedCA: root, all: [root, try Certificate(der: pki.sha1Leaf)], now: now)
@@ -52,5 +64,6 @@ import TestSupport
         #expect(roles.intermediates.map { $0.der } == [pki.intermediate])
         #expect(roles.raCertificates.isEmpty)
         #expect(roles.trusted.map { $0.der } == [pki.root, pki.intermediate])
+        #expect(roles.authorities.map { $0.der } == [pki.root, pki.intermediate])
     }
 }

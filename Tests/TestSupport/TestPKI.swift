@@ -24,7 +24,7 @@ public struct TestPKI: Sendable {
     /// A CA with an RSA-1024 key (`weakCA`) and a leaf it signed with SHA-256.
     public let weakCA: [UInt8]
     public let leafUnderWeakCA: [UInt8]
-    /// An RA certificate (keyEncipherment, digitalSignature) issued by `root`.
+    /// An RA certificate (keyEncipherment, digitalSignature, extended key usage id-kp-cmcRA) issued by `root`.
     public let ra: [UInt8]
     /// CRLs: by `root` (SHA-256), by `otherCA` (same name as root, another key), by `root` with SHA-1.
     public let rootCRL: [UInt8]
@@ -56,6 +56,7 @@ public struct TestPKI: Sendable {
             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         ])
         _ = try scratch.write("leaf.ext", "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth,serverAuth\n")
+        _ = try scratch.write("ra.ext", "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=1.3.6.1.5.5.7.3.28\n")
         _ = try scratch.write("ca.ext", "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
         try OpenSSL.run([
             "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", path("leaf.key"),
@@ -124,7 +125,7 @@ public struct TestPKI: Sendable {
         ])
         try OpenSSL.run([
             "x509", "-req", "-in", path("ra.csr"), "-CA", path("root.pem"), "-CAkey", path("root.key"),
-            "-set_serial", "8", "-days", "10", "-extfile", path("leaf.ext"), "-out", path("ra.pem"),
+            "-set_serial", "8", "-days", "10", "-extfile", path("ra.ext"), "-out", path("ra.pem"),
         ])
         func crl(_ certificate: String, _ key: String, _ digest: String, _ out: String) throws -> [UInt8] {
             try OpenSSL.run([

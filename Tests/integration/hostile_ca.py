@@ -74,6 +74,9 @@ SCEP_TRANSACTION_ID = "2.16.840.1.113733.1.9.7"
 FAIL_INFO_TEXT = "1.3.6.1.5.5.7.24.1"
 CHALLENGE_PASSWORD = "1.2.840.113549.1.9.7"
 
+# Microsoft's Certificate Request Agent extended key usage, which NDES RA certificates carry.
+RA_USAGE = x509.ObjectIdentifier("1.3.6.1.4.1.311.20.2.1")
+
 CIPHERS = {  # OID: (name, key bytes, algorithm factory)
     OID_AES128_CBC: ("aes128", 16, algorithms.AES),
     OID_AES256_CBC: ("aes256", 32, algorithms.AES),
@@ -384,9 +387,10 @@ class HostileCA(ServesInBackground):
         if ra:  # NDES: one RA certificate signs, another decrypts; the CA itself does neither.
             sign_key, encrypt_key = pooled_key(1), pooled_key(2)
             self.ra_signer = Identity(sign_key, make_certificate(name("Hostile RA signer"), sign_key.public_key(), ca_name, ca_key,
-                                                                 key_usage=("digital_signature",)))
+                                                                 key_usage=("digital_signature",), extended_usage=[RA_USAGE]))
             self.ra_encryption = Identity(encrypt_key, make_certificate(name("Hostile RA encryption"), encrypt_key.public_key(),
-                                                                        ca_name, ca_key, key_usage=("key_encipherment",)))
+                                                                        ca_name, ca_key, key_usage=("key_encipherment",),
+                                                                        extended_usage=[RA_USAGE]))
         rogue_key = pooled_key(3)
         # Another CA with the very same name as ours, and a signer that copies our CA's issuer and serial.
         self.rogue_ca = Identity(rogue_key, make_certificate(ca_name, rogue_key.public_key(), ca_name, rogue_key, ca=True,
@@ -397,13 +401,19 @@ class HostileCA(ServesInBackground):
                                                           key_usage=("digital_signature",)))
         # An RA "issued" in our CA's name by the rogue key: only a signature check tells it apart.
         self.forged_ra = Identity(rogue_key, make_certificate(name("Hostile RA"), rogue_key.public_key(), ca_name, rogue_key,
-                                                              key_usage=("digital_signature", "key_encipherment")))
+                                                              key_usage=("digital_signature", "key_encipherment"),
+                                                              extended_usage=[RA_USAGE]))
         self.mode = "good"
         self.mode_on = None
         self.log = []
         self.pending = {}  # transactionID -> CSR waiting while PENDING
         self.last_success = None  # the bytes of the last SUCCESS CertRep (for "replay")
         self.issued = []
+        # Extra certificates GetCACert lists first (label -> Identity), as a man in the middle would add
+        # them; the CA can decrypt what is encrypted to them (to show who can read a request).
+        self.extra_ras = {}
+        # When set, CertReps are signed by this Identity instead of the CA (or RA).
+        self.certrep_signer = None
         self._lock = threading.Lock()
         self._server = None
         with open(self.ca_cert_pem_path, "wb") as f:
@@ -503,12 +513,13 @@ class HostileCA(ServesInBackground):
         self._deliver(handler, mode, status, content_type, reply)
 
     def _ca_certificates(self, ber=False, forged_ra=False):
-        if not self.ra and not ber and not forged_ra:
+        if not self.ra and not ber and not forged_ra and not self.extra_ras:
             return "application/x-x509-ca-cert", self.ca.der
         # NDES lists the RA certificates before the CA.
         certificates = ([self.ra_signer.der, self.ra_encryption.der] if self.ra else []) + [self.ca.der]
         if forged_ra:
             certificates.insert(0, self.forged_ra.der)
+        certificates = [identity.der for identity in self.extra_ras.values()] + certificates
         return "application/x-x509-ca-ra-cert", degenerate(certificates, ber=ber)
 
     def _deliver(self, handler, mode, status, content_type, reply):
@@ -579,7 +590,8 @@ class HostileCA(ServesInBackground):
     # ---- SCEP
     def _pki_operation(self, body, mode, entry):
         try:
-            request = Request(body, {"ra-encryption": self.ra_encryption} if self.ra else {"ca": self.ca, "forged-ra": self.forged_ra}, self.challenge)
+            recipients = {"ra-encryption": self.ra_encryption} if self.ra else {"ca": self.ca, "forged-ra": self.forged_ra}
+            request = Request(body, {**recipients, **self.extra_ras}, self.challenge)
         except Exception as e:  # noqa: BLE001 - a real CA answers 500 to what it cannot read
             entry["error"] = repr(e)
             return 500, "text/plain", f"bad request: {e}\n".encode()
@@ -697,6 +709,8 @@ class HostileCA(ServesInBackground):
             signer = self.rogue_ca
         elif mode.startswith("forged-ra"):
             signer = self.forged_ra
+        if self.certrep_signer is not None:
+            signer = self.certrep_signer
         return 200, "application/x-pki-message", signed_data(content, attributes, signer, ber=ber)
 
 
