@@ -91,6 +91,10 @@ public protocol CertificateSource: AnyObject {
     func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck
     /// Gives up a PENDING request (`pending_max`): its saved key and transactionID are discarded.
     func abandonPending(_ config: CertConfig)
+    /// At start-up, before anything else: finishes what a killed run left (a token key's relabel; the
+    /// files were rolled forward already when `filesRolledForward`) and runs post_renew when either
+    /// installed a new set, so services reload it now rather than at the next renewal.
+    func finishInterrupted(_ config: CertConfig, filesRolledForward: Bool)
 }
 
 /// Before this time (2026-11-01) the system clock is certainly wrong: a board without a real-time

@@ -44,7 +44,8 @@ public final class DaemonRunner {
     /// Loads every certificate's state (creating the state directory, 0700, and refusing one that is
     /// not ours alone), after finishing any install a crash interrupted, so what the daemon reads is
     /// always one complete set. Recovery holds the set's lock: it must not race another agent's install.
-    public static func loadStates(_ config: AgentConfig, log: Log) throws(SCEPError) -> [CertState] {
+    /// `rolledForward` is told each certificate whose set was rolled forward.
+    public static func loadStates(_ config: AgentConfig, log: Log, rolledForward: (CertConfig) -> Void = { _ in }) throws(SCEPError) -> [CertState] {
         try requireStateDirectory(config.stateDirectory)
         var states: [CertState] = []
         for certificate in config.certificates {
@@ -53,6 +54,7 @@ public final class DaemonRunner {
             if try store.recoverLocked(targets: certificate.paths.all) {
                 // The state may predate the set it describes.
                 try FileSystem.remove(statePath)
+                rolledForward(certificate)
             }
             // A state write killed before its rename: the state file itself is the old one, whole.
             try FileSystem.remove(statePath + ".tmp")
@@ -101,7 +103,11 @@ public final class DaemonRunner {
         // The pid goes into the lock it is tied to: renew-now reads it only while the lock is held.
         guard ftruncate(lockFD, 0) == 0 else { throw FileSystem.failure("ftruncate", lockPath) }
         try FileSystem.writeAll(lockFD, Array((String(getpid()) + "\n").utf8), path: lockPath)
-        let states = try Self.loadStates(config, log: log)
+        var rolledForward: [String] = []
+        let states = try Self.loadStates(config, log: log) { rolledForward.append($0.name) }
+        for certificate in config.certificates {
+            source.finishInterrupted(certificate, filesRolledForward: rolledForward.contains(certificate.name))
+        }
         try FileSystem.replaceAtomically(pidFilePath, Array((String(getpid()) + "\n").utf8), mode: 0o644)
         defer { try? FileSystem.remove(pidFilePath) }
 

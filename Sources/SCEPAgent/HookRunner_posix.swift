@@ -17,7 +17,7 @@ public enum HookRunner {
     /// How long the hook's group has between the timeout's SIGTERM and SIGKILL.
     static let killGraceMilliseconds: Int64 = 2000
 
-    /// What the hook is told, as `NAME=value` entries: PATH, the [cert] name, the event (`enrolled`
+    /// What the hook is told, as `NAME=value` entries: PATH, the [cert] name, the event (`enrolled`, `recovered`
     /// or `renewed`), and the key (a `pkcs11:` URI without its PIN), certificate, chain and ca paths.
     public static func environment(for config: CertConfig, event: String) -> [String] {
         var entries = ["PATH=" + path, "SCEP_AGENT_NAME=" + config.name, "SCEP_AGENT_EVENT=" + event,

@@ -68,6 +68,21 @@ public final class SCEPCertificateSource: CertificateSource {
         }
     }
 
+    public func finishInterrupted(_ config: CertConfig, filesRolledForward: Bool) {
+        var installed = filesRolledForward
+        if config.paths.keyIsToken {
+            do throws(SCEPError) {
+                if try OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).openToken(config.paths.key).recover(certificatePath: config.paths.certificate) {
+                    log.notice(config.name + ": the token key of the installed certificate now has the URI's name (a run stopped before renaming it)")
+                    installed = true
+                }
+            } catch {
+                log.error(config.name + ": cannot finish the token key's install: " + error.reason + "; the next attempt tries again")
+            }
+        }
+        if installed { runHook(config, event: "recovered") }
+    }
+
     public func abandonPending(_ config: CertConfig) {
         OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).discardPendingRequest(paths: config.paths)
     }

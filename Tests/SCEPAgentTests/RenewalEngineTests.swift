@@ -303,6 +303,7 @@ import SCEPMessages
             func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult { pick(config).obtain(config, reenroll: reenroll, trust: trust) }
             func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck { pick(config).checkCA(config, trust: trust) }
             func abandonPending(_ config: CertConfig) {}
+            func finishInterrupted(_ config: CertConfig, filesRolledForward: Bool) {}
         }
         let other = SimulatedCA(clock: clock, lifetime: day)
         let text = try config("""

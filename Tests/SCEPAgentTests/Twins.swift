@@ -62,6 +62,8 @@ final class SimulatedCA: CertificateSource {
 
     func abandonPending(_ config: CertConfig) { abandoned += 1 }
 
+    func finishInterrupted(_ config: CertConfig, filesRolledForward: Bool) {}
+
     var served: SimulatedCACertificate { cas.last { $0.servedFrom <= clock.now() }! }
 
     /// What discover() accepts: the pin, or the known successor once the pin is no longer served.

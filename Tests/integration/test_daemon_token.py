@@ -79,7 +79,10 @@ def test_daemon_enrolls_and_renews_on_renew_now_with_the_key_on_the_token(agent,
         assert token.public_key_der("device-key") != first_key, "a renewal makes a new key on the token"
         assert_token_set(agent, ca, token, tmp_path)
     finally:
-        assert gateway.stop() == 0, gateway.process.stderr.read()
+        stopped = gateway.stop()
+        log = gateway.process.stderr.read()
+        print(log)
+        assert stopped == 0, log
     assert gateway.hooks() == 2
     assert gateway.status()["lastResult"].startswith("issued")
     assert_token_set(agent, ca, token, tmp_path)
@@ -97,3 +100,31 @@ def test_reenroll_with_a_token_key_and_no_certificate(agent, ca, token, tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     assert token.public_key_der("device-key") != old_key
     assert_token_set(agent, ca, token, tmp_path)
+
+
+# A renewal killed after its certificate is installed but before the new token key takes the URI's name
+# (issue 19): the daemon, started again, gives the certified key the name at once (and runs post_renew),
+# instead of leaving wpa_supplicant with a key that does not match the certificate until the next renewal.
+@pytest.mark.parametrize("point", ["install.committed", "oneshot.installed", "token.old-destroyed"])
+def test_the_daemon_finishes_a_killed_token_renewal_at_start(agent, ca, token, tmp_path, point):
+    gateway = token_gateway(agent, ca, token)
+    assert agent.run("renew-now", "--config", gateway.config, env=token.env).returncode == 0
+    first_serial = serial(agent)
+    killed = agent.run("renew-now", "--config", gateway.config, env={**token.env, "SCEP_AGENT_FAULT": point})
+    assert killed.returncode == -9, (killed.returncode, killed.stderr)
+    hooks = gateway.hooks()
+    gateway.start(env=token.env)
+    try:
+        def finished():
+            labels = [entry.get("label", "") for entry in token.objects()]
+            return (not any(label.endswith(".scep-new") for label in labels)
+                    and cert_public_key_der(agent.path("cert.pem")) == token.public_key_der("device-key"))
+        gateway.wait_for(finished, timeout=20, what="the token key matching the certificate")
+        gateway.wait_for(lambda: gateway.hooks() == hooks + 1, timeout=20, what="post_renew after the roll-forward")
+        assert serial(agent) != first_serial, "the killed run's certificate, not a new renewal"
+        assert_token_set(agent, ca, token, tmp_path)
+    finally:
+        stopped = gateway.stop()
+        log = gateway.process.stderr.read()
+        print(log)
+        assert stopped == 0, log
