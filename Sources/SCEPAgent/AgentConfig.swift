@@ -154,6 +154,15 @@ public struct AgentConfig {
         paths.certificateOwnership = try reader.ownership("cert", defaultMode: FileSystem.publicFileMode)
         paths.chainOwnership = try reader.ownership("chain", defaultMode: FileSystem.publicFileMode)
         paths.caOwnership = try reader.ownership("ca", defaultMode: FileSystem.publicFileMode)
+        paths.p12 = try reader.absolutePath("p12")
+        paths.p12PassphraseFile = try reader.absolutePath("p12_passphrase_file")
+        let unencrypted = try reader.flag("p12_unencrypted")
+        if paths.p12 != nil && paths.keyIsToken {
+            throw ConfigFile.error(reader.file.path, reader.section.line, "p12", "a token key never leaves its token: p12 needs a key file")
+        }
+        if paths.p12 != nil && (paths.p12PassphraseFile != nil) == unencrypted {
+            throw ConfigFile.error(reader.file.path, reader.section.line, "p12", "give p12_passphrase_file (its first line encrypts the file), or p12_unencrypted = yes")
+        }
         return paths
     }
 

@@ -18,6 +18,11 @@ public struct OutputPaths {
     public var caOwnership = FileOwnership(mode: FileSystem.publicFileMode)
     /// The config section that set these paths; nil: the command line.
     public var section: String? = nil
+    /// The key, certificate and chain again as one PKCS#12 file (`p12`), 0600 like the key, for readers
+    /// that must get key and certificate in one open (wpa_supplicant).
+    public var p12: String? = nil
+    /// The first line of this file encrypts the PKCS#12 file; nil: unencrypted (`p12_unencrypted`).
+    public var p12PassphraseFile: String? = nil
     /// SHA-256 of other CA certificates `ca` keeps beside the CA in use while they are valid (a CA
     /// rollover's successor, the predecessor a switch replaced).
     public var keptCAs: [[UInt8]] = []
@@ -58,7 +63,7 @@ public struct OutputPaths {
     public var keyIsToken: Bool { PKCS11URI.isPKCS11(key) }
 
     /// The files of the set (a token key is none of them).
-    var all: [String] { (keyIsToken ? [] : [key]) + [certificate] + (chain.map { [$0] } ?? []) + (ca.map { [$0] } ?? []) }
+    var all: [String] { (keyIsToken ? [] : [key]) + [certificate] + (chain.map { [$0] } ?? []) + (ca.map { [$0] } ?? []) + (p12.map { [$0] } ?? []) }
 
     /// A generated key waits here while its request is PENDING, with the transaction's ID (see
     /// `PendingRequest`), so a rerun resumes the same transaction.
@@ -185,7 +190,7 @@ public final class OneShot {
         }
         FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
-        let written = try install(result, key: keyIsNew ? key : nil, ca: profile.roles.ca, paths: paths, store: store)
+        let written = try install(result, key: keyIsNew ? key : nil, certifiedKey: key, ca: profile.roles.ca, paths: paths, store: store)
         if let token, let tokenKey, keyIsNew { try token.commit(new: tokenKey, old: replacedTokenKey) }
         timer.mark("install")
         return outcome(result, key: key, written: written, timer: timer, location: paths.key)
@@ -267,7 +272,7 @@ public final class OneShot {
         }
         FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
-        let written = try install(result!, key: reuseKey ? nil : key, ca: profile.roles.ca, paths: paths, store: store)
+        let written = try install(result!, key: reuseKey ? nil : key, certifiedKey: key, ca: profile.roles.ca, paths: paths, store: store)
         if let token, let tokenKey, let old = currentKey as? PKCS11PrivateKey { try token.commit(new: tokenKey, old: old) }
         timer.mark("install")
         var done = outcome(result!, key: key, written: written, timer: timer, location: paths.key)
@@ -435,8 +440,18 @@ public final class OneShot {
 
     /// Installs certificate, chain, CA and (for a new software key) the key file as one set. A token
     /// key is not part of the set: it never leaves the token.
-    func install(_ result: EnrollmentResult, key: PrivateKey?, ca: Certificate, paths: OutputPaths, store: CredentialStore) throws(SCEPError) -> [String] {
+    func install(_ result: EnrollmentResult, key: PrivateKey?, certifiedKey: PrivateKey, ca: Certificate, paths: OutputPaths, store: CredentialStore) throws(SCEPError) -> [String] {
         var files: [CredentialFile] = []
+        if let p12 = paths.p12 {
+            guard let software = certifiedKey as? SoftwarePrivateKey else { preconditionFailure("p12 is refused for a token key when the config is read") }
+            var passphrase = try paths.p12PassphraseFile.map { path throws(SCEPError) in Array(try CredentialFiles.loadChallenge(path).utf8) }
+            defer { if passphrase != nil { SecureMemory.wipe(&passphrase!) } }
+            var keyDER = try PEM.decode(try software.pem())[0].der
+            defer { SecureMemory.wipe(&keyDER) }
+            let bundle = try PKCS12.build(key: keyDER, publicKeyInfo: software.publicKeyInfo, certificates: [result.certificate.der] + result.chain.map { $0.der },
+                                          passphrase: passphrase, random: random)
+            files.append(CredentialFile(path: p12, contents: bundle, ownership: paths.keyOwnership))
+        }
         if let key, !paths.keyIsToken {
             guard let software = key as? SoftwarePrivateKey else { preconditionFailure("a key file is only ever written for a software key") }
             files.append(CredentialFile(path: paths.key, contents: Array(try software.pem().utf8), ownership: paths.keyOwnership))
