@@ -91,10 +91,7 @@ def test_daemon_enrolls_and_renews_on_renew_now_with_the_key_on_the_token(agent,
         assert token.public_key_der("device-key") != first_key, "a renewal makes a new key on the token"
         assert_token_set(agent, ca, token, tmp_path)
     finally:
-        stopped = gateway.stop()
-        log = gateway.process.stderr.read()
-        print(log)
-        assert stopped == 0, log
+        assert gateway.stop() == 0, gateway.process.stderr.read()
     assert gateway.hooks() == 2
     assert gateway.status()["lastResult"].startswith("issued")
     assert_token_set(agent, ca, token, tmp_path)
@@ -136,10 +133,7 @@ def test_the_daemon_finishes_a_killed_token_renewal_at_start(agent, ca, token, t
         assert serial(agent) != first_serial, "the killed run's certificate, not a new renewal"
         assert_token_set(agent, ca, token, tmp_path)
     finally:
-        stopped = gateway.stop()
-        log = gateway.process.stderr.read()
-        print(log)
-        assert stopped == 0, log
+        assert gateway.stop() == 0, gateway.process.stderr.read()
 
 
 # ---- PENDING (issue 19): one key and one transactionID across polls, CertPoll after the first request,
@@ -172,20 +166,26 @@ def key_place(request, tmp_path):
     made.close()
 
 
+def enrolled_then_pending(agent, hostile, token):
+    """Enrolls from the hostile CA, then makes it answer PENDING; returns a runner of `renew-now`."""
+    gateway = pending_gateway(agent, hostile, token)
+    renew_now = lambda: agent.run("renew-now", "--config", gateway.config, env=token.env if token else {})  # noqa: E731
+    assert renew_now().returncode == 0, agent.last.stderr
+    hostile.misbehave("pending")
+    return renew_now
+
+
 def test_a_pending_renewal_keeps_one_key_and_transaction_across_polls_then_completes(agent, hostile, key_place):
     token = key_place
-    gateway = pending_gateway(agent, hostile, token)
-    env = token.env if token else {}
-    assert agent.run("renew-now", "--config", gateway.config, env=env).returncode == 0, agent.last.stderr
-    hostile.misbehave("pending")
+    renew_now = enrolled_then_pending(agent, hostile, token)
     keys = []
     for _ in range(3):
-        result = agent.run("renew-now", "--config", gateway.config, env=env)
+        result = renew_now()
         assert result.returncode == EXIT_PENDING, (result.returncode, result.stderr)
         keys.append(pending_key(agent, token))
     assert keys[0] == keys[1] == keys[2], "one key across polls"
     hostile.misbehave("good")
-    result = agent.run("renew-now", "--config", gateway.config, env=env)
+    result = renew_now()
     assert result.returncode == 0, result.stderr
     renewal = [entry for entry in hostile.operations("PKIOperation") if entry["mode"] != "good" or entry["messageType"] == "CertPoll"]
     assert [entry["messageType"] for entry in renewal] == ["RenewalReq", "CertPoll", "CertPoll", "CertPoll"], renewal
@@ -200,21 +200,18 @@ def test_a_pending_renewal_keeps_one_key_and_transaction_across_polls_then_compl
 
 def test_a_failure_discards_the_pending_key_and_the_next_request_is_new(agent, hostile, key_place):
     token = key_place
-    gateway = pending_gateway(agent, hostile, token)
-    env = token.env if token else {}
-    assert agent.run("renew-now", "--config", gateway.config, env=env).returncode == 0, agent.last.stderr
-    hostile.misbehave("pending")
-    assert agent.run("renew-now", "--config", gateway.config, env=env).returncode == EXIT_PENDING
+    renew_now = enrolled_then_pending(agent, hostile, token)
+    assert renew_now().returncode == EXIT_PENDING
     refused = pending_key(agent, token)
     hostile.misbehave("failure")
-    result = agent.run("renew-now", "--config", gateway.config, env=env)
+    result = renew_now()
     assert result.returncode == EXIT_FAILURE, (result.returncode, result.stderr)
     assert not agent.path(".key.pem.scep-pending").exists() and not agent.path(".cert.pem.scep-pending").exists()
     if token:
         assert [key["label"] for key in token.private_keys()] == ["device-key"], "the refused request's pair is gone"
     hostile.misbehave("good")
     before = {entry["transactionID"] for entry in hostile.operations("PKIOperation")}
-    result = agent.run("renew-now", "--config", gateway.config, env=env)
+    result = renew_now()
     assert result.returncode == 0, result.stderr
     last = hostile.operations("PKIOperation")[-1]
     assert last["messageType"] == "RenewalReq" and last["transactionID"] not in before, "a new transaction, not the refused one"
