@@ -42,8 +42,10 @@ let productSwiftSettings: [SwiftSetting] = embedded
     ? [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize"])]
     : []
 
+// -z now: symbols bound at start-up, so the idle daemon's wake-ups never run lazy binding in ld.so, whose
+// code would be resident again after IdleMemory dropped it (as in cmake/EmbeddedSwift.cmake).
 let executableLinkerSettings: [LinkerSetting] = embedded
-    ? [.unsafeFlags(["-L", embeddedLibraryDirectory()]), .linkedLibrary("swiftUnicodeDataTables"), .linkedLibrary("m")]
+    ? [.unsafeFlags(["-L", embeddedLibraryDirectory(), "-Xlinker", "-z", "-Xlinker", "now"]), .linkedLibrary("swiftUnicodeDataTables"), .linkedLibrary("m")]
     : []
 
 var targets: [Target] = [

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Footprint benchmark: builds the firmware binaries with CMake (Scripts/build-firmware.sh, incremental), then
-# prints stripped sizes, needed shared libraries, the x86_64 peak RSS of one enrollment beside Debian's
-# scepclient, what dominates the size, and what a board-specific mbedTLS would save (markdown).
+# prints per binary the stripped size, needed shared libraries, the x86_64 peak RSS of one enrollment beside
+# Debian's scepclient and the idle daemon's RSS, the budgets (enforced by Tests/integration/test_firmware.py)
+# and the Swift / mbedTLS / linker-table split (markdown). The SwiftPM Embedded binary is measured when built.
 #   Benchmarks/footprint.sh [RUNS]      (enrollments per client for the RSS median, default 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -36,6 +36,71 @@ def sample(pid):
     return cpu_ticks, switches, int(status["VmRSS"].split()[0]), int(status["VmHWM"].split()[0])
 
 
+def asleep(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "S"
+
+
+def resident_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("VmRSS:")).split()[1])
+
+
+def settled_rss_kib(pid, timeout=30):
+    """VmRSS once the process sleeps with the same RSS twice in a row, 0.5 s apart (its wait has begun and
+    nothing is being touched any more); the last reading if that never happens within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    readings = []
+    while time.monotonic() < deadline and not (len(readings) >= 2 and readings[-1] == readings[-2]):
+        time.sleep(0.5)
+        if asleep(pid):
+            readings.append(resident_kib(pid))
+    return readings[-1] if readings else resident_kib(pid)
+
+
+def write_config(work, ca):
+    with open(os.path.join(work, "challenge"), "w") as f:
+        f.write(ca.challenge + "\n")
+    config = os.path.join(work, "agent.conf")
+    with open(config, "w") as f:
+        f.write(f"""[agent]
+state_dir = {work}/state
+[cert wifi]
+url = {ca.url}
+ca_fingerprint = {ca.ca_fingerprint_sha256}
+subject = CN=idle
+challenge_file = {work}/challenge
+key = {work}/key.pem
+cert = {work}/cert.pem
+""")
+    return config
+
+
+def start_enrolled_daemon(binary, work, ca):
+    """`scep-agent run` with one certificate, returned once it has enrolled (nothing due for days then)."""
+    agent = subprocess.Popen([binary, "run", "--config", write_config(work, ca), "--quiet"])
+    deadline = time.monotonic() + 20
+    while not os.path.exists(os.path.join(work, "cert.pem")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return agent
+
+
+def idle_daemon_rss_kib(binary):
+    """RSS of the daemon asleep after enrolling, against a scepserver of its own on 127.0.0.1."""
+    work = tempfile.mkdtemp(prefix="scep-idle-")
+    ca = ScepCA(os.path.join(work, "ca"), crtvalid=30).start()
+    agent = None
+    try:
+        agent = start_enrolled_daemon(binary, work, ca)
+        return settled_rss_kib(agent.pid) if agent.poll() is None else None
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.wait(timeout=10)
+        ca.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def children_pid(parent, name):
     for _ in range(50):
         out = subprocess.run(["pgrep", "-P", str(parent), "-x", name], capture_output=True, text=True).stdout.split()
@@ -54,25 +119,8 @@ def main():
     processes = []
     try:
         ca = ScepCA(os.path.join(work, "ca"), crtvalid=30).start()
-        with open(os.path.join(work, "challenge"), "w") as f:
-            f.write(ca.challenge + "\n")
-        config = os.path.join(work, "agent.conf")
-        with open(config, "w") as f:
-            f.write(f"""[agent]
-state_dir = {work}/state
-[cert wifi]
-url = {ca.url}
-ca_fingerprint = {ca.ca_fingerprint_sha256}
-subject = CN=idle
-challenge_file = {work}/challenge
-key = {work}/key.pem
-cert = {work}/cert.pem
-""")
-        agent = subprocess.Popen([args.binary, "run", "--config", config, "--quiet"])
+        agent = start_enrolled_daemon(args.binary, work, ca)
         processes.append(agent)
-        deadline = time.monotonic() + 20
-        while not os.path.exists(os.path.join(work, "cert.pem")) and time.monotonic() < deadline:
-            time.sleep(0.1)
         rows = [("scep-agent run", agent.pid)]
         if shutil.which("certmonger") and shutil.which("dbus-run-session"):
             session = subprocess.Popen(["dbus-run-session", "--", "certmonger", "-n", "-s", "-B"],

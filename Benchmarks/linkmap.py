@@ -72,20 +72,26 @@ def parse(path):
     return [row for row in rows if row[0] and FILE_BACKED.match(row[0])]
 
 
+MBEDTLS = "mbedTLS"
+UNICODE = "Swift Unicode tables"
+LINKER = "made by the linker (dynamic symbols, relocations, GOT)"
+SWIFT = "Swift (product + Embedded stdlib)"
+
+
 def group_of(input_file):
     name = os.path.basename(input_file)
     archive, _, member = name.partition("(")
     member = member.rstrip(")")
-    if archive.startswith("libmbed"):
-        return "mbedTLS", archive.split(".")[0], member
+    if archive.startswith("libmbed") or archive == "libscep_mbedtls.a":
+        return MBEDTLS, archive.split(".")[0], member
     if archive.startswith("libswiftUnicodeDataTables"):
-        return "Swift Unicode tables", archive, member
-    if archive == "libCSCEPShim.a" or archive.startswith("mbedtls_unused_stubs"):
+        return UNICODE, archive, member
+    if archive == "libCSCEPShim.a":
         return "C shim", archive, member
     if archive == "<internal>":
-        return "made by the linker (dynamic symbols, relocations, GOT)", archive, member
+        return LINKER, archive, member
     if archive.endswith(".swift.o") or (archive.startswith("lib") and archive[3:-2] in SWIFT_MODULES):
-        return "Swift (product + Embedded stdlib)", archive, member
+        return SWIFT, archive, member
     return "C library and runtime (libc when static, crt, libgcc)", archive, member
 
 
@@ -102,7 +108,7 @@ def attribute(path):
         group, archive, member = group_of(input_file)
         groups[group] += size
         libraries[(group, archive)] += size
-        if group == "mbedTLS":
+        if group == MBEDTLS:
             members[(archive, member)] += size
     return groups, libraries, members
 

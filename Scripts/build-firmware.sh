@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the firmware scep-agent (Embedded Swift, mbedTLS static) with CMake into build-<arch>/ and
-# prints the stripped size.
+# Builds the firmware scep-agent (Embedded Swift, mbedTLS from Debian's source with the board configuration,
+# static) with CMake into build-<arch>/ and prints the stripped size.
 #   Scripts/build-firmware.sh [x86_64|aarch64|armhf|all|x86_64-static]     (default: all)
 # x86_64-static: the host binary as a static PIE (build-x86_64-static/), for the footprint benchmark; no
 # shared libc, but glibc's getaddrinfo then loads NSS modules of the same glibc version at run time, and
@@ -21,6 +21,9 @@ toolchain_for() {
     esac
 }
 
+# Debian's mbedTLS source, compiled by each build with cmake/mbedtls-board-config.h (fetched once, cached in deps/).
+mbedtls_source="$("$root/Scripts/fetch-mbedtls-source.sh")"
+
 build() {
     local arch="$1" triple dir
     triple="$(toolchain_for "$arch")"
@@ -29,9 +32,10 @@ build() {
     [ "$arch" = x86_64-static ] && extra="-DSCEP_STATIC_PIE=ON"
     if [ ! -f "$dir/build.ninja" ]; then
         cmake -G Ninja -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release \
-            -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/$triple.cmake" $extra ${SCEP_CMAKE_ARGS:-} >/dev/null
-    elif [ -n "${SCEP_CMAKE_ARGS:-}" ]; then
-        cmake "$dir" ${SCEP_CMAKE_ARGS} >/dev/null
+            -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/$triple.cmake" -DSCEP_MBEDTLS_SOURCE_DIR="$mbedtls_source" \
+            $extra ${SCEP_CMAKE_ARGS:-} >/dev/null
+    elif [ -n "${SCEP_CMAKE_ARGS:-}" ] || ! grep -qx "SCEP_MBEDTLS_SOURCE_DIR:PATH=$mbedtls_source" "$dir/CMakeCache.txt"; then
+        cmake "$dir" -DSCEP_MBEDTLS_SOURCE_DIR="$mbedtls_source" ${SCEP_CMAKE_ARGS:-} >/dev/null
     fi
     cmake --build "$dir" -j "$jobs"
     local strip_tool=strip

@@ -2,10 +2,9 @@
 # Installs what the firmware (CMake, Embedded Swift cross) build and its tests need on Debian 12, as root.
 # Idempotent: quiet when everything is present.
 #   - CMake >= 3.29 and Ninja from PyPI (Debian 12's CMake 3.25 cannot link Swift objects with a C linker)
-#   - cross gcc for aarch64 and armhf, qemu-user-static, binutils, GNU time
-#   - libmbedtls-dev for arm64 and armhf through multiarch; when apt refuses (the armhf or arm64 packages lag
-#     the amd64 ones on the mirror, so the versions disagree), the .debs are downloaded and unpacked into
-#     sysroot/<arch>/ at the top of the work tree, which the toolchain files search as well.
+#   - cross gcc for aarch64 and armhf (with their libc), qemu-user-static, binutils, GNU time
+#   - Debian's mbedTLS source package, unpacked into deps/ (Scripts/fetch-mbedtls-source.sh): every firmware
+#     build compiles it with cmake/mbedtls-board-config.h, so no foreign-architecture mbedTLS is needed
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 export DEBIAN_FRONTEND=noninteractive
@@ -34,32 +33,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# 2. foreign architectures and their mbedTLS (headers + static archives)
-foreign="$(dpkg --print-foreign-architectures)"
-for arch in arm64 armhf; do
-    if ! grep -qx "$arch" <<<"$foreign"; then
-        echo "adding dpkg architecture $arch"
-        dpkg --add-architecture "$arch"
-        updated=0
-    fi
-done
-for arch in arm64 armhf; do
-    sysroot="$root/sysroot/$arch"
-    installed "libmbedtls-dev:$arch" && continue
-    [ -f "$sysroot/.complete" ] && continue
-    apt_update
-    echo "installing libmbedtls-dev:$arch"
-    if apt-get install -y -qq --no-install-recommends "libmbedtls-dev:$arch" >/dev/null 2>"/tmp/scep-cross-$arch.err"; then
-        continue
-    fi
-    echo "multiarch refused libmbedtls-dev:$arch ($(tail -n 1 "/tmp/scep-cross-$arch.err")); unpacking into $sysroot"
-    rm -rf "$sysroot"; mkdir -p "$sysroot/debs"
-    (cd "$sysroot/debs" && apt-get download -qq -o APT::Sandbox::User=root "libmbedtls-dev:$arch" "libmbedtls14:$arch" "libmbedx509-1:$arch" \
-        "libmbedcrypto7:$arch")
-    for deb in "$sysroot"/debs/*.deb; do dpkg -x "$deb" "$sysroot"; done
-    rm -rf "$sysroot/debs"
-    touch "$sysroot/.complete"
-done
+# 2. Debian's mbedTLS source for the firmware builds (adds a deb-src entry and dpkg-dev when missing)
+"$root/Scripts/fetch-mbedtls-source.sh" >/dev/null
 
 # 3. CMake >= 3.29 and Ninja from PyPI
 cmake_ok() {

@@ -38,6 +38,11 @@ function(scep_c_module name)
   configure_file("${map_dir}/module.modulemap.in" "${map_dir}/module.modulemap" COPYONLY)
   target_compile_options(${name} INTERFACE "$<$<COMPILE_LANGUAGE:Swift>:SHELL:-I ${map_dir}>")
   target_compile_options(${name} PRIVATE -Os -ffunction-sections -fdata-sections)
+  if(CMAKE_CROSSCOMPILING)
+    # The PKCS#11 header (libp11-kit-dev) is architecture independent and lives among the host's headers:
+    # a cross gcc looks there only after its own directories.
+    target_compile_options(${name} PRIVATE "SHELL:-idirafter /usr/include")
+  endif()
   target_link_libraries(${name} PUBLIC scep::mbedtls)
 endfunction()
 
@@ -79,19 +84,24 @@ if(NOT EXISTS "${SCEP_UNICODE_DATA_TABLES}")
     "Swift for ${CMAKE_Swift_COMPILER_TARGET}?")
 endif()
 if(SCEP_STRIP_ARM_ATTRIBUTES)
-  # armv7's archive is tagged soft-float; the tables are plain data, so drop the tags in a copy.
+  # armv7's archive is tagged soft-float; the tables are plain data, so drop the tags in a copy. Its
+  # unwind index entries go too: they are the binary's only reference to the EHABI personality routine
+  # __aeabi_unwind_cpp_pr0, which would make it need libgcc_s.so.1; nothing unwinds through a table lookup.
   set(_tables "${CMAKE_BINARY_DIR}/embedded-runtime/libswiftUnicodeDataTables.a")
   add_custom_command(OUTPUT "${_tables}"
     COMMAND "${CMAKE_COMMAND}" -E make_directory "${CMAKE_BINARY_DIR}/embedded-runtime"
-    COMMAND "${CMAKE_OBJCOPY}" --remove-section=.ARM.attributes "${SCEP_UNICODE_DATA_TABLES}" "${_tables}"
+    COMMAND "${CMAKE_OBJCOPY}" --remove-section=.ARM.attributes "--remove-section=.ARM.exidx*"
+      "--remove-section=.ARM.extab*" "${SCEP_UNICODE_DATA_TABLES}" "${_tables}"
     DEPENDS "${SCEP_UNICODE_DATA_TABLES}"
-    COMMENT "Unicode tables without soft-float .ARM.attributes")
+    COMMENT "Unicode tables without soft-float .ARM.attributes and unwind index")
   add_custom_target(scep_unicode_tables DEPENDS "${_tables}")
   set(SCEP_UNICODE_DATA_TABLES "${_tables}")
 endif()
 
-# Size: drop unreferenced sections at link time.
-set(SCEP_EXECUTABLE_LINK_OPTIONS -Wl,--gc-sections -Wl,--as-needed)
+# Size: drop unreferenced sections at link time. -z now: every library symbol is bound at start-up, so the
+# daemon's wake-ups never run the dynamic linker's lazy binding, whose code would be resident again after
+# IdleMemory dropped it (and the GOT becomes read-only).
+set(SCEP_EXECUTABLE_LINK_OPTIONS -Wl,--gc-sections -Wl,--as-needed -Wl,-z,now)
 # Embedded Swift specialises generics per module, leaving many byte-identical functions: lld's
 # identical code folding merges them. lld ships with the Swift toolchain (next to swiftc).
 find_program(SCEP_LLD ld.lld HINTS "${SCEP_SWIFT_BIN_DIR}")

@@ -38,8 +38,9 @@ public final class SignalWaiter {
 
     /// Waits until the wall clock reads `deadline` (Unix seconds; already past: at once), the clock is
     /// set, a signal comes, or `milliseconds` pass on the monotonic clock (nil: no such limit; the
-    /// systemd watchdog's interval).
+    /// systemd watchdog's interval). First gives back what the wait does not need (`IdleMemory`).
     public func wait(until deadline: Int64, milliseconds: Int64? = nil) -> Event {
+        IdleMemory.release()
         // it_value 0 would disarm the timer: a deadline in the past is the earliest nonzero time.
         var expiry = itimerspec()
         expiry.it_value.tv_sec = Int(max(deadline, 1))

@@ -62,4 +62,7 @@ func runCommand(_ all: [String]) -> Int32 {
     }
 }
 
+// Start-up is over: the dynamic linker has bound every symbol (-z now), so its code and the symbol tables it
+// read leave the resident set before the work starts (IdleMemory: about 0.4 MB of one enrollment's peak).
+IdleMemory.release()
 exit(runCommand(commandLineArguments()))

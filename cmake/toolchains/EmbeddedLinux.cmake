@@ -2,7 +2,6 @@
 # The including toolchain file sets:
 #   SCEP_GNU_TRIPLE      e.g. aarch64-linux-gnu (cross gcc prefix and Debian multiarch directory)
 #   SCEP_SWIFT_TARGET    e.g. aarch64-none-none-elf (Swift target; also the embedded runtime directory)
-#   SCEP_SYSROOT_ARCH    Debian architecture name, for the build-local fallback sysroot (sysroot/<arch>)
 #   SCEP_TARGET_CFLAGS   optional: extra flags for gcc and (through -Xcc) for Swift's Clang importer
 #   SCEP_CROSS           ON when the compilers are cross compilers
 # Nothing here names a machine path: the Swift toolchain is found from the swiftc on PATH.
@@ -26,23 +25,13 @@ get_filename_component(_scep_swift_bin "${_scep_swiftc_real}" DIRECTORY)
 get_filename_component(_scep_swift_usr "${_scep_swift_bin}" DIRECTORY)
 set(SCEP_EMBEDDED_LIBRARY_DIR "${_scep_swift_usr}/lib/swift/embedded/${SCEP_SWIFT_TARGET}")
 
-# Where the target's headers and libraries are: the cross gcc's own tree, Debian multiarch, and the
-# build-local sysroot that Scripts/install-cross-deps.sh fills when multiarch refuses a package.
-get_filename_component(_scep_root "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
-set(SCEP_LOCAL_SYSROOT "${_scep_root}/sysroot/${SCEP_SYSROOT_ARCH}")
+# Where the target's headers are: the cross gcc's own tree, Debian multiarch, then the architecture-independent
+# headers (the PKCS#11 header). mbedTLS comes from source (cmake/MbedTLSBoard.cmake), ahead of all of these.
 set(SCEP_TARGET_INCLUDE_DIRS)
-set(SCEP_TARGET_LIBRARY_DIRS)
 if(SCEP_CROSS)
   list(APPEND SCEP_TARGET_INCLUDE_DIRS "/usr/${SCEP_GNU_TRIPLE}/include")
-  list(APPEND SCEP_TARGET_LIBRARY_DIRS "/usr/${SCEP_GNU_TRIPLE}/lib")
 endif()
-list(APPEND SCEP_TARGET_INCLUDE_DIRS "/usr/include/${SCEP_GNU_TRIPLE}")
-list(APPEND SCEP_TARGET_LIBRARY_DIRS "/usr/lib/${SCEP_GNU_TRIPLE}")
-if(EXISTS "${SCEP_LOCAL_SYSROOT}/usr/include")
-  list(APPEND SCEP_TARGET_INCLUDE_DIRS "${SCEP_LOCAL_SYSROOT}/usr/include")
-  list(APPEND SCEP_TARGET_LIBRARY_DIRS "${SCEP_LOCAL_SYSROOT}/usr/lib/${SCEP_GNU_TRIPLE}")
-endif()
-list(APPEND SCEP_TARGET_INCLUDE_DIRS "/usr/include")
+list(APPEND SCEP_TARGET_INCLUDE_DIRS "/usr/include/${SCEP_GNU_TRIPLE}" "/usr/include")
 
 # Swift's Clang importer parses glibc and mbedTLS headers for a bare-metal triple: it needs every
 # include directory spelled out, in gcc's order.
@@ -50,12 +39,6 @@ set(_scep_swift_flags "")
 if(SCEP_CROSS)
   foreach(dir IN LISTS SCEP_TARGET_INCLUDE_DIRS)
     string(APPEND _scep_swift_flags " -Xcc -isystem -Xcc ${dir}")
-  endforeach()
-else()
-  foreach(dir IN LISTS SCEP_TARGET_INCLUDE_DIRS)
-    if(dir MATCHES "sysroot")
-      string(APPEND _scep_swift_flags " -Xcc -isystem -Xcc ${dir}")
-    endif()
   endforeach()
 endif()
 foreach(flag IN LISTS SCEP_TARGET_CFLAGS)
