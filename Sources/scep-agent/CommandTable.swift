@@ -254,7 +254,7 @@ enum CommandTable {
                 .value("--name", "NAME", "the [cert NAME] section"),
                 .value("--iface", "IFACE", "print a whole wired config file (ap_scan=0 and the block) for IFACE"),
                 .value("--identity", "ID", "the EAP identity (default: the certificate's CN, else NAME)"),
-                .flag("--include-pin", "add pin=\"...\" for a pkcs11: key, read from the URI's pin-source\n(the output then holds the PIN: keep the file at mode 0600)"),
+                .flag("--include-pin", "add pin=\"...\" for a pkcs11: key, read from the URI's pin-source, or\nprivate_key_passwd for a p12 file (the output then holds the secret: keep it at mode 0600)"),
             ],
             run: DaemonCommands.wpaConfig),
         Command(name: "version", summary: "print the version", synopsis: "", about: "Prints the version.", options: [],
