@@ -154,6 +154,15 @@ public struct AgentConfig {
         paths.certificateOwnership = try reader.ownership("cert", defaultMode: FileSystem.publicFileMode)
         paths.chainOwnership = try reader.ownership("chain", defaultMode: FileSystem.publicFileMode)
         paths.caOwnership = try reader.ownership("ca", defaultMode: FileSystem.publicFileMode)
+        paths.p12 = try reader.absolutePath("p12")
+        paths.p12PassphraseFile = try reader.absolutePath("p12_passphrase_file")
+        let unencrypted = try reader.flag("p12_unencrypted")
+        if paths.p12 != nil && paths.keyIsToken {
+            throw ConfigFile.error(reader.file.path, reader.section.line, "p12", "a token key never leaves its token: p12 needs a key file")
+        }
+        if paths.p12 != nil && (paths.p12PassphraseFile != nil) == unencrypted {
+            throw ConfigFile.error(reader.file.path, reader.section.line, "p12", "give p12_passphrase_file (its first line encrypts the file), or p12_unencrypted = yes")
+        }
         return paths
     }
 
@@ -207,6 +216,10 @@ public struct AgentConfig {
         let jitter = reader.check(0.1) { r throws(SCEPError) in try r.fraction("jitter", default: 0.1, openInterval: false) }
         let retry = reader.check((60, 6 * 3600)) { r throws(SCEPError) in try r.durationRange("retry_min", "retry_max", defaults: (60, 6 * 3600)) }
         let poll = reader.check((60, 3600)) { r throws(SCEPError) in try r.durationRange("poll_min", "poll_max", defaults: (60, 3600)) }
+        let minInterval = reader.check(nil) { r throws(SCEPError) -> Int64? in
+            r.section.value("min_renewal_interval") == nil ? nil : try r.duration("min_renewal_interval", default: 0)
+        }
+        let pendingMax = reader.check(RenewalPlanner.defaultPendingMax) { r throws(SCEPError) in try r.duration("pending_max", default: RenewalPlanner.defaultPendingMax) }
         let hook = reader.check([]) { r throws(SCEPError) -> [String] in
             guard let entry = r.take("post_renew") else { return [] }
             guard let argv = ConfigFile.splitArguments(entry.value), let program = argv.first else {
@@ -228,7 +241,8 @@ public struct AgentConfig {
         return CertConfig(
             name: name, url: url, caFingerprint: pin, strict: strict, subject: subject, subjectAltNames: sans,
             challengeFile: challengeFile, renewWithChallenge: renewal, keyType: keyType, paths: paths,
-            renewal: RenewalPolicy(renewAt: renewAt, jitter: jitter, retryMin: retry.0, retryMax: retry.1, pollMin: poll.0, pollMax: poll.1),
+            renewal: RenewalPolicy(renewAt: renewAt, jitter: jitter, retryMin: retry.0, retryMax: retry.1, pollMin: poll.0, pollMax: poll.1,
+                                   minInterval: minInterval, pendingMax: pendingMax),
             postRenew: hook, postRenewTimeout: hookTimeout, tlsCA: tlsCA, proxy: proxy, timeout: timeout, caRollover: caRollover)
     }
 }

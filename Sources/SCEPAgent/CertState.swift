@@ -23,6 +23,9 @@ public struct CertState: Equatable {
     public var pendingTransaction: String?
     public var pendingSince: Int64?
     public var pendingPolls: Int = 0
+    /// Certificates issued in a row that were due for renewal the moment they were issued (the clock
+    /// or the CA is wrong): the step of their backoff.
+    public var issuedAlreadyDue: Int = 0
 
     // CA rollover (RFC 8894 §4.7), on a schedule of its own. Fingerprints are hex SHA-256.
     /// The configured `ca_fingerprint` the fields below were built from: when the configuration names
@@ -112,6 +115,7 @@ public struct CertState: Equatable {
             case "pending_transaction": state.pendingTransaction = value
             case "pending_since": state.pendingSince = time()
             case "pending_polls": state.pendingPolls = count()
+            case "issued_already_due": state.issuedAlreadyDue = count()
             case "rollover_from": state.rolloverFrom = value
             case "ca_pin": state.caPin = value
             case "ca_not_after": state.caNotAfter = time()
@@ -140,6 +144,7 @@ public struct CertState: Equatable {
             ("pending_transaction", pendingTransaction),
             ("pending_since", Self.text(pendingSince)),
             ("pending_polls", String(pendingPolls)),
+            ("issued_already_due", String(issuedAlreadyDue)),
             ("rollover_from", rolloverFrom),
             ("ca_pin", caPin),
             ("ca_not_after", Self.text(caNotAfter)),

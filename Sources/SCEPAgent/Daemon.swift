@@ -89,6 +89,12 @@ public protocol CertificateSource: AnyObject {
     /// Asks which CA is in use and, once it ends within `ca_rollover`, for its successor (GetNextCACert,
     /// verified); installs `ca` anew (and runs post_renew) when what it should hold changed.
     func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck
+    /// Gives up a PENDING request (`pending_max`): its saved key and transactionID are discarded.
+    func abandonPending(_ config: CertConfig)
+    /// At start-up, before anything else: finishes what a killed run left (a token key's relabel; the
+    /// files were rolled forward already when `filesRolledForward`) and runs post_renew when either
+    /// installed a new set, so services reload it now rather than at the next renewal.
+    func finishInterrupted(_ config: CertConfig, filesRolledForward: Bool)
 }
 
 /// Before this time (2026-11-01) the system clock is certainly wrong: a board without a real-time
@@ -198,18 +204,19 @@ public final class RenewalEngine {
         return Double(value >> 11) / Double(UInt64(1) << 53)
     }
 
-    /// Why the clock cannot be trusted at `now`, or nil when it can.
+    /// Why the clock cannot be trusted at `now`, or nil when it can: before the build, nothing is acted on.
     public func insaneClockReason(now: Int64) -> String? {
-        if now < earliestSaneTime {
-            return "system time " + CivilTime(unixSeconds: now).description + " is before this build: waiting for the clock to be set"
-        }
-        for certificate in config.certificates {
-            if let installed = source.installed(certificate), now + 300 < installed.notBefore {
-                return "system time " + CivilTime(unixSeconds: now).description + " is before certificate " + certificate.name
-                    + "'s notBefore " + CivilTime(unixSeconds: installed.notBefore).description + ": waiting for the clock to be set"
-            }
-        }
-        return nil
+        guard now < earliestSaneTime else { return nil }
+        return "system time " + CivilTime(unixSeconds: now).description + " is before this build: waiting for the clock to be set"
+    }
+
+    /// Why certificate `index` waits at `now`: its installed certificate is not valid yet (beyond the
+    /// clock skew). Only that certificate waits; the others go on.
+    public func notYetValidReason(_ index: Int, now: Int64) -> (reason: String, until: Int64)? {
+        let certificate = config.certificates[index]
+        guard let installed = source.installed(certificate), now + Certificate.clockSkewSeconds < installed.notBefore else { return nil }
+        return ("waiting: system time " + CivilTime(unixSeconds: now).description + " is before the installed certificate's notBefore "
+            + CivilTime(unixSeconds: installed.notBefore).description + " (is the clock behind?)", installed.notBefore - Certificate.clockSkewSeconds)
     }
 
     /// The time certificate `index` is next due, planned from the installed certificate when unknown or
@@ -226,7 +233,10 @@ public final class RenewalEngine {
             states[index].recordIssued(serial: installed.serial)
         }
         guard let installed else { return now }
-        let due = RenewalPlanner.renewalTime(notBefore: installed.notBefore, notAfter: installed.notAfter, policy: certificate.renewal, uniform: uniform())
+        var due = RenewalPlanner.renewalTime(notBefore: installed.notBefore, notAfter: installed.notAfter, policy: certificate.renewal, uniform: uniform())
+        if let last = states[index].lastSuccess {
+            due = max(due, last + RenewalPlanner.minimumInterval(notBefore: installed.notBefore, notAfter: installed.notAfter, policy: certificate.renewal))
+        }
         states[index].nextDue = due
         states[index].scheduledFor = installed.serial
         onStateChange(certificate.name, states[index])
@@ -234,16 +244,26 @@ public final class RenewalEngine {
     }
 
     /// Acts on every certificate due at `now` (and on those named in `force`), then returns the
-    /// earliest time anything is due next.
+    /// earliest time anything is due next. A certificate whose installed one is not valid yet waits
+    /// alone (until its notBefore, or until the clock is set).
     @discardableResult
     public func runDue(now: Int64, force: [String] = []) -> Int64 {
+        var next = Int64.max
         for index in config.certificates.indices {
             let name = config.certificates[index].name
+            if let (reason, until) = notYetValidReason(index, now: now) {
+                if states[index].lastResult != reason {
+                    log.warning(name + ": " + reason)
+                    states[index].lastResult = reason
+                    onStateChange(name, states[index])
+                }
+                next = min(next, until)
+                continue
+            }
             if force.contains(name) || due(index, now: now) <= now { attempt(index, now: now) }
             if force.contains(name) || caDue(index, now: now) <= now { checkCA(index, now: now) }
+            next = min(next, due(index, now: now), caDue(index, now: now))
         }
-        var next = Int64.max
-        for index in config.certificates.indices { next = min(next, due(index, now: now), caDue(index, now: now)) }
         return next
     }
 
@@ -255,47 +275,79 @@ public final class RenewalEngine {
         let reenroll = installed == nil || installed!.notAfter <= now
         state.lastAttempt = now
         lastFailureCodes[index] = nil
-        if reenroll && certificate.challengeFile == nil {
+        if let since = state.pendingSince, now - since >= policy.pendingMax {
+            // The CA never decided: a new request (new key, new transaction) follows on the failure schedule.
+            source.abandonPending(certificate)
+            state.pendingTransaction = nil
+            state.pendingSince = nil
+            state.pendingPolls = 0
+            fail(&state, index, "the request was still PENDING after pending_max (" + String(policy.pendingMax) + " s, since "
+                + CivilTime(unixSeconds: since).description + "): gave it up and discarded its key; a new request follows")
+        } else if reenroll && certificate.challengeFile == nil {
             let what = installed == nil ? "no certificate is installed at " + certificate.paths.certificate
                 : "the certificate expired at " + CivilTime(unixSeconds: installed!.notAfter).description
-            state.lastResult = "failed: " + what + " and no challenge_file is configured to enroll: add challenge_file to [cert "
-                + certificate.name + "] in " + config.path + " (no CA was contacted)"
+            fail(&state, index, what + " and no challenge_file is configured to enroll: add challenge_file to [cert "
+                + certificate.name + "] in " + config.path + " (no CA was contacted)")
             // Nothing a CA said: the configuration lacks what enrolling needs.
             lastFailureCodes[index] = .config
-            state.consecutiveFailures += 1
-            state.totalFailures += 1
-            state.nextDue = RenewalPlanner.retryTime(now: now, failures: state.consecutiveFailures, policy: policy, uniform: uniform())
-            if logsFailures { log.error(certificate.name + ": " + state.lastResult!) }
         } else {
             log.notice(certificate.name + ": " + (reenroll ? (installed == nil ? "enrolling" : "certificate expired, enrolling again") : "renewing"))
             let result = source.obtain(certificate, reenroll: reenroll, trust: trust(index))
+            // Every time below counts from the end of the attempt, which may have taken minutes.
+            let after = clock.now()
             switch result.kind {
             case .issued:
                 let issued = result.certificate!
-                if let ca = result.ca { recordCA(ca, successor: nil, state: &state, certificate: certificate, now: now, checked: false) }
+                if let ca = result.ca { recordCA(ca, successor: nil, state: &state, certificate: certificate, now: after, checked: false) }
                 state.recordIssued(serial: issued.serial)
-                state.lastSuccess = now
-                state.nextDue = RenewalPlanner.renewalTime(notBefore: issued.notBefore, notAfter: issued.notAfter, policy: policy, uniform: uniform())
+                state.lastSuccess = after
                 state.scheduledFor = issued.serial
-                log.notice(certificate.name + ": issued serial " + issued.serial + ", valid until " + CivilTime(unixSeconds: issued.notAfter).description
-                    + "; next renewal " + CivilTime(unixSeconds: state.nextDue!).description)
+                let planned = RenewalPlanner.renewalTime(notBefore: issued.notBefore, notAfter: issued.notAfter, policy: policy, uniform: uniform())
+                let floor = after + RenewalPlanner.minimumInterval(notBefore: issued.notBefore, notAfter: issued.notAfter, policy: policy)
+                if planned <= after {
+                    // Due the moment it was issued: the clock (or the CA) is wrong. Renewing again would
+                    // only repeat it: back off on the failure schedule, and never below the floor.
+                    state.issuedAlreadyDue += 1
+                    state.nextDue = max(RenewalPlanner.retryTime(now: after, failures: state.issuedAlreadyDue, policy: policy, uniform: uniform()), floor)
+                    state.lastResult = "issued serial " + issued.serial + " (valid " + CivilTime(unixSeconds: issued.notBefore).description + " to "
+                        + CivilTime(unixSeconds: issued.notAfter).description + ") but it was due for renewal at once at system time "
+                        + CivilTime(unixSeconds: after).description + ": the clock or the CA is wrong; backing off until " + CivilTime(unixSeconds: state.nextDue!).description
+                    log.warning(certificate.name + ": " + state.lastResult!)
+                } else {
+                    state.issuedAlreadyDue = 0
+                    state.nextDue = max(planned, floor)
+                    log.notice(certificate.name + ": issued serial " + issued.serial + ", valid until " + CivilTime(unixSeconds: issued.notAfter).description
+                        + "; next renewal " + CivilTime(unixSeconds: state.nextDue!).description)
+                }
             case .pending:
                 state.lastResult = "pending"
-                if state.pendingSince == nil { state.pendingSince = now }
+                if state.pendingSince == nil { state.pendingSince = after }
                 state.pendingTransaction = result.reason
                 state.pendingPolls += 1
-                state.nextDue = RenewalPlanner.pollTime(now: now, polls: state.pendingPolls, policy: policy, uniform: uniform())
+                state.nextDue = RenewalPlanner.pollTime(now: after, polls: state.pendingPolls, policy: policy, uniform: uniform())
                 log.notice(certificate.name + ": PENDING; polling again at " + CivilTime(unixSeconds: state.nextDue!).description)
             case .failed:
-                state.lastResult = "failed: " + result.reason
                 lastFailureCodes[index] = result.code
-                state.consecutiveFailures += 1
-                state.totalFailures += 1
-                state.nextDue = RenewalPlanner.retryTime(now: now, failures: state.consecutiveFailures, policy: policy, uniform: uniform())
-                if logsFailures { log.error(certificate.name + ": " + result.reason + "; retrying at " + CivilTime(unixSeconds: state.nextDue!).description) }
+                if result.code == .serverFailure {
+                    // The CA's FAILURE ends a PENDING transaction: its key is gone (see OneShot).
+                    state.pendingTransaction = nil
+                    state.pendingSince = nil
+                    state.pendingPolls = 0
+                }
+                fail(&state, index, result.reason, now: after)
             }
         }
         states[index] = state
         onStateChange(certificate.name, state)
+    }
+
+    /// Records a failed attempt and plans the retry on the failure schedule.
+    func fail(_ state: inout CertState, _ index: Int, _ reason: String, now: Int64? = nil) {
+        let certificate = config.certificates[index]
+        state.lastResult = "failed: " + reason
+        state.consecutiveFailures += 1
+        state.totalFailures += 1
+        state.nextDue = RenewalPlanner.retryTime(now: now ?? clock.now(), failures: state.consecutiveFailures, policy: certificate.renewal, uniform: uniform())
+        if logsFailures { log.error(certificate.name + ": " + reason + "; retrying at " + CivilTime(unixSeconds: state.nextDue!).description) }
     }
 }

@@ -18,11 +18,11 @@ public final class DaemonRunner {
     /// Held (flock) by the daemon for its lifetime, and carrying its pid.
     public static func lockPath(stateDirectory: String) -> String { stateDirectory + "/daemon.lock" }
     public static func renewRequestPath(stateDirectory: String) -> String { stateDirectory + "/renew-now.request" }
-    /// How often to look again while the clock is not sane (there is no event for "clock was set").
+    /// How often to look again while the clock is not sane (a clock set also wakes the wait).
     static let clockRecheckMilliseconds: Int64 = 60_000
-    /// The longest one sleep lasts (6 h). The wait runs on the monotonic clock, which a forward jump of
-    /// the wall clock does not move and a suspend stops: without a cap a renewal due during the jump or
-    /// the suspend would wait out the whole remaining time. On waking the daemon plans again.
+    /// The longest one sleep lasts (6 h). The wait is on the wall clock and wakes when the clock is set
+    /// (see `SignalWaiter`); the cap is a belt and braces for what the kernel may not report (a clock
+    /// that drifts rather than steps): on waking the daemon plans again.
     public static let maxSleepSeconds: Int64 = 6 * 3600
 
     /// Milliseconds to sleep at `now` (Unix seconds) when the next thing is due at `next` (`Int64.max`:
@@ -44,7 +44,8 @@ public final class DaemonRunner {
     /// Loads every certificate's state (creating the state directory, 0700, and refusing one that is
     /// not ours alone), after finishing any install a crash interrupted, so what the daemon reads is
     /// always one complete set. Recovery holds the set's lock: it must not race another agent's install.
-    public static func loadStates(_ config: AgentConfig, log: Log) throws(SCEPError) -> [CertState] {
+    /// `rolledForward` is told each certificate whose set was rolled forward.
+    public static func loadStates(_ config: AgentConfig, log: Log, rolledForward: (CertConfig) -> Void = { _ in }) throws(SCEPError) -> [CertState] {
         try requireStateDirectory(config.stateDirectory)
         var states: [CertState] = []
         for certificate in config.certificates {
@@ -53,6 +54,7 @@ public final class DaemonRunner {
             if try store.recoverLocked(targets: certificate.paths.all) {
                 // The state may predate the set it describes.
                 try FileSystem.remove(statePath)
+                rolledForward(certificate)
             }
             // A state write killed before its rename: the state file itself is the old one, whole.
             try FileSystem.remove(statePath + ".tmp")
@@ -88,7 +90,7 @@ public final class DaemonRunner {
 
     /// Runs until SIGTERM or SIGINT. Returns normally after a clean stop.
     public func run() throws(SCEPError) {
-        let waiter = SignalWaiter()
+        let waiter = try SignalWaiter()
         // The lock first: a second daemon must not recover (or remove the temporaries of) an install
         // the running one is in the middle of.
         try Self.requireStateDirectory(config.stateDirectory)
@@ -101,7 +103,11 @@ public final class DaemonRunner {
         // The pid goes into the lock it is tied to: renew-now reads it only while the lock is held.
         guard ftruncate(lockFD, 0) == 0 else { throw FileSystem.failure("ftruncate", lockPath) }
         try FileSystem.writeAll(lockFD, Array((String(getpid()) + "\n").utf8), path: lockPath)
-        let states = try Self.loadStates(config, log: log)
+        var rolledForward: [String] = []
+        let states = try Self.loadStates(config, log: log) { rolledForward.append($0.name) }
+        for certificate in config.certificates {
+            source.finishInterrupted(certificate, filesRolledForward: rolledForward.contains(certificate.name))
+        }
         try FileSystem.replaceAtomically(pidFilePath, Array((String(getpid()) + "\n").utf8), mode: 0o644)
         defer { try? FileSystem.remove(pidFilePath) }
 
@@ -122,31 +128,31 @@ public final class DaemonRunner {
         var clockWarned = false
         while true {
             let now = clock.now()
-            var waitMilliseconds: Int64?
+            let sleepMilliseconds: Int64
             if let reason = engine.insaneClockReason(now: now) {
                 if !clockWarned { log.warning(reason) }
                 clockWarned = true
                 notifier.send("STATUS=" + reason)
-                waitMilliseconds = Self.clockRecheckMilliseconds
+                sleepMilliseconds = Self.clockRecheckMilliseconds
             } else {
                 clockWarned = false
                 let next = engine.runDue(now: now, force: force)
                 force = []
                 Metrics.write(config: config, engine: engine, source: source, log: log)
                 notifier.send("STATUS=" + Self.summary(engine, next: next))
-                waitMilliseconds = Self.sleepMilliseconds(until: next, now: clock.now())
+                sleepMilliseconds = Self.sleepMilliseconds(until: next, now: clock.now())
             }
             if reloading {
                 notifier.send("READY=1")
                 reloading = false
             }
-            if let interval = notifier.watchdogIntervalMilliseconds {
-                notifier.send("WATCHDOG=1")
-                waitMilliseconds = min(waitMilliseconds ?? interval, interval)
-            }
-            switch waiter.wait(milliseconds: waitMilliseconds) {
+            let watchdog = notifier.watchdogIntervalMilliseconds
+            if watchdog != nil { notifier.send("WATCHDOG=1") }
+            switch waiter.wait(until: clock.now() + (sleepMilliseconds + 999) / 1000, milliseconds: watchdog) {
             case .timeout:
                 continue
+            case .clockChanged:
+                log.notice("the system clock was set: planning again")
             case .reload:
                 force = readRenewRequest()
                 log.notice("SIGHUP: renewing " + force.joined(separator: ", ") + " now")
@@ -190,6 +196,8 @@ public enum Metrics {
         family(&text, names, "scep_agent_next_renewal_timestamp_seconds", "gauge", "When the agent acts next.", states.map { CertState.text($0.nextDue) })
         family(&text, names, "scep_agent_failures_total", "counter", "Failed enrollment or renewal attempts.", states.map { String($0.totalFailures) })
         family(&text, names, "scep_agent_consecutive_failures", "gauge", "Failures since the last success.", states.map { String($0.consecutiveFailures) })
+        family(&text, names, "scep_agent_issued_already_due", "gauge", "Certificates issued in a row that were due at once (clock or CA wrong).",
+               states.map { String($0.issuedAlreadyDue) })
         family(&text, names, "scep_agent_ca_not_after_timestamp_seconds", "gauge", "notAfter of the CA in use.", states.map { CertState.text($0.caNotAfter) })
         family(&text, names, "scep_agent_next_ca_known", "gauge", "1 when the CA's successor (GetNextCACert) is known and verified.",
                states.map { $0.nextCA == nil ? "0" : "1" })

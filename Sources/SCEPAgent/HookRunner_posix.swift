@@ -5,7 +5,7 @@ import SCEPPKCS11
 
 /// Runs the post-renew hook: an argv array (never a shell line), with a time limit.
 ///
-/// The daemon blocks SIGHUP, SIGTERM and SIGINT (it takes them with sigtimedwait) and ignores SIGPIPE,
+/// The daemon blocks SIGHUP, SIGTERM and SIGINT (it takes them from a signalfd) and ignores SIGPIPE,
 /// and a spawned program inherits both: the hook starts with an empty signal mask and every signal at
 /// its default instead, so the timeout's SIGTERM works. It runs in a process group of its own, which
 /// the timeout ends as a whole (grandchildren included), and it sees only `PATH` and the
@@ -17,7 +17,7 @@ public enum HookRunner {
     /// How long the hook's group has between the timeout's SIGTERM and SIGKILL.
     static let killGraceMilliseconds: Int64 = 2000
 
-    /// What the hook is told, as `NAME=value` entries: PATH, the [cert] name, the event (`enrolled`
+    /// What the hook is told, as `NAME=value` entries: PATH, the [cert] name, the event (`enrolled`, `recovered`
     /// or `renewed`), and the key (a `pkcs11:` URI without its PIN), certificate, chain and ca paths.
     public static func environment(for config: CertConfig, event: String) -> [String] {
         var entries = ["PATH=" + path, "SCEP_AGENT_NAME=" + config.name, "SCEP_AGENT_EVENT=" + event,

@@ -116,12 +116,19 @@ final class TokenKeySlot {
         return try store.keys(label: pendingName, id: nil)
     }
 
-    /// A new pair under the temporary label with a fresh random CKA_ID.
+    /// A new pair under the temporary label, with the URI's CKA_ID (so a URI naming `id=` still names
+    /// the key after a renewal) or else a fresh random one.
     func generatePending(_ type: KeyType, random: RandomGenerator) throws(SCEPError) -> PKCS11PrivateKey {
         _ = try requireName("making a key on a token")
-        let key = try store.generate(type, label: pendingName ?? [], id: try random.bytes(16))
+        let key = try store.generate(type, label: pendingName ?? [], id: try Self.keyID(uri, random))
         FaultInjection.point("token.key-generated")
         return key
+    }
+
+    /// The CKA_ID of a new key: the URI's `id=`, else 16 random bytes.
+    static func keyID(_ uri: PKCS11URI, _ random: RandomGenerator) throws(SCEPError) -> [UInt8] {
+        if let id = uri.id { return id }
+        return try random.bytes(16)
     }
 
     /// After the certificate for `new` is installed: the old pair goes, the new one takes the name.
@@ -170,6 +177,6 @@ public enum TokenKeys {
         guard try slot.current() == nil else {
             throw SCEPError(.fileExists, "key " + uri.description + " already exists on token " + slot.store.session.tokenLabel + ": pass --existing-key to use it")
         }
-        return try slot.store.generate(keyType, label: name, id: try random.bytes(16))
+        return try slot.store.generate(keyType, label: name, id: try TokenKeySlot.keyID(uri, random))
     }
 }

@@ -18,6 +18,11 @@ public struct OutputPaths {
     public var caOwnership = FileOwnership(mode: FileSystem.publicFileMode)
     /// The config section that set these paths; nil: the command line.
     public var section: String? = nil
+    /// The key, certificate and chain again as one PKCS#12 file (`p12`), 0600 like the key, for readers
+    /// that must get key and certificate in one open (wpa_supplicant).
+    public var p12: String? = nil
+    /// The first line of this file encrypts the PKCS#12 file; nil: unencrypted (`p12_unencrypted`).
+    public var p12PassphraseFile: String? = nil
     /// SHA-256 of other CA certificates `ca` keeps beside the CA in use while they are valid (a CA
     /// rollover's successor, the predecessor a switch replaced).
     public var keptCAs: [[UInt8]] = []
@@ -58,7 +63,7 @@ public struct OutputPaths {
     public var keyIsToken: Bool { PKCS11URI.isPKCS11(key) }
 
     /// The files of the set (a token key is none of them).
-    var all: [String] { (keyIsToken ? [] : [key]) + [certificate] + (chain.map { [$0] } ?? []) + (ca.map { [$0] } ?? []) }
+    var all: [String] { (keyIsToken ? [] : [key]) + [certificate] + (chain.map { [$0] } ?? []) + (ca.map { [$0] } ?? []) + (p12.map { [$0] } ?? []) }
 
     /// A generated key waits here while its request is PENDING, with the transaction's ID (see
     /// `PendingRequest`), so a rerun resumes the same transaction.
@@ -175,14 +180,17 @@ public final class OneShot {
         let transactionID = try transactionID(resuming: resumedTransaction)
         let result: EnrollmentResult
         do throws(SCEPError) {
-            result = try enrollment.enroll(CertificateRequest(template: template, key: key, transactionID: transactionID, challenge: challenge), profile: profile)
+            var request = CertificateRequest(template: template, key: key, transactionID: transactionID, challenge: challenge)
+            request.resumesPending = resumedTransaction != nil
+            result = try enrollment.enroll(request, profile: profile)
         } catch {
             if error.code == .serverPending && keyIsNew { try keepPendingKey(key, transactionID: transactionID, paths: paths) }
+            if error.code == .serverFailure && keyIsNew { discardPendingRequest(paths: paths, token: token) }
             throw error
         }
         FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
-        let written = try install(result, key: keyIsNew ? key : nil, ca: profile.roles.ca, paths: paths, store: store)
+        let written = try install(result, key: keyIsNew ? key : nil, certifiedKey: key, ca: profile.roles.ca, paths: paths, store: store)
         if let token, let tokenKey, keyIsNew { try token.commit(new: tokenKey, old: replacedTokenKey) }
         timer.mark("install")
         return outcome(result, key: key, written: written, timer: timer, location: paths.key)
@@ -201,7 +209,8 @@ public final class OneShot {
         var token: TokenKeySlot? = nil
         let currentKey: PrivateKey
         if paths.keyIsToken {
-            // A pending pair left after recover() never got its certificate: a new key replaces it.
+            // A pending pair left after recover() never got its certificate: a new key replaces it,
+            // unless it waits for a PENDING request's answer.
             let slot = try openRecoveredToken(paths, discardPending: !reuseKey)
             currentKey = try slot.existing()
             token = slot
@@ -218,8 +227,14 @@ public final class OneShot {
         if reuseKey {
             key = currentKey
         } else if let token {
-            log.generatingKey(keyType ?? currentKey.keyType, onToken: true)
-            tokenKey = try token.generatePending(keyType ?? currentKey.keyType, random: random)
+            if let pending = try token.pending().first {
+                log.notice("resuming the pending request with the key made on the token by an earlier run")
+                tokenKey = pending
+                resumedTransaction = PendingRequest.transactionID(in: try FileSystem.read(paths.pendingTransaction))
+            } else {
+                log.generatingKey(keyType ?? currentKey.keyType, onToken: true)
+                tokenKey = try token.generatePending(keyType ?? currentKey.keyType, random: random)
+            }
             key = tokenKey!
         } else {
             (key, resumedTransaction) = try pendingOrNewKey(keyType ?? currentKey.keyType, paths: paths)
@@ -238,13 +253,17 @@ public final class OneShot {
                 subject: DistinguishedName(der: current.subjectDER, text: current.subjectText),
                 subjectAltNames: try CertificateExtensions.subjectAltNames(certificate: current.der),
                 challengePassword: withChallenge ? challenge : nil, keyType: key.keyType)
-            let request = CertificateRequest(template: template, key: key, currentCertificate: current, currentKey: currentKey,
+            var request = CertificateRequest(template: template, key: key, currentCertificate: current, currentKey: currentKey,
                                              transactionID: transactionID, challenge: challenge)
+            request.resumesPending = resumedTransaction == transactionID
             do throws(SCEPError) {
                 result = try enrollment.enroll(request, profile: profile)
             } catch {
                 if error.code == .serverPending && !reuseKey { try keepPendingKey(key, transactionID: transactionID, paths: paths) }
-                guard sendChallenge == .auto, !withChallenge, challenge != nil, Self.mayWantTheChallenge(error) else { throw error }
+                guard sendChallenge == .auto, !withChallenge, challenge != nil, Self.mayWantTheChallenge(error) else {
+                    if error.code == .serverFailure && !reuseKey { discardPendingRequest(paths: paths, token: token) }
+                    throw error
+                }
                 // RFC 8894 says a renewal SHOULD omit the challenge; CAs that want it refuse like this.
                 log.notice("the CA refused the renewal without the challenge (" + error.reason + "); sending it again with the challenge")
                 withChallenge = true
@@ -253,7 +272,7 @@ public final class OneShot {
         }
         FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
-        let written = try install(result!, key: reuseKey ? nil : key, ca: profile.roles.ca, paths: paths, store: store)
+        let written = try install(result!, key: reuseKey ? nil : key, certifiedKey: key, ca: profile.roles.ca, paths: paths, store: store)
         if let token, let tokenKey, let old = currentKey as? PKCS11PrivateKey { try token.commit(new: tokenKey, old: old) }
         timer.mark("install")
         var done = outcome(result!, key: key, written: written, timer: timer, location: paths.key)
@@ -324,10 +343,15 @@ public final class OneShot {
     /// lowest handle is, so once the oldest objects are destroyed a pair made in the same C_Initialize gets
     /// handles that objects still on the token have, and the key that signs, is certified and is relabeled
     /// is not the new one. A fresh C_Initialize numbers the objects from 1 again.
+    /// A pending pair whose PENDING transaction is saved (`pendingTransaction`, one pair) is kept: it
+    /// waits for the CA's answer.
     func openRecoveredToken(_ paths: OutputPaths, discardPending: Bool) throws(SCEPError) -> TokenKeySlot {
         var slot: TokenKeySlot? = try openToken(paths.key)
         var destroyed = try slot!.recover(certificatePath: paths.certificate)
-        if discardPending { destroyed = try slot!.discardPending() || destroyed }
+        if discardPending, try slot!.pending().count != 1 || !FileSystem.exists(paths.pendingTransaction) {
+            destroyed = try slot!.discardPending() || destroyed
+            try FileSystem.remove(paths.pendingTransaction)
+        }
         if destroyed {
             // Released first: its session closes and the module is finalized before it is initialized again.
             slot = nil
@@ -379,6 +403,22 @@ public final class OneShot {
         try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
     }
 
+    /// Forgets a PENDING request (the CA refused it, or `pending_max` passed): its saved key (a token's
+    /// pending pair) and transactionID, so the next attempt is a new request. Failures are logged: the
+    /// request is over either way.
+    func discardPendingRequest(paths: OutputPaths, token: TokenKeySlot? = nil) {
+        do throws(SCEPError) {
+            if paths.keyIsToken { _ = try (token != nil ? token! : openToken(paths.key)).discardPending() }
+            let path = paths.keyIsToken ? paths.pendingTransaction : paths.pendingKey
+            guard FileSystem.exists(path) else { return }
+            try FileSystem.remove(path)
+            try FileSystem.syncDirectory(FileSystem.directory(of: path))
+            log.notice("removed " + path + ": the request it waited for is over")
+        } catch {
+            log.warning("cannot discard the pending request's key: " + error.reason)
+        }
+    }
+
     /// Keeps a PENDING request's new software key (0600) and its transactionID so the next run polls
     /// the same transaction; a token key stays on its token as a pending pair, its transactionID in
     /// `pendingTransaction`.
@@ -400,8 +440,18 @@ public final class OneShot {
 
     /// Installs certificate, chain, CA and (for a new software key) the key file as one set. A token
     /// key is not part of the set: it never leaves the token.
-    func install(_ result: EnrollmentResult, key: PrivateKey?, ca: Certificate, paths: OutputPaths, store: CredentialStore) throws(SCEPError) -> [String] {
+    func install(_ result: EnrollmentResult, key: PrivateKey?, certifiedKey: PrivateKey, ca: Certificate, paths: OutputPaths, store: CredentialStore) throws(SCEPError) -> [String] {
         var files: [CredentialFile] = []
+        if let p12 = paths.p12 {
+            guard let software = certifiedKey as? SoftwarePrivateKey else { preconditionFailure("p12 is refused for a token key when the config is read") }
+            var passphrase = try paths.p12PassphraseFile.map { path throws(SCEPError) in Array(try CredentialFiles.loadChallenge(path).utf8) }
+            defer { if passphrase != nil { SecureMemory.wipe(&passphrase!) } }
+            var keyDER = try PEM.decode(try software.pem())[0].der
+            defer { SecureMemory.wipe(&keyDER) }
+            let bundle = try PKCS12.build(key: keyDER, publicKeyInfo: software.publicKeyInfo, certificates: [result.certificate.der] + result.chain.map { $0.der },
+                                          passphrase: passphrase, random: random)
+            files.append(CredentialFile(path: p12, contents: bundle, ownership: paths.keyOwnership))
+        }
         if let key, !paths.keyIsToken {
             guard let software = key as? SoftwarePrivateKey else { preconditionFailure("a key file is only ever written for a software key") }
             files.append(CredentialFile(path: paths.key, contents: Array(try software.pem().utf8), ownership: paths.keyOwnership))

@@ -9,18 +9,38 @@ public struct RenewalPolicy: Equatable {
     public var retryMax: Int64
     public var pollMin: Int64
     public var pollMax: Int64
+    /// The shortest time between two issuances of one certificate (`min_renewal_interval`); nil: 10%
+    /// of its lifetime, at least an hour (`RenewalPlanner.minimumInterval`).
+    public var minInterval: Int64?
+    /// How long a request may stay PENDING before it is given up (`pending_max`).
+    public var pendingMax: Int64
 
-    public init(renewAt: Double = 0.66, jitter: Double = 0.1, retryMin: Int64 = 60, retryMax: Int64 = 21_600, pollMin: Int64 = 60, pollMax: Int64 = 3600) {
+    public init(renewAt: Double = 0.66, jitter: Double = 0.1, retryMin: Int64 = 60, retryMax: Int64 = 21_600, pollMin: Int64 = 60, pollMax: Int64 = 3600,
+                minInterval: Int64? = nil, pendingMax: Int64 = RenewalPlanner.defaultPendingMax) {
         self.renewAt = renewAt
         self.jitter = jitter
         self.retryMin = retryMin
         self.retryMax = retryMax
         self.pollMin = pollMin
         self.pollMax = pollMax
+        self.minInterval = minInterval
+        self.pendingMax = pendingMax
     }
 }
 
 public enum RenewalPlanner {
+    /// `pending_max`'s default: a week for someone to approve a request by hand.
+    public static let defaultPendingMax: Int64 = 7 * 86_400
+    /// The least `minimumInterval` is without `min_renewal_interval`.
+    public static let minimumIntervalFloor: Int64 = 3600
+
+    /// The shortest time between two issuances of a certificate valid from `notBefore` to `notAfter`:
+    /// whatever the clock or the CA says, a certificate is never renewed more often (a clock far ahead
+    /// makes every new certificate due at once: without this floor the daemon renews in a loop).
+    public static func minimumInterval(notBefore: Int64, notAfter: Int64, policy: RenewalPolicy) -> Int64 {
+        policy.minInterval ?? max(max(notAfter - notBefore, 0) / 10, minimumIntervalFloor)
+    }
+
     /// The renewal time of a certificate valid from `notBefore` to `notAfter`:
     /// notBefore + renewAt × lifetime, moved earlier by up to jitter × that wait.
     public static func renewalTime(notBefore: Int64, notAfter: Int64, policy: RenewalPolicy, uniform: Double) -> Int64 {

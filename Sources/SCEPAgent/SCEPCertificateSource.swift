@@ -68,6 +68,32 @@ public final class SCEPCertificateSource: CertificateSource {
         }
     }
 
+    static let tokenRecoveryAttempts = 3
+
+    public func finishInterrupted(_ config: CertConfig, filesRolledForward: Bool) {
+        var installed = filesRolledForward
+        // A token another process holds at this moment (a supplicant's engine, a tool) may refuse us
+        // briefly: a few tries, since otherwise the next chance is the next renewal.
+        for attempt in 1...Self.tokenRecoveryAttempts where config.paths.keyIsToken {
+            do throws(SCEPError) {
+                if try OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).openToken(config.paths.key).recover(certificatePath: config.paths.certificate) {
+                    log.notice(config.name + ": the token key of the installed certificate now has the URI's name (a run stopped before renaming it)")
+                    installed = true
+                }
+                break
+            } catch {
+                log.error(config.name + ": cannot finish the token key's install: " + error.reason
+                    + (attempt < Self.tokenRecoveryAttempts ? "; trying again in a second" : "; the next attempt tries again"))
+                if attempt < Self.tokenRecoveryAttempts { _ = clock.sleep(milliseconds: 1000) }
+            }
+        }
+        if installed { runHook(config, event: "recovered") }
+    }
+
+    public func abandonPending(_ config: CertConfig) {
+        OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).discardPendingRequest(paths: config.paths)
+    }
+
     /// `renew_with_challenge = auto` learned that this certificate's CA refuses renewals without the
     /// challenge: the file names that CA (hex SHA-256), so a new CA is asked without it again.
     func challengeRequiredPath(_ config: CertConfig) -> String { stateDirectory + "/" + config.name + ".renew-needs-challenge" }

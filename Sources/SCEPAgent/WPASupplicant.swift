@@ -12,13 +12,14 @@ public enum WPASupplicant {
     ///   - caCertificate: absolute path of the CA certificate(s).
     ///   - clientCertificate: absolute path of the client certificate.
     ///   - key: where the private key is.
-    ///   - pin: the token's user PIN, if wpa_supplicant should log in with it.
+    ///   - clientCertificate: nil when `key` is a PKCS#12 file that holds the certificate too.
+    ///   - pin: the token's user PIN, if wpa_supplicant should log in with it; for a PKCS#12 file its passphrase.
     /// - Throws: `usage` when a value would break out of its quoted string (a quote, a newline, a NUL).
-    public static func networkBlock(identity: String, caCertificate: String, clientCertificate: String, key: KeyLocation, pin: String? = nil) throws(SCEPError) -> String {
+    public static func networkBlock(identity: String, caCertificate: String, clientCertificate: String?, key: KeyLocation, pin: String? = nil) throws(SCEPError) -> String {
         var lines = ["network={", "    key_mgmt=IEEE8021X", "    eap=TLS", "    eapol_flags=0"]
         lines.append("    identity=" + (try quoted(identity, "identity")))
         lines.append("    ca_cert=" + (try quoted(caCertificate, "ca_cert")))
-        lines.append("    client_cert=" + (try quoted(clientCertificate, "client_cert")))
+        if let clientCertificate { lines.append("    client_cert=" + (try quoted(clientCertificate, "client_cert"))) }
         if var uri = key.uri {
             uri.pinSource = nil
             uri.pinValue = nil
@@ -31,6 +32,7 @@ public enum WPASupplicant {
             if let pin { lines.append("    pin=" + (try quoted(pin, "pin"))) }
         } else {
             lines.append("    private_key=" + (try quoted(key.path, "private_key")))
+            if clientCertificate == nil, let pin { lines.append("    private_key_passwd=" + (try quoted(pin, "private_key_passwd"))) }
         }
         lines.append("}")
         return lines.joined(separator: "\n") + "\n"
@@ -66,12 +68,17 @@ extension WPASupplicant {
         guard let caPath else {
             throw SCEPError(.fileIO, "[cert " + certificate.name + "]: no CA certificate installed (set ca or chain in the config and enroll)")
         }
+        let name = identity ?? commonName(ofSubjectText: installed.subjectText) ?? certificate.name
+        // A PKCS#12 file is read in one open: never a new key with the old certificate during an install.
+        if let p12 = certificate.paths.p12 {
+            let passphrase = try certificate.paths.p12PassphraseFile.map { path throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
+            return try networkBlock(identity: name, caCertificate: caPath, clientCertificate: nil, key: try KeyLocation(p12), pin: includePIN ? passphrase : nil)
+        }
         let key = try KeyLocation(certificate.paths.key)
         var pin: String? = nil
         if includePIN, let uri = key.uri {
             pin = String(decoding: try TokenKeySlot.pin(uri: uri, options: TokenOptions()), as: UTF8.self)
         }
-        let name = identity ?? commonName(ofSubjectText: installed.subjectText) ?? certificate.name
         return try networkBlock(identity: name, caCertificate: caPath, clientCertificate: certPath, key: key, pin: pin)
     }
 

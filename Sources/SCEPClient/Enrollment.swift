@@ -51,6 +51,9 @@ public struct CertificateRequest {
     /// The challenge password, whether or not the CSR carries it: the key of PasswordRecipientInfo
     /// envelopes, which a CA uses for a key that cannot decrypt (EC) and we use for an EC CA (§3.1).
     public var challenge: String?
+    /// `transactionID` is a saved PENDING transaction: ask for its result with CertPoll (§3.3.3)
+    /// instead of sending the request again.
+    public var resumesPending = false
 
     public init(template: CertificationRequestTemplate, key: PrivateKey, currentCertificate: Certificate? = nil, currentKey: PrivateKey? = nil,
                 transactionID: TransactionID, challenge: String? = nil) {
@@ -185,7 +188,13 @@ public final class Enrollment {
             cipher: profile.cipher, digest: profile.digest, transactionID: transactionID, senderNonce: Nonce(try random.bytes(16)), random: random,
             password: request.challenge)
         log.info(type.description + " transaction " + transactionID.value + " to " + service.url.description)
-        var reply = try exchange(try PKIMessage.certificateRequest(csr, type: type, context: context), context: context, profile: profile)
+        func certPoll() throws(SCEPError) -> CertRep {
+            context.senderNonce = Nonce(try random.bytes(16))
+            return try exchange(try PKIMessage.certPoll(issuer: profile.roles.ca.subjectDER, subject: request.template.subject.der, context: context),
+                                context: context, profile: profile)
+        }
+        var reply = request.resumesPending ? try certPoll()
+            : try exchange(try PKIMessage.certificateRequest(csr, type: type, context: context), context: context, profile: profile)
 
         var polls = 0
         let pollStart = clock.monotonicMilliseconds()
@@ -201,9 +210,7 @@ public final class Enrollment {
                 + ", gives up in " + Self.roughly(policy.maxPollSeconds - elapsedMs / 1000))
             _ = clock.sleep(milliseconds: jittered)
             polls += 1
-            context.senderNonce = Nonce(try random.bytes(16))
-            let poll = try PKIMessage.certPoll(issuer: profile.roles.ca.subjectDER, subject: request.template.subject.der, context: context)
-            reply = try exchange(poll, context: context, profile: profile)
+            reply = try certPoll()
             wait = min(wait * 2, policy.pollMaxIntervalSeconds)
         }
         try Self.requireSuccess(reply, operation: type.description)

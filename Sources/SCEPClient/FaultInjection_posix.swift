@@ -7,6 +7,21 @@ import CSCEPShim
 /// SCEPClient, the lowest module with a point (a CertRep received, not yet verified).
 public enum FaultInjection {
     nonisolated(unsafe) static var passes = 0
+    nonisolated(unsafe) static var failures = 0
+
+    /// True (with errno EIO) when `SCEP_AGENT_FAULT=eio:NAME` asks the operation at point NAME to
+    /// fail as a disk error would: every time, or with `eio:NAME@N` its first N times. The file-system
+    /// fault tests use it where no real device can be made to fail on cue (one rename of a set).
+    public static func fails(_ name: String) -> Bool {
+        guard let wanted = getenv("SCEP_AGENT_FAULT") else { return false }
+        let target = String(cString: wanted)
+        let prefix = "eio:" + name
+        guard target == prefix || target.hasPrefix(prefix + "@") else { return false }
+        if target != prefix, let count = Int(String(decoding: target.utf8.dropFirst(prefix.utf8.count + 1), as: UTF8.self)), failures >= count { return false }
+        failures += 1
+        CSCEPShim_set_errno(EIO)
+        return true
+    }
 
     public static func point(_ name: String) {
         guard let wanted = getenv("SCEP_AGENT_FAULT") else { return }

@@ -52,3 +52,16 @@ public enum PBKDF2 {
         return output
     }
 }
+
+public enum HMAC {
+    /// HMAC-`digest` of `data` under `key` (`mbedtls_md_hmac`).
+    public static func authenticate(_ digest: DigestAlgorithm, key: [UInt8], data: [UInt8]) throws(SCEPError) -> [UInt8] {
+        guard let info = mbedtls_md_info_from_type(digest.mbedtlsType) else {
+            throw SCEPError(.cryptoUnsupported, "HMAC-" + digest.description + " is not compiled into this mbedTLS")
+        }
+        var out = [UInt8](repeating: 0, count: Int(mbedtls_md_get_size(info)))
+        let result = mbedtls_md_hmac(info, key, key.count, data, data.count, &out)
+        try checkMbedTLS(result, .cryptoLibrary, "HMAC-" + digest.description + " failed", function: "mbedtls_md_hmac")
+        return out
+    }
+}

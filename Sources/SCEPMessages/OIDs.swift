@@ -34,6 +34,13 @@ public enum OID {
 
     // CMS content types (RFC 5652)
     public static let data = "1.2.840.113549.1.7.1"
+    // PKCS#12 (RFC 7292) and PBES2 (RFC 8018).
+    public static let pbes2 = "1.2.840.113549.1.5.13"
+    public static let keyBag = "1.2.840.113549.1.12.10.1.1"
+    public static let pkcs8ShroudedKeyBag = "1.2.840.113549.1.12.10.1.2"
+    public static let certBag = "1.2.840.113549.1.12.10.1.3"
+    public static let x509CertificateBag = "1.2.840.113549.1.9.22.1"
+    public static let localKeyID = "1.2.840.113549.1.9.21"
     public static let signedData = "1.2.840.113549.1.7.2"
     public static let envelopedData = "1.2.840.113549.1.7.3"
 

@@ -87,8 +87,13 @@ public final class PKCS11KeyStore {
         return found[0]
     }
 
-    func publicObject(id: [UInt8]) throws(SCEPError) -> UInt? {
-        try session.findObjects([Attribute(UInt(CKA_CLASS), ulong: UInt(CKO_PUBLIC_KEY)), Attribute(UInt(CKA_ID), bytes: id)]).first
+    /// The public twin of the private key with `id` and `label`. While a renewal runs, the old and the new
+    /// pair share the URI's CKA_ID and differ in label (see TokenKeySlot), so the label decides; a pair
+    /// made by another tool may label its halves differently, so the CKA_ID alone is the fallback.
+    func publicObject(id: [UInt8], label: [UInt8]) throws(SCEPError) -> UInt? {
+        let byID = [Attribute(UInt(CKA_CLASS), ulong: UInt(CKO_PUBLIC_KEY)), Attribute(UInt(CKA_ID), bytes: id)]
+        if let twin = try session.findObjects(byID + [Attribute(UInt(CKA_LABEL), bytes: label)]).first { return twin }
+        return try session.findObjects(byID).first
     }
 
     /// Reads the public half of a private key object: CKA_MODULUS/CKA_PUBLIC_EXPONENT (from the
@@ -104,7 +109,7 @@ public final class PKCS11KeyStore {
         if keyTypeValue == UInt(CKK_RSA) {
             var modulus = try session.attribute(handle, UInt(CKA_MODULUS))
             var exponent = try session.attribute(handle, UInt(CKA_PUBLIC_EXPONENT))
-            if modulus == nil || exponent == nil, let twin = try publicObject(id: id) {
+            if modulus == nil || exponent == nil, let twin = try publicObject(id: id, label: label) {
                 modulus = try session.attribute(twin, UInt(CKA_MODULUS))
                 exponent = try session.attribute(twin, UInt(CKA_PUBLIC_EXPONENT))
             }
@@ -118,7 +123,7 @@ public final class PKCS11KeyStore {
             guard let params = try session.attribute(handle, UInt(CKA_EC_PARAMS)), let curve = KeyEncoding.curve(ecParameters: params) else {
                 throw SCEPError(.tokenError, "EC key " + String(decoding: label, as: UTF8.self) + " on token " + session.tokenLabel + " is not on P-256 or P-384")
             }
-            guard let twin = try publicObject(id: id), let point = try session.attribute(twin, UInt(CKA_EC_POINT)) else {
+            guard let twin = try publicObject(id: id, label: label), let point = try session.attribute(twin, UInt(CKA_EC_POINT)) else {
                 throw SCEPError(.tokenError, "EC key " + String(decoding: label, as: UTF8.self) + " on token " + session.tokenLabel + " has no public key object with the same CKA_ID")
             }
             return PKCS11PrivateKey(session: session, handle: handle, id: id, label: label, keyType: .ec(curve),
@@ -159,13 +164,13 @@ public final class PKCS11KeyStore {
 
     /// Sets CKA_LABEL on both halves of the pair.
     public func relabel(_ key: PKCS11PrivateKey, to label: [UInt8]) throws(SCEPError) {
-        if let twin = try publicObject(id: key.id) { try session.setAttribute(twin, Attribute(UInt(CKA_LABEL), bytes: label)) }
+        if let twin = try publicObject(id: key.id, label: key.label) { try session.setAttribute(twin, Attribute(UInt(CKA_LABEL), bytes: label)) }
         try session.setAttribute(key.handle, Attribute(UInt(CKA_LABEL), bytes: label))
     }
 
     /// Destroys the private key object and its public twin.
     public func destroy(_ key: PKCS11PrivateKey) throws(SCEPError) {
-        if !key.id.isEmpty, let twin = try publicObject(id: key.id) { try session.destroy(twin) }
+        if !key.id.isEmpty, let twin = try publicObject(id: key.id, label: key.label) { try session.destroy(twin) }
         try session.destroy(key.handle)
     }
 }

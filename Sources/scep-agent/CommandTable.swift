@@ -84,6 +84,11 @@ enum CommandTable {
         .value("--pkcs11-module", "FILE", "PKCS#11 module for a pkcs11: key (overrides the URI's module-path)"),
         .value("--pin-file", "FILE", "token PIN, first line of FILE (overrides the URI's pin-source)"),
     ]
+    static let p12: [Option] = [
+        .value("--p12", "FILE", "also install key, certificate and chain as one PKCS#12 file (0600)"),
+        .value("--p12-passphrase-file", "FILE", "encrypt --p12 (PBES2, AES-256) with the first line of FILE"),
+        .flag("--p12-unencrypted", "write --p12 without encryption"),
+    ]
     static let keyTypes = "rsa:2048, rsa:3072, rsa:4096, ec:p256 or ec:p384"
     static let config: [Option] = [.value("--config", "FILE", "the configuration file (docs/config.md)")] + chatter
 
@@ -107,7 +112,7 @@ enum CommandTable {
                 .value("--chain", "FILE", "where the CA chain goes (PEM)"),
                 .value("--key-type", "TYPE", keyTypes, default: "rsa:2048"),
                 .flag("--existing-key", "enroll the key already at --key instead of making one"),
-            ] + polling + pinning + token + network,
+            ] + p12 + polling + pinning + token + network,
             run: Commands.enroll),
         Command(
             name: "renew", summary: "renew the installed certificate (RenewalReq signed by the current one)",
@@ -124,7 +129,7 @@ enum CommandTable {
                 .flag("--reuse-key", "keep the current key"),
                 .value("--key-type", "TYPE", keyTypes + " for the new key\n(default: that of the current key)"),
                 .value("--challenge-file", "FILE", "the challenge: sent only if the CA refuses the renewal without it\n(FAILURE badRequest/badMessageCheck; RFC 8894 says omit it), and\nthe key of a reply encrypted to it (EC keys, PasswordRecipientInfo)"),
-            ] + challengeSources + polling + pinning + token + network,
+            ] + challengeSources + p12 + polling + pinning + token + network,
             run: Commands.renew),
         Command(
             name: "getcaps", summary: "print the CA's capabilities (GetCACaps)", synopsis: "--url URL [--json]",
@@ -249,7 +254,7 @@ enum CommandTable {
                 .value("--name", "NAME", "the [cert NAME] section"),
                 .value("--iface", "IFACE", "print a whole wired config file (ap_scan=0 and the block) for IFACE"),
                 .value("--identity", "ID", "the EAP identity (default: the certificate's CN, else NAME)"),
-                .flag("--include-pin", "add pin=\"...\" for a pkcs11: key, read from the URI's pin-source\n(the output then holds the PIN: keep the file at mode 0600)"),
+                .flag("--include-pin", "add pin=\"...\" for a pkcs11: key, read from the URI's pin-source, or\nprivate_key_passwd for a p12 file (the output then holds the secret: keep it at mode 0600)"),
             ],
             run: DaemonCommands.wpaConfig),
         Command(name: "version", summary: "print the version", synopsis: "", about: "Prints the version.", options: [],

@@ -107,7 +107,14 @@ struct Environment {
     }
 
     func paths() throws(SCEPError) -> OutputPaths {
-        OutputPaths(key: try arguments.required("--key"), certificate: try arguments.required("--cert"), chain: arguments.value("--chain"))
+        var paths = OutputPaths(key: try arguments.required("--key"), certificate: try arguments.required("--cert"), chain: arguments.value("--chain"))
+        paths.p12 = arguments.value("--p12")
+        paths.p12PassphraseFile = arguments.value("--p12-passphrase-file")
+        if paths.p12 != nil && paths.keyIsToken { throw SCEPError(.usage, "--p12 needs a key file: a token key never leaves its token") }
+        if paths.p12 != nil && (paths.p12PassphraseFile != nil) == arguments.has("--p12-unencrypted") {
+            throw SCEPError(.usage, "--p12 needs --p12-passphrase-file FILE, or --p12-unencrypted")
+        }
+        return paths
     }
 }
 

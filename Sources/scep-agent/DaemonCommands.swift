@@ -93,6 +93,7 @@ enum DaemonCommands {
             if let pending = state.pendingTransaction { object.set("pendingTransaction", pending) }
             object.set("consecutiveFailures", Int64(state.consecutiveFailures))
             object.set("totalFailures", Int64(state.totalFailures))
+            object.set("issuedAlreadyDue", Int64(state.issuedAlreadyDue))
             object.set("ca", rolloverObject(state))
             objects.append(object)
             if !args.has("--json") {

@@ -105,4 +105,13 @@ import Testing
         "[cert wifi]\nurl = http://127.0.0.1/scep\nca_fingerprint = " + String(repeating: "ab", count: 32)
             + "\nsubject = CN=x\nkey = /k.pem\ncert = /c.pem\n" + line + "\n"
     }
+
+    @Test func p12NeedsAPassphraseFileOrUnencryptedSaidOutright() throws {
+        #expect(throws: SCEPError.self) { try config("p12 = /x/wifi.p12") }
+        #expect(throws: SCEPError.self) { try config("p12 = /x/wifi.p12\np12_passphrase_file = /x/pass\np12_unencrypted = yes") }
+        let encrypted = try config("p12 = /x/wifi.p12\np12_passphrase_file = /x/pass").certificates[0].paths
+        #expect(encrypted.p12 == "/x/wifi.p12" && encrypted.p12PassphraseFile == "/x/pass")
+        #expect(encrypted.all.contains("/x/wifi.p12"), "installed with the set")
+        #expect(try config("p12 = /x/wifi.p12\np12_unencrypted = yes").certificates[0].paths.p12PassphraseFile == nil)
+    }
 }

@@ -23,6 +23,11 @@ import TestSupport
         try files.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
     }
 
+    /// An install journal as `CredentialStore` writes it: NUL-terminated fields after a magic.
+    func journal(_ pairs: [(String, String)], owner: uid_t = geteuid()) -> String {
+        (["scep-agent install journal 2"] + pairs.flatMap { [$0.0, $0.1, String(owner)] }).map { $0 + "\0" }.joined()
+    }
+
     func names() throws -> [String] { try files.contentsOfDirectory(atPath: directory).sorted() }
     func text(_ name: String) throws -> String { try String(contentsOfFile: directory + "/" + name, encoding: .utf8) }
 
@@ -32,8 +37,8 @@ import TestSupport
     @Test func aJournalOfOursForThisSetRollsForward() throws {
         try write(".cert.pem.scep-new", "new cert")
         try write(".key.pem.scep-new", "new key")
-        try write(".cert.pem.scep-install", directory + "/.key.pem.scep-new\t" + directory + "/key.pem\n"
-            + directory + "/.cert.pem.scep-new\t" + directory + "/cert.pem\n")
+        try write(".cert.pem.scep-install", journal([(directory + "/.key.pem.scep-new", directory + "/key.pem"),
+                                                     (directory + "/.cert.pem.scep-new", directory + "/cert.pem")]))
         #expect(try store.recover(targets: targets))
         #expect(try names() == ["cert.pem", "key.pem"])
         #expect(try text("cert.pem") == "new cert")
@@ -42,7 +47,7 @@ import TestSupport
     @Test func journalPairsOutsideTheSetAreRefusedAndNothingIsTouched() throws {
         try write("marker", "not ours to move")
         try write(".key.pem.scep-new", "stray temporary")
-        try write(".cert.pem.scep-install", directory + "/marker\t" + directory + "/moved\n")
+        try write(".cert.pem.scep-install", journal([(directory + "/marker", directory + "/moved")]))
         let before = try names()
         #expect(errorCode { try store.recover(targets: targets) } == .fileIO)
         #expect(try names() == before, "a refused journal leaves even stray temporaries in place")
@@ -50,20 +55,20 @@ import TestSupport
 
     @Test func aTargetOfTheSetWithAnotherTemporaryIsRefused() throws {
         try write("marker", "not the certificate")
-        try write(".cert.pem.scep-install", directory + "/marker\t" + directory + "/cert.pem\n")
+        try write(".cert.pem.scep-install", journal([(directory + "/marker", directory + "/cert.pem")]))
         #expect(errorCode { try store.recover(targets: targets) } == .fileIO)
         #expect(try text("marker") == "not the certificate")
     }
 
     @Test func aJournalOthersCanWriteIsRefused() throws {
         try write(".cert.pem.scep-new", "new cert")
-        try write(".cert.pem.scep-install", directory + "/.cert.pem.scep-new\t" + directory + "/cert.pem\n", mode: 0o602)
+        try write(".cert.pem.scep-install", journal([(directory + "/.cert.pem.scep-new", directory + "/cert.pem")]), mode: 0o602)
         #expect(errorCode { try store.recover(targets: targets) } == .fileIO)
         #expect(try names() == [".cert.pem.scep-install", ".cert.pem.scep-new"])
     }
 
     @Test func aSymlinkedJournalIsRefused() throws {
-        try write("elsewhere", directory + "/.cert.pem.scep-new\t" + directory + "/cert.pem\n")
+        try write("elsewhere", journal([(directory + "/.cert.pem.scep-new", directory + "/cert.pem")]))
         try write(".cert.pem.scep-new", "new cert")
         try files.createSymbolicLink(atPath: directory + "/.cert.pem.scep-install", withDestinationPath: directory + "/elsewhere")
         #expect(errorCode { try store.recover(targets: targets) } == .fileIO)
@@ -73,7 +78,7 @@ import TestSupport
     @Test func aSymlinkedTemporaryIsNeverRenamedOverATarget() throws {
         try write("attacker", "chosen contents")
         try files.createSymbolicLink(atPath: directory + "/.cert.pem.scep-new", withDestinationPath: directory + "/attacker")
-        try write(".cert.pem.scep-install", directory + "/.cert.pem.scep-new\t" + directory + "/cert.pem\n")
+        try write(".cert.pem.scep-install", journal([(directory + "/.cert.pem.scep-new", directory + "/cert.pem")]))
         #expect(errorCode { try store.recover(targets: targets) } == .fileIO)
         #expect(!files.fileExists(atPath: directory + "/cert.pem"))
     }
@@ -97,5 +102,52 @@ import TestSupport
     @Test func aStateFileOthersCanWriteIsRefused() throws {
         try write("wifi.state", "next_due=1800000000\n", mode: 0o666)
         #expect(errorCode { try CertState.load(directory + "/wifi.state", log: .discarding()) } == .fileIO)
+    }
+
+    // Issue 19: the journal format and what a roll-forward trusts.
+
+    @Test func pathsWithATabOrANewlineInstallAndRollForward() throws {
+        // The old journal was TAB- and newline-separated: such a path wedged every run.
+        let odd = directory + "/we\tird\ndir"
+        try files.createDirectory(atPath: odd, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        let store = CredentialStore(certificatePath: odd + "/cert\t.pem")
+        try store.install([CredentialFile(path: odd + "/key\n.pem", contents: Array("key 1".utf8), mode: 0o600),
+                           CredentialFile(path: odd + "/cert\t.pem", contents: Array("cert 1".utf8), mode: 0o644)])
+        try store.install([CredentialFile(path: odd + "/key\n.pem", contents: Array("key 2".utf8), mode: 0o600),
+                           CredentialFile(path: odd + "/cert\t.pem", contents: Array("cert 2".utf8), mode: 0o644)])
+        #expect(try String(contentsOfFile: odd + "/cert\t.pem", encoding: .utf8) == "cert 2")
+        #expect(try String(contentsOfFile: odd + "/key\n.pem.prev", encoding: .utf8) == "key 1")
+        #expect(try files.contentsOfDirectory(atPath: odd).sorted() == ["cert\t.pem", "cert\t.pem.prev", "key\n.pem", "key\n.pem.prev"])
+    }
+
+    @Test func aDamagedJournalOfOursIsReportedWithItsPathAndWhatToDo() throws {
+        try write(".cert.pem.scep-new", "new cert")
+        let whole = journal([(directory + "/.cert.pem.scep-new", directory + "/cert.pem")])
+        for damaged in [String(whole.dropLast()), String(whole.prefix(10)), "", directory + "/.cert.pem.scep-new\t" + directory + "/cert.pem\n"] {
+            try? files.removeItem(atPath: directory + "/.cert.pem.scep-install")
+            try write(".cert.pem.scep-install", damaged)
+            let error = #expect(throws: SCEPError.self) { try self.store.recover(targets: self.targets) }
+            #expect(error?.code == .fileFormat)
+            let reason = error?.reason ?? ""
+            #expect(reason.contains(directory + "/.cert.pem.scep-install") && reason.contains("then remove"), "\(reason)")
+            #expect(try names() == [".cert.pem.scep-install", ".cert.pem.scep-new"], "nothing renamed")
+        }
+    }
+
+    @Test func aTemporaryOwnedBySomeoneElseThanTheJournalSaysIsNotRolledForward() throws {
+        // After a crash between the commit point and the renames, a local user who can write the
+        // directory (a sticky shared one) plants a missing temporary: the journal names who made it.
+        try write(".cert.pem.scep-new", "planted by nobody")
+        #expect(chown(directory + "/.cert.pem.scep-new", 65534, 65534) == 0)
+        try write(".cert.pem.scep-install", journal([(directory + "/.cert.pem.scep-new", directory + "/cert.pem")]))
+        let error = #expect(throws: SCEPError.self) { try self.store.recover(targets: self.targets) }
+        #expect(error?.code == .fileIO)
+        let reason = error?.reason ?? ""
+        #expect(reason.contains("owned by uid 65534"), "\(reason)")
+        #expect(!files.fileExists(atPath: directory + "/cert.pem"))
+        // The owner the install made it for (a cert_owner) is accepted.
+        try write(".cert.pem.scep-install", journal([(directory + "/.cert.pem.scep-new", directory + "/cert.pem")], owner: 65534))
+        #expect(try store.recover(targets: targets))
+        #expect(try text("cert.pem") == "planted by nobody")
     }
 }

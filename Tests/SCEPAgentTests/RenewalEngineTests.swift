@@ -114,8 +114,9 @@ import SCEPMessages
         let engine = RenewalEngine(config: try config(), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
         #expect(engine.insaneClockReason(now: 0) != nil, "1970: no real-time clock yet")
         ca.installedCertificate = InstalledCertificate(notBefore: start + day, notAfter: start + year, serial: "1")
-        #expect(engine.insaneClockReason(now: start) != nil, "a day before the certificate's notBefore")
-        #expect(engine.insaneClockReason(now: start + day) == nil)
+        #expect(engine.notYetValidReason(0, now: start) != nil, "a day before the certificate's notBefore")
+        #expect(engine.runDue(now: start) == start + day - Certificate.clockSkewSeconds && ca.attempts.isEmpty, "waits for it")
+        #expect(engine.notYetValidReason(0, now: start + day) == nil)
     }
 
     @Test func aCertificateInstalledBehindTheStatesBackIsPlannedFromNotRenewedAgain() throws {
@@ -223,5 +224,144 @@ import SCEPMessages
         // Without jitter they would all renew in the same second.
         let unjittered = RenewalPlanner.renewalTime(notBefore: start, notAfter: start + day, policy: RenewalPolicy(renewAt: 0.66, jitter: 0), uniform: 0.5)
         #expect(unjittered == start + Int64(Double(day) * 0.66))
+    }
+}
+
+/// Issue 19: a clock or a CA that is wrong never makes the daemon storm, and one certificate's wait
+/// never holds up another's.
+@Suite struct RenewalFloorTests {
+    func live(_ engine: RenewalEngine, clock: TwinClock, until end: Int64) {
+        while clock.current < end {
+            let next = engine.runDue(now: clock.current)
+            clock.current = max(next, clock.current + 1)
+        }
+    }
+
+    @Test func aClockFarAheadGetsOneCertificateThenTheFloorNotAStorm() throws {
+        // The device's clock is 300 days ahead of the CA's: every year-long certificate is past its
+        // renew_at the moment it is issued. The old engine renewed again at once, in a loop.
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: year)
+        ca.behind = 300 * day
+        let engine = RenewalEngine(config: try config(), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        live(engine, clock: clock, until: start + 30 * day)
+        #expect(ca.issued.count == 1, "one certificate in 30 days, not one per loop")
+        let state = engine.states[0]
+        #expect(state.issuedAlreadyDue == 1)
+        #expect(state.lastResult?.contains("the clock or the CA is wrong") == true)
+        #expect(state.nextDue! >= start + year / 10, "never more often than 10% of the lifetime")
+        let metrics = Metrics.render(config: engine.config, states: engine.states, installed: [ca.installedCertificate])
+        #expect(metrics.contains("scep_agent_issued_already_due{name=\"wifi\"} 1"))
+        live(engine, clock: clock, until: start + 2 * year)
+        let gaps = zip(ca.issued, ca.issued.dropFirst()).map { $1.notBefore - $0.notBefore }
+        #expect(gaps.allSatisfy { $0 >= year / 10 }, "gaps \(gaps)")
+    }
+
+    @Test func aCertificateIsNeverRenewedMoreOftenThanTheMinimumInterval() throws {
+        // renew_at of a thousandth of an hour-long certificate would renew every 3.6 s: the floor is an hour.
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: 3600)
+        let engine = RenewalEngine(config: try config("renew_at = 0.001\njitter = 0"), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        live(engine, clock: clock, until: start + day)
+        #expect(ca.issued.count == 24 || ca.issued.count == 25)
+        #expect(zip(ca.issued, ca.issued.dropFirst()).allSatisfy { $1.notBefore - $0.notBefore >= 3600 })
+        #expect(RenewalPlanner.minimumInterval(notBefore: 0, notAfter: year, policy: RenewalPolicy()) == year / 10)
+        #expect(RenewalPlanner.minimumInterval(notBefore: 0, notAfter: day, policy: RenewalPolicy()) == 8640)
+        #expect(RenewalPlanner.minimumInterval(notBefore: 0, notAfter: 600, policy: RenewalPolicy()) == 3600)
+        let configured = try config("min_renewal_interval = 5s")
+        #expect(configured.certificates[0].renewal.minInterval == 5)
+    }
+
+    @Test func pendingMaxEndsAPendingRequestAndANewOneFollows() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: year)
+        ca.pendingAnswers = 1_000_000
+        let engine = RenewalEngine(config: try config("poll_min = 1h\npoll_max = 1h\npending_max = 1d\nretry_min = 1h\nretry_max = 1h"), source: ca, states: [CertState()],
+                                   clock: clock, random: try RandomGenerator(), log: .discarding())
+        #expect(engine.config.certificates[0].renewal.pendingMax == day)
+        live(engine, clock: clock, until: start + day + 2 * 3600)
+        #expect(ca.abandoned == 1)
+        let ended = engine.states[0]
+        #expect(ended.lastResult?.contains("pending_max") == true || ended.pendingPolls > 0, "\(ended.lastResult ?? "")")
+        // After pending_max: given up once, then a new request (and its own pending_max) starts.
+        let pollsInFirstDay = ca.attempts.filter { $0.time < start + day }.count
+        #expect(pollsInFirstDay >= 24 && pollsInFirstDay <= 48)
+        #expect(RenewalPolicy().pendingMax == 7 * day, "documented default")
+        live(engine, clock: clock, until: start + 3 * day)
+        #expect(ca.abandoned == 2 || ca.abandoned == 3)
+    }
+
+    @Test func aCertificateNotValidYetWaitsAloneWhileTheOtherRenews() throws {
+        let clock = TwinClock(start)
+        let future = SimulatedCA(clock: clock, lifetime: year)
+        future.installedCertificate = InstalledCertificate(notBefore: start + 30 * day, notAfter: start + year, serial: "9")
+        final class Two: CertificateSource {
+            let a: SimulatedCA, b: SimulatedCA
+            init(_ a: SimulatedCA, _ b: SimulatedCA) { self.a = a; self.b = b }
+            func pick(_ config: CertConfig) -> SimulatedCA { config.name == "wifi" ? a : b }
+            func installed(_ config: CertConfig) -> InstalledCertificate? { pick(config).installed(config) }
+            func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult { pick(config).obtain(config, reenroll: reenroll, trust: trust) }
+            func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck { pick(config).checkCA(config, trust: trust) }
+            func abandonPending(_ config: CertConfig) {}
+            func finishInterrupted(_ config: CertConfig, filesRolledForward: Bool) {}
+        }
+        let other = SimulatedCA(clock: clock, lifetime: day)
+        let text = try config("""
+            [cert vpn]
+            url = http://127.0.0.1:1/scep
+            ca_fingerprint = \(String(repeating: "ab", count: 32))
+            subject = CN=gw-0042
+            key = /nonexistent/vpn.pem
+            cert = /nonexistent/vpn-cert.pem
+            challenge_file = /nonexistent/challenge
+            """)
+        let engine = RenewalEngine(config: text, source: Two(future, other), states: [CertState(), CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        #expect(engine.insaneClockReason(now: start) == nil, "a certificate ahead of the clock pauses only itself")
+        live(engine, clock: clock, until: start + 10 * day)
+        #expect(future.attempts.isEmpty)
+        #expect(engine.states[0].lastResult?.contains("notBefore") == true)
+        #expect(other.issued.count >= 10, "the other certificate renews every ~0.66 day")
+    }
+}
+
+/// The daemon's wait: a wall-clock timer that a clock set wakes (TFD_TIMER_CANCEL_ON_SET).
+@Suite(.serialized) struct SignalWaiterTests {
+    /// adjtimex(2) with ADJ_SETOFFSET of one nanosecond forward: a clock set that nothing else on this
+    /// machine notices (a zero offset is not reported to timers: the kernel sees no change). Glibc's
+    /// Swift module lacks <sys/timex.h>: a zeroed struct timex (208 bytes on 64-bit Linux) with `modes`
+    /// (offset 0) and `time.tv_usec` (offset 80, nanoseconds with ADJ_NANO) set.
+    static func stepClockOneNanosecond() -> Bool {
+        typealias AdjTimex = @convention(c) (UnsafeMutableRawPointer) -> Int32
+        guard let symbol = dlsym(nil, "adjtimex") else { return false }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 16)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: 512)
+        buffer.storeBytes(of: UInt32(0x0100 | 0x2000), as: UInt32.self)  // ADJ_SETOFFSET | ADJ_NANO
+        buffer.storeBytes(of: Int(1), toByteOffset: 80, as: Int.self)
+        return unsafeBitCast(symbol, to: AdjTimex.self)(buffer) >= 0
+    }
+
+    @Test func aClockSetWakesTheWaitAtOnce() throws {
+        guard MemoryLayout<Int>.size == 8, Self.stepClockOneNanosecond() else {
+            print("skipped: setting the clock needs CAP_SYS_TIME")
+            return
+        }
+        let waiter = try SignalWaiter()
+        let setter = Thread {
+            Thread.sleep(forTimeInterval: 0.3)
+            _ = Self.stepClockOneNanosecond()
+        }
+        let started = Date()
+        setter.start()
+        // An hour away: only the clock set can end this wait within the test.
+        let event = waiter.wait(until: SystemClock().now() + 3600)
+        #expect(event == .clockChanged)
+        #expect(Date().timeIntervalSince(started) < 60)
+    }
+
+    @Test func aPastDeadlineWakesAtOnceAndTheMonotonicLimitAlsoEndsTheWait() throws {
+        let waiter = try SignalWaiter()
+        #expect(waiter.wait(until: SystemClock().now() - 10) == .timeout)
+        #expect(waiter.wait(until: SystemClock().now() + 3600, milliseconds: 50) == .timeout)
     }
 }

@@ -54,7 +54,15 @@ final class SimulatedCA: CertificateSource {
         self.cas = cas ?? [SimulatedCACertificate(fingerprint: pinnedFingerprint, notAfter: start + 100 * year, publishedFrom: 0, servedFrom: 0)]
     }
 
+    /// How far the CA's clock is behind the device's (a device clock running ahead).
+    var behind: Int64 = 0
+    var abandoned = 0
+
     func installed(_ config: CertConfig) -> InstalledCertificate? { installedCertificate }
+
+    func abandonPending(_ config: CertConfig) { abandoned += 1 }
+
+    func finishInterrupted(_ config: CertConfig, filesRolledForward: Bool) {}
 
     var served: SimulatedCACertificate { cas.last { $0.servedFrom <= clock.now() }! }
 
@@ -86,7 +94,7 @@ final class SimulatedCA: CertificateSource {
             return .pending("PENDING")
         }
         serial += 1
-        let certificate = InstalledCertificate(notBefore: clock.now(), notAfter: clock.now() + lifetime, serial: String(serial))
+        let certificate = InstalledCertificate(notBefore: clock.now() - behind, notAfter: clock.now() - behind + lifetime, serial: String(serial))
         installedCertificate = certificate
         issued.append(certificate)
         installCAFile(trust)

@@ -115,3 +115,22 @@ chain = {chain}
 {extra}
 """)
     return path
+
+
+JOURNAL_MAGIC = b"scep-agent install journal 2"
+
+
+def install_journal(pairs, owner=None):
+    """The bytes of an install journal (`.CERT.scep-install`) naming (temporary, target) pairs, each
+    temporary made for `owner` (default: this process's euid): NUL-terminated fields after a magic."""
+    owner = os.geteuid() if owner is None else owner
+    fields = [JOURNAL_MAGIC] + [str(part).encode() for temporary, target in pairs for part in (temporary, target, owner)]
+    return b"".join(field + b"\0" for field in fields)
+
+
+def read_install_journal(path):
+    """The (temporary, target) pairs of an install journal."""
+    fields = pathlib.Path(path).read_bytes().split(b"\0")
+    assert fields[0] == JOURNAL_MAGIC and fields[-1] == b"", fields
+    fields = fields[1:-1]
+    return [(fields[i].decode(), fields[i + 1].decode()) for i in range(0, len(fields), 3)]

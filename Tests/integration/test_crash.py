@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from conftest import read_install_journal
 from hostile_ca import HostileCA
 from test_daemon import FAULT_POINTS as INSTALL_POINTS, Gateway, short_ca  # noqa: F401 (fixture)
 from tokens import KINDS, SOFTHSM_MODULE, TPM2_MODULE, SoftHSM
@@ -41,8 +42,7 @@ def effective_files(directory, names=("key.pem", "cert.pem", "chain.pem", "ca.pe
     files = {name: directory / name for name in names if (directory / name).exists()}
     journal = directory / ".cert.pem.scep-install"
     if journal.exists():
-        for line in journal.read_text().splitlines():
-            temporary, target = line.split("\t")
+        for temporary, target in read_install_journal(journal):
             if os.path.exists(temporary):
                 files[pathlib.Path(target).name] = pathlib.Path(temporary)
     return files

@@ -56,6 +56,7 @@ renew_at = {renew_at}
 jitter = {jitter}
 retry_min = 1s
 retry_max = 2s
+min_renewal_interval = 1s
 post_renew = /bin/sh -c "echo renewed >> {self.hook_log}"
 """)
         if extra:

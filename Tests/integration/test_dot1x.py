@@ -231,24 +231,35 @@ def test_enrolled_certificate_authorizes_the_port(agent, ca, port):
     assert "CTRL-EVENT-EAP-SUCCESS" in port.log("hostapd")
 
 
-def test_daemon_renewal_hook_reconfigures_and_the_next_authentication_uses_the_new_certificate(agent, tmp_path, port):
+@pytest.mark.parametrize("bundle", ["files", "p12"])
+def test_daemon_renewal_hook_reconfigures_and_the_next_authentication_uses_the_new_certificate(agent, tmp_path, port, bundle):
     # A one-day CA and renew_at 0.00005: the daemon renews 4.3 s after each issue and its post_renew hook
-    # tells wpa_supplicant to reload, which authenticates again with the new files.
+    # tells wpa_supplicant to reload, which authenticates again with the new files. With `p12` the
+    # supplicant reads key and certificate from one PKCS#12 file (PBES2/AES-256, passphrase from a file).
     with ScepCA(tmp_path / "short-ca", crtvalid=1, allowrenew=0) as short_ca:
         port.start_hostapd(short_ca)
         directory = agent.workdir
+        p12 = ""
+        if bundle == "p12":
+            (directory / "p12.pass").write_text("correct horse battery\n")
+            p12 = f"p12 = {directory}/wifi.p12\np12_passphrase_file = {directory}/p12.pass\n"
         config = write_config(agent, short_ca, extra=f"""ca = {directory}/wifi-ca.pem
 renew_at = 0.00005
 jitter = 0
+min_renewal_interval = 1s
 post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
-""")
+{p12}""")
         daemon = subprocess.Popen([str(agent.binary), "run", "--config", str(config)], stdout=subprocess.DEVNULL,
                                   stderr=open(directory / "daemon.log", "w"))
         port.processes.insert(0, daemon)
         wait_for(lambda: (directory / "wifi-ca.pem").exists(), 15, "the daemon's first enrollment")
-        block = agent.run("wpa-config", "--config", config, "--name", "wifi")
+        block = agent.run("wpa-config", "--config", config, "--name", "wifi", *(["--include-pin"] if p12 else []))
         assert block.returncode == 0, block.stderr
         assert f'ca_cert="{directory}/wifi-ca.pem"' in block.stdout
+        if p12:
+            assert f'private_key="{directory}/wifi.p12"' in block.stdout and "client_cert" not in block.stdout, block.stdout
+            assert 'private_key_passwd="correct horse battery"' in block.stdout
+            assert oct((directory / "wifi.p12").stat().st_mode & 0o777) == "0o600"
         port.start_supplicant("ap_scan=0\n" + block.stdout)
         port.wait_authorized()
         first = port.peer_certificates()[0][0]

@@ -315,3 +315,29 @@ class TestCommandLine:
             result = agent.run(command, "--help")
             assert result.returncode == 0 and "usage: scep-agent " + command in result.stdout
         assert agent.run("version").stdout.startswith("scep-agent ")
+
+
+def p12_contents(path, passphrase):
+    """(key public key PEM, certificate subjects) of a PKCS#12 file, as OpenSSL reads it."""
+    opened = subprocess.run(["openssl", "pkcs12", "-in", path, "-nodes", "-passin", "pass:" + passphrase], capture_output=True, check=True).stdout
+    public = subprocess.run(["openssl", "pkey", "-pubout"], input=opened, capture_output=True, check=True).stdout
+    return public, opened.count(b"BEGIN CERTIFICATE")
+
+
+def test_enroll_and_renew_also_write_a_pkcs12_file(agent, ca):
+    (agent.workdir / "p12.pass").write_text("a passphrase\n")
+    p12 = agent.path("bundle.p12")
+    options = ["--p12", p12, "--p12-passphrase-file", agent.path("p12.pass")]
+    result = agent.run(*enroll_args(agent, ca, extra=options))
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(p12.stat().st_mode) == 0o600
+    key_public = subprocess.run(["openssl", "pkey", "-in", agent.path("key.pem"), "-pubout"], capture_output=True, check=True).stdout
+    assert p12_contents(p12, "a passphrase") == (key_public, 2), "the key, its certificate and the CA"
+    renewed = agent.run("renew", "--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--challenge-file", agent.path("challenge"),
+                        "--key", agent.path("key.pem"), "--cert", agent.path("cert.pem"), "--chain", agent.path("chain.pem"), *options)
+    assert renewed.returncode == 0, renewed.stderr
+    new_public = subprocess.run(["openssl", "pkey", "-in", agent.path("key.pem"), "-pubout"], capture_output=True, check=True).stdout
+    assert new_public != key_public and p12_contents(p12, "a passphrase")[0] == new_public, "renewed with the set"
+    assert agent.path("bundle.p12.prev").exists()
+    refused = agent.run(*enroll_args(agent, ca, extra=["--p12", p12, "--existing-key"]))
+    assert refused.returncode == 2 and "--p12-unencrypted" in refused.stderr, refused.stderr

@@ -19,7 +19,7 @@ from test_enroll import assert_valid_set, enroll_args
 
 EXIT_OK, EXIT_FILE = 0, 8
 PAGE = os.sysconf("SC_PAGE_SIZE")
-TEMPORARY_MARKERS = (".scep-new", ".scep-install", ".scep-pending", ".tmp")
+TEMPORARY_MARKERS = (".scep-new", ".scep-old", ".scep-install", ".scep-pending", ".tmp")
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts and setpriv need root")
 
@@ -80,10 +80,10 @@ def enroll_into(agent, ca, directory, url=None):
     return agent.run(*args)
 
 
-def renew_in(agent, ca, directory, url=None, extra=()):
+def renew_in(agent, ca, directory, url=None, extra=(), env=None):
     key, cert, chain = set_paths(directory)
     return agent.run("renew", "--url", url or ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--key", key, "--cert", cert,
-                     "--chain", chain, "--challenge-file", agent.path("challenge"), *extra)
+                     "--chain", chain, "--challenge-file", agent.path("challenge"), *extra, env=env)
 
 
 def assert_valid_set_in(ca, directory):
@@ -103,6 +103,55 @@ def installed(directory):
 def assert_no_temporaries(directory):
     left = [entry.name for entry in pathlib.Path(directory).iterdir() if entry.name.endswith(TEMPORARY_MARKERS)]
     assert not left, f"temporaries left behind: {left}"
+
+
+class TestRenameFailsAfterTheCommitPoint:
+    """EIO on one rename after the commit point (`SCEP_AGENT_FAULT=eio:install.rename.TEMPORARY`, the
+    error a failing disk gives): the command returns with the whole old set or the whole new set, never
+    a new key beside the old certificate."""
+
+    @pytest.mark.parametrize("temporary", [".key.pem.scep-new", ".cert.pem.scep-new", ".chain.pem.scep-new"])
+    def test_a_rename_that_keeps_failing_puts_the_previous_set_back(self, agent, ca, tmp_path, temporary):
+        directory = tmp_path / "set"
+        directory.mkdir()
+        assert enroll_into(agent, ca, directory).returncode == EXIT_OK, agent.last.stderr
+        before = installed(directory)
+        result = renew_in(agent, ca, directory, env={"SCEP_AGENT_FAULT": "eio:install.rename." + temporary})
+        assert result.returncode == EXIT_FILE, (result.returncode, result.stderr)
+        assert "Input/output error" in result.stderr and temporary in result.stderr, result.stderr
+        assert "previous set was put back" in result.stderr, result.stderr
+        the_set = lambda files: {name: files[name] for name in ("key.pem", "cert.pem", "chain.pem")}  # noqa: E731
+        assert the_set(installed(directory)) == the_set(before), "the whole old set, byte for byte"
+        assert_no_temporaries(directory)
+        assert renew_in(agent, ca, directory).returncode == EXIT_OK, agent.last.stderr
+        assert_valid_set_in(ca, directory)
+
+    def test_a_rename_that_fails_once_is_retried_and_the_new_set_installed(self, agent, ca, tmp_path):
+        directory = tmp_path / "set"
+        directory.mkdir()
+        assert enroll_into(agent, ca, directory).returncode == EXIT_OK, agent.last.stderr
+        before = installed(directory)
+        result = renew_in(agent, ca, directory, env={"SCEP_AGENT_FAULT": "eio:install.rename..cert.pem.scep-new@1"})
+        assert result.returncode == EXIT_OK, result.stderr
+        assert_valid_set_in(ca, directory)
+        assert set_paths(directory)[1].read_bytes() != before["cert.pem"][0]
+        assert_no_temporaries(directory)
+
+    def test_an_enroll_whose_rename_keeps_failing_leaves_its_committed_set_for_the_next_run(self, agent, ca, tmp_path):
+        # No previous set to go back to: the journal stays committed and the next run finishes it.
+        directory = tmp_path / "set"
+        directory.mkdir()
+        key, cert, chain = set_paths(directory)
+        args = enroll_args(agent, ca)
+        for flag, path in (("--key", key), ("--cert", cert), ("--chain", chain)):
+            args[args.index(flag) + 1] = path
+        result = agent.run(*args, env={"SCEP_AGENT_FAULT": "eio:install.rename..cert.pem.scep-new"})
+        assert result.returncode == EXIT_FILE, result.stderr
+        assert "next run" in result.stderr, result.stderr
+        assert (directory / ".cert.pem.scep-install").exists()
+        assert renew_in(agent, ca, directory).returncode == EXIT_OK, agent.last.stderr
+        assert_valid_set_in(ca, directory)
+        assert_no_temporaries(directory)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from conftest import files_snapshot
+from conftest import files_snapshot, install_journal
 from test_daemon import Gateway, short_ca  # noqa: F401 (fixture)
 
 EXIT_TRANSPORT = 4
@@ -65,7 +65,7 @@ def test_a_journal_planted_by_another_user_is_refused_and_nothing_is_renamed(age
 
     def plant():
         pathlib.Path("marker").write_text("nobody's file\n")
-        pathlib.Path(".req.pem.scep-install").write_text(f"{shared}/marker\t{shared}/moved-by-root\n")
+        pathlib.Path(".req.pem.scep-install").write_bytes(install_journal([(f"{shared}/marker", f"{shared}/moved-by-root")]))
 
     as_nobody(shared, plant)
     before = files_snapshot(shared)
@@ -85,7 +85,7 @@ def test_a_journal_of_ours_naming_a_rename_outside_the_set_is_refused(agent, tar
     (directory / "marker").write_text("a file of root's that is not part of the set\n")
     journal = directory / ".req.pem.scep-install"
     # Owned by root and 0600, like a real journal: only the pair is wrong.
-    journal.write_text(f"{directory}/marker\t{directory}/{target}\n")
+    journal.write_bytes(install_journal([(f"{directory}/marker", f"{directory}/{target}")]))
     journal.chmod(0o600)
     before = files_snapshot(directory)
     assert_refused(csr(agent, directory), journal)
@@ -95,7 +95,7 @@ def test_a_journal_of_ours_naming_a_rename_outside_the_set_is_refused(agent, tar
 def test_a_group_writable_journal_of_ours_is_refused(agent):
     directory = agent.workdir
     journal = directory / ".req.pem.scep-install"
-    journal.write_text(f"{directory}/.req.pem.scep-new\t{directory}/req.pem\n")
+    journal.write_bytes(install_journal([(f"{directory}/.req.pem.scep-new", f"{directory}/req.pem")]))
     journal.chmod(0o620)
     result = csr(agent, directory)
     assert_refused(result, journal)

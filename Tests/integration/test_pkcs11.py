@@ -148,3 +148,17 @@ class TestCSROnToken:
         assert b"verify OK" in subprocess.run(["openssl", "req", "-in", out, "-verify", "-noout"], capture_output=True).stderr
         req_key = openssl("pkey", "-pubin", "-outform", "DER", input=openssl("req", "-in", out, "-noout", "-pubkey"))
         assert req_key == softhsm.public_key_der()
+
+
+def test_a_uri_with_id_names_the_key_after_every_renewal(agent, ca, softhsm):
+    """A URI that names the key by `id=` as well as `object=` (issue 19): each new key gets the URI's
+    CKA_ID, so the URI still matches after a renewal (new keys used to get a random one)."""
+    uri = softhsm.uri() + ";id=%42%19"
+    with_id = lambda args: [uri if part == softhsm.uri() else part for part in args]  # noqa: E731
+    result = agent.run(*with_id(enroll_args(agent, ca, softhsm)), env=softhsm.env)
+    assert result.returncode == 0, result.stderr
+    for _ in range(2):
+        result = agent.run(*with_id(renew_args(agent, ca, softhsm)), env=softhsm.env)
+        assert result.returncode == 0, result.stderr
+        assert cert_public_key_der(agent.path("cert.pem")) == softhsm.public_key_der("device-key")
+    assert [key.get("id") for key in softhsm.private_keys()] == ["4219"], softhsm.private_keys()

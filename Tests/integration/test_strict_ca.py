@@ -218,7 +218,7 @@ def test_daemon_learns_that_the_ca_wants_the_challenge(agent, tmp_path):
         config = write_agent_config(agent.workdir / "agent.conf", ca, state_dir=state, challenge_file=challenge,
                                     key=agent.path("key.pem"), cert=agent.path("cert.pem"), chain=agent.path("chain.pem"),
                                     renew_with_challenge=None, url=proxy.url,
-                                    extra="renew_at = 0.00002\njitter = 0\nretry_min = 1s\nretry_max = 2s")
+                                    extra="renew_at = 0.00002\njitter = 0\nmin_renewal_interval = 1s\nretry_min = 1s\nretry_max = 2s")
         assert "renew_with_challenge" not in config.read_text()
 
         def exchanges():

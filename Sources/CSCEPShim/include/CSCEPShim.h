@@ -25,6 +25,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/timerfd.h>
+#include <sys/signalfd.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
