@@ -68,7 +68,6 @@ def test_rollover_does_not_take_a_successor_from_the_unsigned_certificate_bag(ag
 
 # ---- 2. Recovery renames a temporary that another user planted after a crash
 
-@pytest.mark.xfail(strict=True, reason="closed by the daemon branch (the journal records each temporary's owner)")
 def test_recovery_does_not_install_a_temporary_planted_by_another_user(agent, tmp_path):
     """A crash between the commit point and the renames (fault point install.renamed.key.pem) leaves
     root's own journal naming `.key.pem.scep-new`, already renamed away. In a sticky shared directory
