@@ -154,7 +154,19 @@ public final class RenewalEngine {
     func recordCA(_ ca: CAStatus, successor: CAStatus?, state: inout CertState, certificate: CertConfig, now: Int64, checked: Bool) {
         let configured = certificate.caFingerprint.map { Hex.encode($0) }
         let fingerprint = Hex.encode(ca.fingerprint)
-        if fingerprint == state.nextCA {
+        // GetCACert serving the successor proves nothing (the successor is public, GetCACert unsigned): the
+        // switch is recorded once the successor has issued us a certificate that verified under it, or
+        // once the current CA has expired (then nothing else could be trusted anyway). Until then a
+        // forged GetCACert cannot move the pin.
+        let switching = fingerprint == state.nextCA
+        if switching && checked && !(state.caNotAfter.map { now >= $0 } ?? false) {
+            log.info(certificate.name + ": GetCACert served the CA's successor; the pin moves to it once it issues a certificate or the current CA ends")
+            state.caCheckDue = RenewalPlanner.caCheckTime(now: now, caNotAfter: state.caNotAfter ?? ca.notAfter, window: certificate.caRollover,
+                                                          successorKnown: true, previousNotAfter: state.previousCANotAfter, policy: certificate.renewal,
+                                                          uniform: uniform())
+            return
+        }
+        if switching {
             state.previousCA = state.caPin ?? configured
             state.previousCANotAfter = state.caNotAfter
             state.caPin = fingerprint

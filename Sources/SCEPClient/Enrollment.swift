@@ -118,7 +118,7 @@ public final class Enrollment {
         let ca: Certificate
         if let pin = policy.caFingerprint {
             if let next = policy.nextCAFingerprint, let successor = certificates.first(where: { $0.sha256Fingerprint == next }),
-                !certificates.contains(where: { $0.sha256Fingerprint == pin }) {
+                !certificates.contains(where: { $0.sha256Fingerprint == pin }), successor.notBefore <= clock.now() + Certificate.clockSkewSeconds {
                 log.notice("the CA has rolled over to " + successor.subjectText + " (sha256 " + Hex.encode(next) + "), fetched earlier with GetNextCACert")
                 ca = successor
             } else {
@@ -307,8 +307,10 @@ public final class Enrollment {
         var tried: [PrivateKey] = []
         for key in keys where !tried.contains(where: { $0 === key }) {
             tried.append(key)
+            // The password does not depend on the key: its PBKDF2 (server-chosen, up to the cap) runs once.
+            let firstTry = tried.count == 1
             do throws(SCEPError) {
-                let content = try reply.decryptContent(with: key, password: password)
+                let content = try reply.decryptContent(with: key, password: firstTry ? password : nil)
                 if content.cipher == .desCBC && policy.strict {
                     throw SCEPError(.messageUnsupported, "strict mode: the CA encrypted its CertRep with single DES; it must use AES or 3DES (or turn strict off)")
                 }
@@ -317,7 +319,8 @@ public final class Enrollment {
                 }
                 return content
             } catch {
-                failure = error
+                // Keep what the password attempt said over a later key's "no challenge was given".
+                if firstTry || error.code != .verifyChallenge || password == nil { failure = error }
             }
         }
         throw failure

@@ -74,6 +74,14 @@ public enum EnvelopedData {
         }
         let encryptedContent = try encryptedNode.octets("encryptedContent", identifier: DER.Tag.contextPrimitive(0))
 
+        // Each PasswordRecipientInfo costs up to maximumIterations of PBKDF2, and the server chooses how
+        // many it sends: one is all an envelope to us needs (RFC 8894 §3.1), so more is refused unread.
+        let passwordRecipients = recipients.children.filter { $0.identifier == PasswordRecipientInfo.tag }.count
+        guard passwordRecipients <= 1 else {
+            throw SCEPError(.messageUnsupported, "EnvelopedData has " + String(passwordRecipients)
+                + " PasswordRecipientInfos; this agent opens at most one (each costs up to "
+                + String(PasswordRecipientInfo.maximumIterations) + " PBKDF2 iterations)")
+        }
         var lastError = SCEPError(.messageMalformed, "EnvelopedData has no KeyTransRecipientInfo or PasswordRecipientInfo")
         for recipient in recipients.children {
             do throws(SCEPError) {

@@ -83,6 +83,8 @@ public enum PasswordRecipientInfo {
         guard wrapOID == OID.pwriKEK else { throw unsupported("key wrap", wrapOID) }
         let (kekCipher, iv) = try AlgorithmIdentifiers.cbcCipher(
             try keyEncryption.next(DER.Tag.sequence, "KEK algorithm"), "PasswordRecipientInfo key-encryption cipher")
+        // A 56-bit KEK would make the password-derived key the weakest link; no RFC 8894 CA needs it.
+        guard kekCipher != .desCBC else { throw unsupported("key-encryption cipher", kekCipher.description) }
         if let keyLength, keyLength != kekCipher.keySize {
             throw SCEPError(.messageMalformed, "PBKDF2 keyLength " + String(keyLength) + " does not fit the " + kekCipher.description + " KEK (" + String(kekCipher.keySize) + " bytes)")
         }

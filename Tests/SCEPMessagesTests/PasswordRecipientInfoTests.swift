@@ -74,7 +74,8 @@ import TestSupport
     /// An EnvelopedData whose one PasswordRecipientInfo wraps a real content key with the given
     /// algorithms; the content is `plaintext` under AES-128.
     func forged(iterations: Int = 2048, kdfOID: String = OID.pbkdf2, prfOID: String? = OID.hmacWithSHA1, wrapOID: String = OID.pwriKEK,
-                keyLength: Int? = nil, password: String = password, corruptCheck: Bool = false, plaintext: [UInt8] = [9, 9, 9]) throws -> [UInt8] {
+                keyLength: Int? = nil, password: String = password, corruptCheck: Bool = false, plaintext: [UInt8] = [9, 9, 9],
+                kekAlgorithm: [UInt8]? = nil) throws -> [UInt8] {
         let random = try RandomGenerator()
         let cipher = ContentCipher.aes128CBC
         let contentKey = try random.bytes(cipher.keySize)
@@ -103,7 +104,7 @@ import TestSupport
         let pwri = DER.tlv(DER.Tag.contextConstructed(3), [
             DER.integer(0),
             DER.tlv(DER.Tag.contextConstructed(0), DER.oid(kdfOID) + DER.sequence(kdfParameters)),
-            DER.sequence([DER.oid(wrapOID), DER.sequence([DER.oid(OID.aes128CBC), DER.octetString(kekIV)])]),
+            DER.sequence([DER.oid(wrapOID), kekAlgorithm ?? DER.sequence([DER.oid(OID.aes128CBC), DER.octetString(kekIV)])]),
             DER.octetString(wrapped),
         ].flatMap { $0 })
         let encrypted = try BlockCipher.encrypt(cipher, key: contentKey, iv: contentIV, plaintext: plaintext)
@@ -151,6 +152,11 @@ import TestSupport
     @Test func unknownKeyWrapIsRefused() throws {
         // id-aes128-wrap (RFC 3394) in place of id-alg-PWRI-KEK
         #expect(errorCode { try decrypt(try forged(wrapOID: "2.16.840.1.101.3.4.1.5")) } == .messageUnsupported)
+    }
+
+    @Test func aSingleDESKEKIsRefused() throws {
+        let desKEK = DER.sequence([DER.oid(OID.desCBC), DER.octetString([UInt8](repeating: 7, count: 8))])
+        #expect(errorCode { try decrypt(try forged(kekAlgorithm: desKEK)) } == .messageUnsupported)
     }
 
     @Test func keyLengthThatDoesNotFitTheKEKIsRefused() throws {
