@@ -128,21 +128,34 @@ final class PKContext {
         return Array(buffer.suffix(Int(written)))
     }
 
-    /// PKCS#1 v1.5 (RSA) or DER ECDSA signature over a precomputed digest (`mbedtls_pk_sign`).
+    /// PKCS#1 v1.5 (RSA, `mbedtls_pk_sign`) or DER ECDSA (`mbedtls_ecdsa_write_signature`) signature
+    /// over a precomputed digest.
     func sign(digest: [UInt8], algorithm: DigestAlgorithm, random: RandomGenerator) throws(SCEPError) -> [UInt8] {
         try PKContext.checkDigest(digest, algorithm)
         // MBEDTLS_PK_SIGNATURE_MAX_SIZE is a compound macro Swift cannot import; an RSA signature is
         // one modulus long and a DER ECDSA signature at most 2 × (order + 3) + 3 bytes.
         var signature = [UInt8](repeating: 0, count: 2 * byteLength + 16)
         var length = 0
+        // ECDSA signs on the key's own group, not through mbedtls_pk_sign: mbedTLS 2.28's pk wrapper
+        // signs on a fresh copy of the group, so the multiples of the base point that
+        // MBEDTLS_ECP_FIXED_POINT_OPTIM keeps in the group are computed and dropped for every
+        // signature (more than half of an ECDSA signature's cost); on the key's group the first signature
+        // computes them and the rest of an enrollment's signatures reuse them. Same signature.
+        let signsWithECDSA = mbedtls_pk_can_do(context, MBEDTLS_PK_ECDSA) != 0
         let result = digest.withUnsafeBufferPointer { hash in
             signature.withUnsafeMutableBufferPointer { out in
-                mbedtls_pk_sign(
-                    context, algorithm.mbedtlsType, hash.baseAddress, hash.count, out.baseAddress, &length,
-                    random.function, random.context)
+                signsWithECDSA
+                    ? mbedtls_ecdsa_write_signature(
+                        CSCEPShim_pk_ec(context), algorithm.mbedtlsType, hash.baseAddress, hash.count, out.baseAddress,
+                        &length, random.function, random.context)
+                    : mbedtls_pk_sign(
+                        context, algorithm.mbedtlsType, hash.baseAddress, hash.count, out.baseAddress, &length,
+                        random.function, random.context)
             }
         }
-        try checkMbedTLS(result, .cryptoLibrary, "cannot sign a " + algorithm.description + " digest", function: "mbedtls_pk_sign")
+        try checkMbedTLS(
+            result, .cryptoLibrary, "cannot sign a " + algorithm.description + " digest",
+            function: signsWithECDSA ? "mbedtls_ecdsa_write_signature" : "mbedtls_pk_sign")
         signature.removeSubrange(length...)
         return signature
     }

@@ -64,6 +64,29 @@ import TestSupport
         }
     }
 
+    /// An enrollment signs three messages with one imported EC key (CSR, signer certificate,
+    /// pkiMessage); from the second signature on, mbedTLS reuses the base-point table kept in the
+    /// key's group. Each signature must still verify with OpenSSL, and each must have its own r:
+    /// the same r for two messages means the same nonce k, and two such signatures give the
+    /// private key away.
+    @Test(arguments: [ECCurve.p256, .p384])
+    func repeatedECDSASignaturesWithOneImportedKeyVerifyWithFreshNonces(curve: ECCurve) throws {
+        let keyPath = try opensslGenerate(.ec(curve), name: "key.pem")
+        let key = try SoftwarePrivateKey(importing: Array(try Data(contentsOf: URL(fileURLWithPath: keyPath))))
+        let publicKeyPath = try scratch.write("public.pem", PEM.encode(label: "PUBLIC KEY", der: key.publicKeyInfo))
+        var nonceCommitments: [[UInt8]] = []
+        for message in ["certification request", "signer certificate", "pkiMessage"].map({ Array($0.utf8) }) {
+            let signature = try key.sign(digest: SHA256.hash(message), algorithm: .sha256)
+            let messagePath = try scratch.write("message.bin", message)
+            let signaturePath = try scratch.write("signature.bin", signature)
+            let answer = try OpenSSL.text(["dgst", "-sha256", "-verify", publicKeyPath, "-signature", signaturePath, messagePath])
+            #expect(answer.hasPrefix("Verified OK"), "\(curve) signature \(nonceCommitments.count + 1)")
+            var fields = try DERNode(parsing: signature, limits: .der).elements(DER.Tag.sequence, "ECDSA-Sig-Value")
+            nonceCommitments.append(try fields.next(DER.Tag.integer, "r").integerBytes("r"))
+        }
+        #expect(Set(nonceCommitments).count == 3)
+    }
+
     @Test(arguments: [KeyType.rsa(bits: 2048), .ec(.p256), .ec(.p384)])
     func openSSLSignatureVerifiesWithOurs(type: KeyType) throws {
         let keyPath = try opensslGenerate(type, name: "key.pem")
