@@ -117,7 +117,7 @@ func fuzzGetCACert(_ bytes: [UInt8]) {
         if let certificate = try? Certificate(der: der) { certificates.append(certificate) }
     }
     guard let first = certificates.first else { return }
-    let roles = CARoles(pinnedCA: first, all: certificates)
+    let roles = CARoles(pinnedCA: first, all: certificates, now: first.notBefore)
     _ = roles.encryption.subjectText
     _ = roles.signers.count
 }
