@@ -111,6 +111,14 @@ def test_strict_refuses_scepservers_single_des_sha1_reply(agent, ca, tmp_path):
     result = agent.run("enroll", *common)
     assert result.returncode == EXIT_OK, result.stderr
     assert "(weak); accepted because the server chose it" in result.stderr
+    # A renewal tries two keys (the current one signs, the new one is certified): the strict refusal
+    # must be what is reported, not the second key's failure to decrypt.
+    before = files_snapshot(agent.workdir)
+    result = agent.run("renew", *common[:4], "--key", agent.path("key.pem"), "--cert", agent.path("cert.pem"),
+                       "--challenge-file", challenge, "--strict")
+    assert result.returncode == EXIT_BAD_REPLY, result.stderr
+    assert "strict mode" in result.stderr, result.stderr
+    assert files_snapshot(agent.workdir) == before
 
 
 def test_strict_refuses_a_ca_offering_only_3des(agent, tmp_path):
