@@ -303,6 +303,20 @@ public final class Enrollment {
     /// The reply is encrypted to the key that signed the request; some servers use the key in the CSR;
     /// for a key that cannot decrypt, to the challenge `password` (RFC 8894 §3.1).
     func decrypt(_ reply: CertRep, keys: [PrivateKey], password: String? = nil) throws(SCEPError) -> (certificates: [[UInt8]], crls: [[UInt8]], cipher: ContentCipher) {
+        let content = try openEnvelope(reply, keys: keys, password: password)
+        // Judged once the envelope is open, outside the loop over keys: a later key's failure must not
+        // stand in for this refusal.
+        if content.cipher == .desCBC && policy.strict {
+            throw SCEPError(.messageUnsupported, "strict mode: the CA encrypted its CertRep with single DES; it must use AES or 3DES (or turn strict off)")
+        }
+        if content.cipher == .desCBC || content.cipher == .tripleDESCBC {
+            log.warning("server encrypted its reply with " + content.cipher.description + " (weak); accepted because the server chose it")
+        }
+        return content
+    }
+
+    /// The reply's content, opened with the first of `keys` (or the password) that can.
+    func openEnvelope(_ reply: CertRep, keys: [PrivateKey], password: String?) throws(SCEPError) -> (certificates: [[UInt8]], crls: [[UInt8]], cipher: ContentCipher) {
         var failure = SCEPError(.cryptoDecryptFailed, "no key to decrypt the CertRep")
         var tried: [PrivateKey] = []
         for key in keys where !tried.contains(where: { $0 === key }) {
@@ -310,14 +324,7 @@ public final class Enrollment {
             // The password does not depend on the key: its PBKDF2 (server-chosen, up to the cap) runs once.
             let firstTry = tried.count == 1
             do throws(SCEPError) {
-                let content = try reply.decryptContent(with: key, password: firstTry ? password : nil)
-                if content.cipher == .desCBC && policy.strict {
-                    throw SCEPError(.messageUnsupported, "strict mode: the CA encrypted its CertRep with single DES; it must use AES or 3DES (or turn strict off)")
-                }
-                if content.cipher == .desCBC || content.cipher == .tripleDESCBC {
-                    log.warning("server encrypted its reply with " + content.cipher.description + " (weak); accepted because the server chose it")
-                }
-                return content
+                return try reply.decryptContent(with: key, password: firstTry ? password : nil)
             } catch {
                 // Keep what the password attempt said over a later key's "no challenge was given".
                 if firstTry || error.code != .verifyChallenge || password == nil { failure = error }
