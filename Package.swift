@@ -53,15 +53,16 @@ var targets: [Target] = [
         name: "CSCEPShim",
         linkerSettings: [.linkedLibrary("mbedtls"), .linkedLibrary("mbedx509"), .linkedLibrary("mbedcrypto"), .linkedLibrary("dl")]
     ),
-    .target(name: "DER", swiftSettings: productSwiftSettings),
-    .target(name: "SCEPCrypto", dependencies: ["CSCEPShim", "DER"], swiftSettings: productSwiftSettings),
-    .target(name: "SCEPPKCS11", dependencies: ["CSCEPShim", "DER", "SCEPCrypto"], swiftSettings: productSwiftSettings),
-    .target(name: "SCEPMessages", dependencies: ["DER", "SCEPCrypto"], swiftSettings: productSwiftSettings),
-    .target(name: "SCEPClient", dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages"], swiftSettings: productSwiftSettings),
-    .target(name: "SCEPAgent", dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPPKCS11"], swiftSettings: productSwiftSettings),
+    .target(name: "SystemSupport", dependencies: ["CSCEPShim"], swiftSettings: productSwiftSettings),
+    .target(name: "DER", dependencies: ["SystemSupport"], swiftSettings: productSwiftSettings),
+    .target(name: "SCEPCrypto", dependencies: ["CSCEPShim", "SystemSupport", "DER"], swiftSettings: productSwiftSettings),
+    .target(name: "SCEPPKCS11", dependencies: ["CSCEPShim", "SystemSupport", "DER", "SCEPCrypto"], swiftSettings: productSwiftSettings),
+    .target(name: "SCEPMessages", dependencies: ["SystemSupport", "DER", "SCEPCrypto"], swiftSettings: productSwiftSettings),
+    .target(name: "SCEPClient", dependencies: ["SystemSupport", "DER", "SCEPCrypto", "SCEPMessages"], swiftSettings: productSwiftSettings),
+    .target(name: "SCEPAgent", dependencies: ["SystemSupport", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPPKCS11"], swiftSettings: productSwiftSettings),
     .executableTarget(
         name: "scep-agent",
-        dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPAgent", "SCEPPKCS11"],
+        dependencies: ["SystemSupport", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPAgent", "SCEPPKCS11"],
         swiftSettings: productSwiftSettings,
         linkerSettings: executableLinkerSettings
     ),
@@ -69,16 +70,17 @@ var targets: [Target] = [
 
 if !embedded {
     targets += [
-        .target(name: "TestSupport", dependencies: ["DER"], path: "Tests/TestSupport"),
-        .testTarget(name: "DERTests", dependencies: ["DER", "TestSupport"], path: "Tests/DERTests"),
-        .testTarget(name: "SCEPCryptoTests", dependencies: ["SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPCryptoTests"),
+        .target(name: "TestSupport", dependencies: ["SystemSupport", "DER"], path: "Tests/TestSupport"),
+        .testTarget(name: "DERTests", dependencies: ["SystemSupport", "DER", "TestSupport"], path: "Tests/DERTests"),
+        .testTarget(name: "SCEPCryptoTests", dependencies: ["SCEPCrypto", "SystemSupport", "DER", "TestSupport"], path: "Tests/SCEPCryptoTests"),
         .testTarget(
-            name: "SCEPMessagesTests", dependencies: ["SCEPMessages", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPMessagesTests"),
-        .testTarget(name: "SCEPAgentTests", dependencies: ["SCEPAgent", "SCEPClient", "SCEPCrypto", "SCEPMessages", "DER", "TestSupport"], path: "Tests/SCEPAgentTests"),
-        .testTarget(name: "SCEPClientTests", dependencies: ["SCEPClient", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPClientTests",
+            name: "SCEPMessagesTests", dependencies: ["SCEPMessages", "SCEPCrypto", "SystemSupport", "DER", "TestSupport"], path: "Tests/SCEPMessagesTests"),
+        .testTarget(name: "SCEPAgentTests", dependencies: ["SCEPAgent", "SCEPClient", "SCEPCrypto", "SCEPMessages", "SystemSupport", "DER", "TestSupport"], path: "Tests/SCEPAgentTests"),
+        .testTarget(name: "SCEPClientTests", dependencies: ["SCEPClient", "SCEPCrypto", "SystemSupport", "DER", "TestSupport"], path: "Tests/SCEPClientTests",
             exclude: ["Servers"]),
-        .testTarget(name: "SCEPPKCS11Tests", dependencies: ["SCEPPKCS11", "SCEPCrypto", "DER"], path: "Tests/SCEPPKCS11Tests"),
-        .testTarget(name: "SCEPAgentPKCS11Tests", dependencies: ["SCEPAgent", "DER"], path: "Tests/SCEPAgentPKCS11Tests"),
+        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"], path: "Tests/SystemSupportTests"),
+        .testTarget(name: "SCEPPKCS11Tests", dependencies: ["SCEPPKCS11", "SCEPCrypto", "SystemSupport", "DER"], path: "Tests/SCEPPKCS11Tests"),
+        .testTarget(name: "SCEPAgentPKCS11Tests", dependencies: ["SCEPAgent", "SystemSupport", "DER"], path: "Tests/SCEPAgentPKCS11Tests"),
     ]
 }
 
@@ -86,7 +88,7 @@ let package = Package(
     name: "scep-agent",
     products: [
         .executable(name: "scep-agent", targets: ["scep-agent"]),
-        .library(name: "SCEPAgentKit", targets: ["DER", "SCEPCrypto", "SCEPPKCS11", "SCEPMessages", "SCEPClient", "SCEPAgent"]),
+        .library(name: "SCEPAgentKit", targets: ["SystemSupport", "DER", "SCEPCrypto", "SCEPPKCS11", "SCEPMessages", "SCEPClient", "SCEPAgent"]),
     ],
     targets: targets
 )

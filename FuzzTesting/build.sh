@@ -23,6 +23,7 @@ lib() { # module-name, source files...
         -I . -Xcc -fmodule-map-file="$out/module.modulemap" -suppress-warnings \
         "$@" -o "lib$name.a" -emit-module-path "$name.swiftmodule"
 }
+lib SystemSupport "$root"/Sources/SystemSupport/*.swift
 lib DER "$root"/Sources/DER/*.swift
 lib SCEPCrypto "$root"/Sources/SCEPCrypto/*.swift
 lib SCEPMessages "$root"/Sources/SCEPMessages/*.swift
@@ -30,7 +31,7 @@ lib SCEPClient "$root"/Sources/SCEPClient/*.swift
 lib SCEPPKCS11 "$root"/Sources/SCEPPKCS11/*.swift
 lib SCEPAgent "$root"/Sources/SCEPAgent/*.swift
 swiftc $san $opt -parse-as-library -module-name ScepFuzz -I . -Xcc -fmodule-map-file="$out/module.modulemap" \
-    "$here/main.swift" shim.o -L . -lSCEPAgent -lSCEPPKCS11 -lSCEPClient -lSCEPMessages -lSCEPCrypto -lDER \
+    "$here/main.swift" shim.o -L . -lSCEPAgent -lSCEPPKCS11 -lSCEPClient -lSCEPMessages -lSCEPCrypto -lDER -lSystemSupport \
     -lmbedtls -lmbedx509 -lmbedcrypto -ldl -o scep-fuzz 2>link.log || { cat link.log >&2; exit 1; }
 # gold warns once per ASan helper symbol ("Cannot export local symbol"); show anything else.
 grep -v "Cannot export local symbol" link.log >&2 || true

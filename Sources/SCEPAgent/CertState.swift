@@ -1,6 +1,6 @@
-import CSCEPShim
 import DER
 import SCEPClient
+import SystemSupport
 
 /// What the daemon remembers about one certificate between runs, in `state_dir/NAME.state`
 /// (`key=value` lines, written atomically: temporary file, fsync, rename, directory fsync).

@@ -1,8 +1,8 @@
-import CSCEPShim
 import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// The installed certificate's validity, as the daemon schedules by it.
 public struct InstalledCertificate: Equatable {

@@ -1,11 +1,12 @@
 // Where a private key lives: a PEM file, or a PKCS#11 token named by an RFC 7512 URI. A token key is
 // never part of the file set; it is made under a temporary label and takes the URI's name only after
 // its certificate is installed.
-import CSCEPShim
+
 import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPPKCS11
+import SystemSupport
 
 /// How to reach a token when the key is a `pkcs11:` URI. Each field overrides the URI's own attribute.
 public struct TokenOptions {

@@ -1,9 +1,9 @@
-import CSCEPShim
 import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
 import SCEPPKCS11
+import SystemSupport
 
 /// Where the outputs of one certificate go, and who owns them.
 public struct OutputPaths {

@@ -2,6 +2,7 @@ import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// The real `CertificateSource`: the installed files, and SCEP through `OneShot`.
 public final class SCEPCertificateSource: CertificateSource {

@@ -1,10 +1,10 @@
-import CSCEPShim
 import DER
 import SCEPAgent
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
 import SCEPPKCS11
+import SystemSupport
 
 /// `run`, `status`, `check-config` and `renew-now`: the commands that read a configuration file.
 enum DaemonCommands {
@@ -18,10 +18,7 @@ enum DaemonCommands {
     static func log(_ config: AgentConfig, _ args: Arguments) -> Log {
         let console = Console.log(verbose: args.has("--verbose"), quiet: args.has("--quiet"))
         guard config.log == .syslog else { return console }
-        // openlog keeps the pointer: a String's bridged buffer dies after the call (syslog then named
-        // the agent after whatever bytes lay there). A StaticString lives in the binary.
-        openlog(UnsafeRawPointer(syslogIdentity.utf8Start).assumingMemoryBound(to: CChar.self), LOG_PID, LOG_DAEMON)
-        return Log(threshold: console.threshold) { level, message in CSCEPShim_syslog(Int32(level.rawValue), message) }
+        return Log.syslog(identity: syslogIdentity, threshold: console.threshold)
     }
 
     static func transport(for certificate: CertConfig) -> Transport {
@@ -150,7 +147,7 @@ enum DaemonCommands {
         if let pid = try DaemonRunner.runningDaemon(stateDirectory: config.stateDirectory) {
             try FileSystem.replaceAtomically(DaemonRunner.renewRequestPath(stateDirectory: config.stateDirectory),
                                              Array((names.joined(separator: "\n") + "\n").utf8), mode: 0o600)
-            guard kill(pid, SIGHUP) == 0 else { throw SCEPError(.fileIO, "cannot signal the daemon (pid " + String(pid) + ")") }
+            guard ProcessControl.sendHangup(to: pid) else { throw SCEPError(.fileIO, "cannot signal the daemon (pid " + String(pid) + ")") }
             Console.out("asked the daemon (pid " + String(pid) + ") to renew " + names.joined(separator: ", "))
             return
         }

@@ -1,5 +1,6 @@
 import DER
 import Foundation
+import SystemSupport
 import Testing
 import SCEPAgent
 import SCEPClient
@@ -346,7 +347,7 @@ import SCEPMessages
             print("skipped: setting the clock needs CAP_SYS_TIME")
             return
         }
-        let waiter = try SignalWaiter()
+        let waiter = try SignalWaiter(fallbackWaitMilliseconds: DaemonRunner.maxSleepSeconds * 1000)
         let setter = Thread {
             Thread.sleep(forTimeInterval: 0.3)
             _ = Self.stepClockOneNanosecond()
@@ -360,7 +361,7 @@ import SCEPMessages
     }
 
     @Test func aPastDeadlineWakesAtOnceAndTheMonotonicLimitAlsoEndsTheWait() throws {
-        let waiter = try SignalWaiter()
+        let waiter = try SignalWaiter(fallbackWaitMilliseconds: DaemonRunner.maxSleepSeconds * 1000)
         #expect(waiter.wait(until: SystemClock().now() - 10) == .timeout)
         #expect(waiter.wait(until: SystemClock().now() + 3600, milliseconds: 50) == .timeout)
     }

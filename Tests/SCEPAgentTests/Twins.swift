@@ -2,6 +2,7 @@ import DER
 import SCEPAgent
 import SCEPClient
 import SCEPCrypto
+import SystemSupport
 
 /// The one twin the rules allow: time. `sleep` advances it instantly.
 final class TwinClock: Clock {
