@@ -63,6 +63,14 @@ struct SoftHSMToken {
         return try store.keys(label: nil, id: nil).map { String(decoding: $0.label, as: UTF8.self) }.sorted()
     }
 
+    /// A pair made and committed under the URI's name, as an enrollment leaves it.
+    func enrolledPair() throws -> PrivateKey {
+        let slot = try slot()
+        let (key, _) = try slot.pendingOrNewKey(.ec(.p256), random: try RandomGenerator())
+        try slot.commit()
+        return key
+    }
+
     /// Installs a certificate for `key` where the slot looks for the set's certificate.
     func installCertificate(for key: PrivateKey) throws {
         let random = try RandomGenerator()
@@ -92,9 +100,7 @@ struct TokenKeySlotTests {
     @Test func aRenewalReplacesTheCurrentPairOnlyOnCommit() throws {
         let token = try SoftHSMToken()
         defer { token.remove() }
-        let first = try token.slot()
-        let (old, _) = try first.pendingOrNewKey(.ec(.p256), random: try RandomGenerator())
-        try first.commit()
+        let old = try token.enrolledPair()
         let renewal = try token.slot()
         #expect(try renewal.current().publicKeyInfo == old.publicKeyInfo)
         let (new, _) = try renewal.pendingOrNewKey(.ec(.p256), random: try RandomGenerator())
@@ -107,9 +113,7 @@ struct TokenKeySlotTests {
     @Test func anExistingPairIsRefusedUnlessReplacedAndANamelessURIIsRefused() throws {
         let token = try SoftHSMToken()
         defer { token.remove() }
-        let first = try token.slot()
-        _ = try first.pendingOrNewKey(.ec(.p256), random: try RandomGenerator())
-        try first.commit()
+        _ = try token.enrolledPair()
         let error = #expect(throws: SCEPError.self) { try token.slot().requireVacant(replacing: false, use: "enroll that key") }
         #expect(error?.code == .fileExists && error?.reason.contains("already exists on token " + token.label) == true)
         try token.slot().requireVacant(replacing: true, use: "enroll that key")
@@ -137,9 +141,7 @@ struct TokenKeySlotTests {
     @Test func recoveryFinishesACommitAKilledRunLeftAfterInstallingTheCertificate() throws {
         let token = try SoftHSMToken()
         defer { token.remove() }
-        let first = try token.slot()
-        let (old, _) = try first.pendingOrNewKey(.ec(.p256), random: try RandomGenerator())
-        try first.commit()
+        let old = try token.enrolledPair()
         let renewal = try token.slot()
         let (new, _) = try renewal.pendingOrNewKey(.ec(.p256), random: try RandomGenerator())
         // Killed after the set with the new certificate was installed, before the relabel.
