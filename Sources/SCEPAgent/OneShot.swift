@@ -76,8 +76,8 @@ public struct Outcome {
     public let certificate: Certificate
     public let chain: [Certificate]
     public let written: [String]
-    /// Where the key is: its file path, or its `pkcs11:` URI (without pin-value).
-    public let key: String
+    /// Where the key is (printed as its file path, or its `pkcs11:` URI without pin-value).
+    public let key: KeyLocation
     public let keyFingerprint: [UInt8]
     public let transactionID: String
     public let messageType: String
@@ -324,7 +324,7 @@ public final class OneShot {
     }
 
     func outcome(_ result: EnrollmentResult, key: PrivateKey, written: [String], timer: PhaseTimer, location: KeyLocation) -> Outcome {
-        return Outcome(certificate: result.certificate, chain: result.chain, written: written, key: location.description, keyFingerprint: SHA256.hash(key.publicKeyInfo),
+        return Outcome(certificate: result.certificate, chain: result.chain, written: written, key: location, keyFingerprint: SHA256.hash(key.publicKeyInfo),
                 transactionID: result.transactionID.value, messageType: result.messageType.description, polls: result.polls,
                 timings: timer.phases + [("total", timer.total)])
     }

@@ -335,7 +335,7 @@ enum Commands {
             object.set("messageType", outcome.messageType)
             object.set("polls", Int64(outcome.polls))
             object.set("written", strings: outcome.written)
-            object.set("key", outcome.key)
+            object.set("key", outcome.key.description)
             var timings = JSONObject()
             for (phase, milliseconds) in outcome.timings { timings.set(phase, milliseconds) }
             object.set("timingsMs", timings)
@@ -348,7 +348,7 @@ enum Commands {
         Console.out("  valid       " + CivilTime(unixSeconds: certificate.notBefore).description + " to " + CivilTime(unixSeconds: certificate.notAfter).description)
         Console.out("  sha256      " + Hex.encode(certificate.sha256Fingerprint))
         for path in outcome.written { Console.out("  written     " + path) }
-        Console.out("  key         " + outcome.key)
+        Console.out("  key         " + outcome.key.description)
     }
 
     /// JSON for a failure, so a factory script reading stdout always gets one object.
