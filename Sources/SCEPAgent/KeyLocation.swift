@@ -19,17 +19,14 @@ public struct TokenOptions {
 
 /// A key's place, as the command line and the config file name it: a file path or a `pkcs11:` URI.
 public struct KeyLocation: CustomStringConvertible {
-    enum Backend {
+    /// Boxed: a location is copied with every `OutputPaths`, and a URI is a large struct.
+    indirect enum Backend {
         case file(String)
         case token(PKCS11URI)
     }
 
     let backend: Backend
-    /// The file the key is kept in, one of the installed set's files; nil for a key kept elsewhere.
-    public let filePath: String?
-    /// The parsed URI of a token key.
-    public let uri: PKCS11URI?
-    /// Whether the key may leave its place (into a PKCS#12 file): the backend's `KeySlot.isExportable`.
+    /// Whether the key may leave its place (into a PKCS#12 file): the backend's `KeySlot` class says.
     public let isExportable: Bool
     /// The path, or the URI without pin-value (safe to print and store).
     public let description: String
@@ -38,19 +35,34 @@ public struct KeyLocation: CustomStringConvertible {
     /// - Throws: `usage` when a `pkcs11:` value is no valid RFC 7512 URI.
     public init(_ text: String) throws(SCEPError) {
         if PKCS11URI.isPKCS11(text) {
-            self.init(token: try PKCS11URI(parsing: text))
+            let uri = try PKCS11URI(parsing: text)
+            self.init(backend: .token(uri), isExportable: TokenKeySlot.isExportable, description: uri.description)
         } else {
             self.init(filePath: text)
         }
     }
 
-    init(token uri: PKCS11URI) {
-        (backend, filePath, self.uri, isExportable, description) = (.token(uri), nil, uri, TokenKeySlot.isExportable, uri.description)
-    }
-
     /// A key file at `path`, whatever its name looks like.
     public init(filePath path: String) {
-        (backend, filePath, uri, isExportable, description) = (.file(path), path, nil, FileKeySlot.isExportable, path)
+        self.init(backend: .file(path), isExportable: FileKeySlot.isExportable, description: path)
+    }
+
+    init(backend: Backend, isExportable: Bool, description: String) {
+        self.backend = backend
+        self.isExportable = isExportable
+        self.description = description
+    }
+
+    /// The file the key is kept in, one of the installed set's files; nil for a key kept elsewhere.
+    public var filePath: String? {
+        guard case .file(let path) = backend else { return nil }
+        return path
+    }
+
+    /// The parsed URI of a token key.
+    public var uri: PKCS11URI? {
+        guard case .token(let uri) = backend else { return nil }
+        return uri
     }
 
     /// The slot that holds this key for the credential set whose certificate is `certificatePath` (for
