@@ -71,6 +71,20 @@ def undeclared_imports(graph, sources):
     return errors
 
 
+def c_imports_off_their_line(graph, sources):
+    """Files importing a C module that their own module's line does not name: C stays in the modules
+    that wrap it (SystemSupport, SCEPCrypto, SCEPPKCS11), however many modules reach it through them."""
+    c_modules = {name for kind, name, _ in graph if kind == "c"}
+    errors = []
+    for _, name, imports in graph:
+        for path in sorted((sources / name).glob("*.swift")):
+            for module in IMPORT.findall(path.read_text()):
+                if module in c_modules and module not in imports:
+                    errors.append(f"{path.relative_to(sources.parent)} imports {module}, which {name}'s moduleGraph line "
+                                  f"does not name: call a wrapper in SystemSupport instead")
+    return errors
+
+
 def test_module_graph_is_well_formed():
     assert graph_errors(GRAPH) == []
 
@@ -84,6 +98,20 @@ def test_every_source_folder_is_a_module_of_the_graph():
 
 def test_every_module_imports_only_what_its_line_reaches():
     assert undeclared_imports(GRAPH, ROOT / "Sources") == []
+
+
+def test_only_the_modules_that_wrap_c_import_it():
+    assert c_imports_off_their_line(GRAPH, ROOT / "Sources") == []
+    assert sorted(name for _, name, imports in GRAPH if "CSCEPShim" in imports) == ["SCEPCrypto", "SCEPPKCS11", "SystemSupport"]
+
+
+def test_c_import_check_catches_a_forged_import(tmp_path):
+    """The executable importing the shim for getenv and exit, as it did before SystemSupport."""
+    (tmp_path / "Sources" / "scep-agent").mkdir(parents=True)
+    (tmp_path / "Sources" / "scep-agent" / "main.swift").write_text("import CSCEPShim\nimport SystemSupport\n")
+    assert c_imports_off_their_line(GRAPH, tmp_path / "Sources") == [
+        "Sources/scep-agent/main.swift imports CSCEPShim, which scep-agent's moduleGraph line does not name: "
+        "call a wrapper in SystemSupport instead"]
 
 
 def test_swiftpm_builds_exactly_the_graph():
