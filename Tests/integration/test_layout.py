@@ -60,29 +60,27 @@ def undeclared_imports(graph, sources):
     """Imports of graph modules that the importing module's line does not reach (a build may then compile
     the importer first: CMake and build.sh order by the graph)."""
     names = {name for _, name, _ in graph}
-    errors = []
-    for _, name, _ in graph:
-        allowed = closure(graph, name)
+    return [f"{path.relative_to(sources.parent)} imports {module}, but {name}'s moduleGraph line does not reach it"
+            for name, _, path, module in source_imports(graph, sources)
+            if module in names and module not in closure(graph, name)]
+
+
+def source_imports(graph, sources):
+    """(module, the imports its line names, file, imported module) for each import in each module's files."""
+    for _, name, imports in graph:
         for path in sorted((sources / name).glob("*.swift")):
             for module in IMPORT.findall(path.read_text()):
-                if module in names and module not in allowed:
-                    errors.append(f"{path.relative_to(sources.parent)} imports {module}, "
-                                  f"but {name}'s moduleGraph line does not reach it")
-    return errors
+                yield name, imports, path, module
 
 
 def c_imports_off_their_line(graph, sources):
     """Files importing a C module that their own module's line does not name: C stays in the modules
     that wrap it (SystemSupport, SCEPCrypto, SCEPPKCS11), however many modules reach it through them."""
     c_modules = {name for kind, name, _ in graph if kind == "c"}
-    errors = []
-    for _, name, imports in graph:
-        for path in sorted((sources / name).glob("*.swift")):
-            for module in IMPORT.findall(path.read_text()):
-                if module in c_modules and module not in imports:
-                    errors.append(f"{path.relative_to(sources.parent)} imports {module}, which {name}'s moduleGraph line "
-                                  f"does not name: call a wrapper in SystemSupport instead")
-    return errors
+    return [f"{path.relative_to(sources.parent)} imports {module}, which {name}'s moduleGraph line does not name: "
+            "call a wrapper in SystemSupport instead"
+            for name, imports, path, module in source_imports(graph, sources)
+            if module in c_modules and module not in imports]
 
 
 def test_module_graph_is_well_formed():
