@@ -1,6 +1,7 @@
 import CSCEPShim
 import DER
 import SCEPClient
+import SCEPMessages
 
 /// What the daemon remembers about one certificate between runs, in `state_dir/NAME.state`
 /// (`key=value` lines, written atomically: temporary file, fsync, rename, directory fsync).
@@ -12,8 +13,8 @@ public struct CertState: Equatable {
     /// schedule is planned again from it.
     public var scheduledFor: String?
     public var lastAttempt: Int64?
-    /// `issued`, `pending`, or `failed: REASON`.
-    public var lastResult: String?
+    /// How the last attempt ended (or why none was made: waiting for the installed certificate's notBefore).
+    public var lastResult: AttemptResult?
     public var lastSuccess: Int64?
     /// Consecutive failures (resets on success).
     public var consecutiveFailures: Int = 0
@@ -43,8 +44,8 @@ public struct CertState: Equatable {
     public var caSwitchedAt: Int64?
     /// When to check the CA next; nil: now.
     public var caCheckDue: Int64?
-    /// `ok: …` or `failed: REASON` of the last check.
-    public var caCheckResult: String?
+    /// How the last check ended.
+    public var caCheckResult: CACheckResult?
 
     public init() {}
 
@@ -61,9 +62,9 @@ public struct CertState: Equatable {
         caCheckResult = nil
     }
 
-    /// Certificate `serial` is installed: no failure streak, nothing pending.
-    mutating func recordIssued(serial: String) {
-        lastResult = "issued serial " + serial
+    /// Certificate `certificate` is installed: no failure streak, nothing pending.
+    mutating func recordIssued(_ certificate: InstalledCertificate) {
+        lastResult = .issued(certificate)
         consecutiveFailures = 0
         pendingTransaction = nil
         pendingSince = nil
@@ -81,10 +82,15 @@ public struct CertState: Equatable {
     /// Reads a state file; a missing file is an empty state. Only our own file is read (see
     /// `FileSystem.openTrusted`): it decides when the agent acts. A value out of range (a damaged or
     /// edited file) is ignored with a warning, so the schedule is planned again from the certificate.
+    /// A file written before results were typed (`last_result=issued serial X`, `ca_check_result=failed: …`)
+    /// loads as the typed results it describes (see `AttemptResult.upgrading`).
     public static func load(_ path: String, log: Log) throws(SCEPError) -> CertState {
         guard FileSystem.exists(path) else { return CertState() }
         let bytes = try FileSystem.readTrusted(path, limit: 64 * 1024, what: "state file")
         var state = CertState()
+        // The result's fields come in any order: collected here, kept once `last_result` named its kind.
+        var result = AttemptResult(kind: .failed), resultKind: AttemptResult.Kind? = nil, upgradedResult: AttemptResult? = nil
+        var check = CACheckResult(ca: nil), checkKind: String? = nil, upgradedCheck: CACheckResult? = nil
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else { continue }
             let key = String(decoding: line[line.startIndex..<equals], as: UTF8.self)
@@ -104,11 +110,39 @@ public struct CertState: Equatable {
                 }
                 return count
             }
+            func code() -> SCEPError.Code? {
+                guard let code = SCEPError.Code(rawValue: value) else {
+                    log.warning(path + ": ignoring " + key + ": not an error code of this version")
+                    return nil
+                }
+                return code
+            }
+            func fingerprint() -> [UInt8]? {
+                guard let fingerprint = Hex.decode(value), fingerprint.count == 32 else {
+                    log.warning(path + ": ignoring " + key + ": not a SHA-256 fingerprint in hex")
+                    return nil
+                }
+                return fingerprint
+            }
             switch key {
             case "next_due": state.nextDue = time()
             case "scheduled_for_serial": state.scheduledFor = value
             case "last_attempt": state.lastAttempt = time()
-            case "last_result": state.lastResult = value
+            case "last_result":
+                if let kind = AttemptResult.Kind(rawValue: value) {
+                    resultKind = kind
+                } else if let upgraded = AttemptResult.upgrading(value) {
+                    upgradedResult = upgraded
+                } else if !value.hasPrefix("waiting: ") {
+                    log.warning(path + ": ignoring last_result: not a result of this version")
+                }
+            case "last_result_serial": result.serial = value
+            case "last_result_not_before": result.notBefore = time()
+            case "last_result_not_after": result.notAfter = time()
+            case "last_result_reason": result.reason = value
+            case "last_result_code": result.code = code()
+            case "last_result_system_time": result.systemTime = time()
+            case "last_result_backing_off_until": result.backingOffUntil = time()
             case "last_success": state.lastSuccess = time()
             case "consecutive_failures": state.consecutiveFailures = count()
             case "total_failures": state.totalFailures = count()
@@ -124,9 +158,32 @@ public struct CertState: Equatable {
             case "previous_ca_not_after": state.previousCANotAfter = time()
             case "ca_switched_at": state.caSwitchedAt = time()
             case "ca_check_due": state.caCheckDue = time()
-            case "ca_check_result": state.caCheckResult = value
+            case "ca_check_result":
+                if value == "checked" || value == "failed" {
+                    checkKind = value
+                } else if let upgraded = CACheckResult.upgrading(value) {
+                    upgradedCheck = upgraded
+                } else {
+                    log.warning(path + ": ignoring ca_check_result: not a result of this version")
+                }
+            case "ca_check_ca": check.ca = fingerprint()
+            case "ca_check_successor": check.successor = fingerprint()
+            case "ca_check_reason": check.reason = value
+            case "ca_check_code": check.code = code()
             default: continue
             }
+        }
+        if let resultKind {
+            result.kind = resultKind
+            state.lastResult = result
+        } else {
+            state.lastResult = upgradedResult
+        }
+        switch checkKind {
+        case "checked" where check.ca != nil: state.caCheckResult = check
+        case "failed": state.caCheckResult = .failed(check.reason, code: check.code)
+        case nil: state.caCheckResult = upgradedCheck
+        default: log.warning(path + ": ignoring ca_check_result: checked, but no valid ca_check_ca")
         }
         return state
     }
@@ -137,7 +194,14 @@ public struct CertState: Equatable {
             ("next_due", Self.text(nextDue)),
             ("scheduled_for_serial", scheduledFor),
             ("last_attempt", Self.text(lastAttempt)),
-            ("last_result", lastResult),
+            ("last_result", lastResult?.kind.rawValue),
+            ("last_result_serial", lastResult?.serial),
+            ("last_result_not_before", Self.text(lastResult?.notBefore)),
+            ("last_result_not_after", Self.text(lastResult?.notAfter)),
+            ("last_result_reason", lastResult.flatMap { $0.reason.isEmpty ? nil : $0.reason }),
+            ("last_result_code", lastResult?.code?.rawValue),
+            ("last_result_system_time", Self.text(lastResult?.systemTime)),
+            ("last_result_backing_off_until", Self.text(lastResult?.backingOffUntil)),
             ("last_success", Self.text(lastSuccess)),
             ("consecutive_failures", String(consecutiveFailures)),
             ("total_failures", String(totalFailures)),
@@ -153,7 +217,11 @@ public struct CertState: Equatable {
             ("previous_ca_not_after", Self.text(previousCANotAfter)),
             ("ca_switched_at", Self.text(caSwitchedAt)),
             ("ca_check_due", Self.text(caCheckDue)),
-            ("ca_check_result", caCheckResult),
+            ("ca_check_result", caCheckResult.map { $0.ca == nil ? "failed" : "checked" }),
+            ("ca_check_ca", caCheckResult?.ca.map { Hex.encode($0) }),
+            ("ca_check_successor", caCheckResult?.successor.map { Hex.encode($0) }),
+            ("ca_check_reason", caCheckResult.flatMap { $0.reason.isEmpty ? nil : $0.reason }),
+            ("ca_check_code", caCheckResult?.code?.rawValue),
         ]
         var text = ""
         for (key, value) in fields {

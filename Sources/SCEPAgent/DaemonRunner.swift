@@ -179,7 +179,7 @@ public final class DaemonRunner {
     static func summary(_ engine: RenewalEngine, next: Int64) -> String {
         var parts: [String] = []
         for (index, certificate) in engine.config.certificates.enumerated() {
-            parts.append(certificate.name + ": " + (engine.states[index].lastResult ?? "waiting"))
+            parts.append(certificate.name + ": " + (engine.states[index].lastResult?.description ?? "waiting"))
         }
         return parts.joined(separator: "; ") + (next == Int64.max ? "" : "; next " + CivilTime(unixSeconds: next).description)
     }

@@ -60,11 +60,14 @@ public final class SCEPCertificateSource: CertificateSource {
             FaultInjection.point("daemon.installed")
             runHook(config, event: reenroll ? "enrolled" : "renewed")
             let certificate = outcome.certificate
-            return .issued(InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial)),
-                           ca: outcome.chain.last.map { CAStatus(fingerprint: $0.sha256Fingerprint, notAfter: $0.notAfter) })
+            var result = AttemptResult.issued(InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial)),
+                                              ca: outcome.chain.last.map { CAStatus(fingerprint: $0.sha256Fingerprint, notAfter: $0.notAfter) })
+            result.discovery = oneShot.discovery
+            return result
         } catch {
-            if error.code == .serverPending { return .pending(error.reason) }
-            return .failed(error.description, code: error.code)
+            var result = error.code == .serverPending ? AttemptResult.pending(error.reason) : .failed(error.description, code: error.code)
+            result.discovery = oneShot.discovery
+            return result
         }
     }
 
@@ -113,11 +116,14 @@ public final class SCEPCertificateSource: CertificateSource {
         }
     }
 
-    public func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck {
+    public func checkCA(_ config: CertConfig, trust: CATrust, after attempt: AttemptResult?) -> CACheck {
         let oneShot = OneShot(transport: makeTransport(config), clock: clock, random: random, log: log)
+        // The attempt's discovery verified GetCACert under the trust in force then; what it issued can
+        // only have moved the pin to the CA that discovery found (see RenewalEngine.recordCA).
+        oneShot.discovery = attempt?.discovery
         do throws(SCEPError) {
             let enrollment = oneShot.enrollment(url: config.url, policy: policy(config, trust: trust))
-            let profile = try enrollment.discover()
+            let profile = try oneShot.discovered(enrollment)
             let current = profile.roles.ca
             let now = clock.now()
             let successor = current.notAfter - now <= config.caRollover ? try enrollment.nextCACertificate(profile: profile) : nil

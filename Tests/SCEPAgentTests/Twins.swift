@@ -41,6 +41,8 @@ final class SimulatedCA: CertificateSource {
     /// Exchanges refused because the CA served was neither the pin nor the known successor.
     var pinFailures: [Int64] = []
     var caChecks: [Int64] = []
+    /// For each CA check, the kind of the attempt of the same pass it was handed (nil: none ran).
+    var checkedAfter: [AttemptResult.Kind?] = []
     /// The fingerprints in the `ca` file, as the real source composes it.
     var caFile: [[UInt8]] = []
     /// Times the server had switched CA and the `ca` file did not hold the new one yet.
@@ -101,8 +103,9 @@ final class SimulatedCA: CertificateSource {
         return .issued(certificate, ca: status(served))
     }
 
-    func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck {
+    func checkCA(_ config: CertConfig, trust: CATrust, after attempt: AttemptResult?) -> CACheck {
         caChecks.append(clock.now())
+        checkedAfter.append(attempt?.kind)
         if clock.now() < downUntil { return .failed("connect to 127.0.0.1: connection refused", code: .transportConnect) }
         guard accepts(trust) else { return .failed("CA fingerprint mismatch", code: .verifyCAPin) }
         let current = served
