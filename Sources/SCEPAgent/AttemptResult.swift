@@ -33,6 +33,9 @@ public struct AttemptResult: Equatable, CustomStringConvertible {
     /// The discovery (GetCACaps, GetCACert, pin verified) the attempt made: the CA check that follows
     /// it in the same pass uses it rather than asking again.
     public var discovery: ServerProfile? = nil
+    /// issued: `renew_with_challenge = auto` learned that this CA (SHA-256) wants the challenge on
+    /// renewals; the engine keeps it in `CertState.renewNeedsChallenge`.
+    public var challengeNeededBy: [UInt8]? = nil
 
     public init(kind: Kind) { self.kind = kind }
 
@@ -89,7 +92,7 @@ public struct AttemptResult: Equatable, CustomStringConvertible {
         }
     }
 
-    /// Equal as the state keeps them: `ca` and `discovery` are left out (the engine keeps neither).
+    /// Equal as `lastResult` keeps them: `ca`, `discovery` and `challengeNeededBy` are left out.
     public static func == (lhs: AttemptResult, rhs: AttemptResult) -> Bool {
         lhs.kind == rhs.kind && lhs.serial == rhs.serial && lhs.notBefore == rhs.notBefore && lhs.notAfter == rhs.notAfter
             && lhs.reason == rhs.reason && lhs.code == rhs.code && lhs.systemTime == rhs.systemTime && lhs.backingOffUntil == rhs.backingOffUntil

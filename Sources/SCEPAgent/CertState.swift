@@ -47,6 +47,10 @@ public struct CertState: Equatable {
     /// How the last check ended.
     public var caCheckResult: CACheckResult?
 
+    /// `renew_with_challenge = auto` learned that this CA (hex SHA-256) refuses renewals without the
+    /// challenge: later renewals send it at once.
+    public var renewNeedsChallenge: String?
+
     public init() {}
 
     /// Forgets everything rollover learned (the operator pinned another CA).
@@ -170,6 +174,7 @@ public struct CertState: Equatable {
             case "ca_check_successor": check.successor = fingerprint()
             case "ca_check_reason": check.reason = value
             case "ca_check_code": check.code = code()
+            case "renew_needs_challenge": state.renewNeedsChallenge = fingerprint().map { Hex.encode($0) }
             default: continue
             }
         }
@@ -222,6 +227,7 @@ public struct CertState: Equatable {
             ("ca_check_successor", caCheckResult?.successor.map { Hex.encode($0) }),
             ("ca_check_reason", caCheckResult.flatMap { $0.reason.isEmpty ? nil : $0.reason }),
             ("ca_check_code", caCheckResult?.code?.rawValue),
+            ("renew_needs_challenge", renewNeedsChallenge),
         ]
         var text = ""
         for (key, value) in fields {
@@ -231,4 +237,17 @@ public struct CertState: Equatable {
     }
 
     static func text(_ time: Int64?) -> String? { time.map { String($0) } }
+
+    /// Takes over `renewNeedsChallenge` from `state_dir/NAME.renew-needs-challenge`, the file of its own
+    /// it had before it was a state field, and removes that file once the state at `path` holds it.
+    mutating func adoptRenewNeedsChallengeFile(stateDirectory: String, name: String, savingTo path: String) throws(SCEPError) {
+        let legacy = stateDirectory + "/" + name + ".renew-needs-challenge"
+        guard FileSystem.exists(legacy) else { return }
+        if renewNeedsChallenge == nil, let bytes = try? FileSystem.readTrusted(legacy, limit: 256, what: "state file"),
+           let ca = Hex.decode(ASCII.trimmed(String(decoding: bytes, as: UTF8.self))), ca.count == 32 {
+            renewNeedsChallenge = Hex.encode(ca)
+            try save(path)
+        }
+        try FileSystem.remove(legacy)
+    }
 }

@@ -64,8 +64,9 @@ public protocol CertificateSource: AnyObject {
     /// The certificate installed now, or nil when there is none (or it cannot be read).
     func installed(_ config: CertConfig) -> InstalledCertificate?
     /// Enrolls with the challenge (`reenroll`: no usable certificate) or renews, trusting `trust`;
-    /// installs on success.
-    func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult
+    /// installs on success. `challengeLearned`: `renew_with_challenge = auto` learned that the CA wants
+    /// the challenge on renewals (`CertState.renewNeedsChallenge`); a result that learns it says so.
+    func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust, challengeLearned: Bool) -> AttemptResult
     /// Asks which CA is in use and, once it ends within `ca_rollover`, for its successor (GetNextCACert,
     /// verified); installs `ca` anew (and runs post_renew) when what it should hold changed.
     /// `attempt`: the attempt made just before in the same pass, whose discovery (GetCACaps, GetCACert,
@@ -280,7 +281,7 @@ public final class RenewalEngine {
                 + certificate.name + "] in " + config.path + " (no CA was contacted)", code: .config)
         } else {
             log.notice(certificate.name + ": " + (reenroll ? (installed == nil ? "enrolling" : "certificate expired, enrolling again") : "renewing"))
-            let result = source.obtain(certificate, reenroll: reenroll, trust: trust(index))
+            let result = source.obtain(certificate, reenroll: reenroll, trust: trust(index), challengeLearned: state.renewNeedsChallenge != nil)
             obtained = result
             // Every time below counts from the end of the attempt, which may have taken minutes.
             let after = clock.now()
@@ -289,6 +290,7 @@ public final class RenewalEngine {
                 let issued = result.certificate!
                 if let ca = result.ca { recordCA(ca, successor: nil, state: &state, certificate: certificate, now: after, checked: false) }
                 state.recordIssued(issued)
+                if let ca = result.challengeNeededBy { state.renewNeedsChallenge = Hex.encode(ca) }
                 state.lastSuccess = after
                 state.scheduledFor = issued.serial
                 let planned = RenewalPlanner.renewalTime(notBefore: issued.notBefore, notAfter: issued.notAfter, policy: policy, uniform: uniform())

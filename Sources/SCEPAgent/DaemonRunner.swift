@@ -58,7 +58,9 @@ public final class DaemonRunner {
             }
             // A state write killed before its rename: the state file itself is the old one, whole.
             try FileSystem.remove(statePath + ".tmp")
-            states.append(try CertState.load(statePath, log: log))
+            var state = try CertState.load(statePath, log: log)
+            try state.adoptRenewNeedsChallengeFile(stateDirectory: config.stateDirectory, name: certificate.name, savingTo: statePath)
+            states.append(state)
         }
         return states
     }

@@ -9,10 +9,8 @@ public final class SCEPCertificateSource: CertificateSource {
     let random: RandomGenerator
     let log: Log
     let makeTransport: (CertConfig) -> Transport
-    let stateDirectory: String
 
-    public init(stateDirectory: String, clock: Clock, random: RandomGenerator, log: Log, makeTransport: @escaping (CertConfig) -> Transport) {
-        self.stateDirectory = stateDirectory
+    public init(clock: Clock, random: RandomGenerator, log: Log, makeTransport: @escaping (CertConfig) -> Transport) {
         self.clock = clock
         self.random = random
         self.log = log
@@ -36,7 +34,7 @@ public final class SCEPCertificateSource: CertificateSource {
         return policy
     }
 
-    public func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult {
+    public func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust, challengeLearned: Bool) -> AttemptResult {
         let policy = policy(config, trust: trust)
         var paths = config.paths
         paths.keptCAs = trust.kept
@@ -46,15 +44,17 @@ public final class SCEPCertificateSource: CertificateSource {
                 try CredentialFiles.naming("challenge file", setBy: "challenge_file in [cert " + config.name + "]") { () throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
             }
             let outcome: Outcome
+            var challengeNeededBy: [UInt8]? = nil
             if reenroll {
                 outcome = try oneShot.enroll(url: config.url, policy: policy, subject: config.subject, subjectAltNames: config.subjectAltNames,
                                              challenge: challenge, keyType: config.keyType, existingKey: false, replaceExistingKey: true, paths: paths)
             } else {
-                let learned = config.renewWithChallenge == .auto && challengeRequired(config) != nil
+                let learned = config.renewWithChallenge == .auto && challengeLearned
                 outcome = try oneShot.renew(url: config.url, policy: policy, challenge: challenge, sendChallenge: learned ? .yes : config.renewWithChallenge,
                                             reuseKey: false, keyType: config.keyType, paths: paths)
                 if config.renewWithChallenge == .auto && outcome.sentChallenge && !learned, let ca = outcome.chain.last {
-                    rememberChallengeRequired(config, ca: ca)
+                    log.notice(config.name + ": the CA " + ca.subjectText + " wants the challenge on renewals; later renewals send it at once")
+                    challengeNeededBy = ca.sha256Fingerprint
                 }
             }
             FaultInjection.point("daemon.installed")
@@ -63,6 +63,7 @@ public final class SCEPCertificateSource: CertificateSource {
             var result = AttemptResult.issued(InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial)),
                                               ca: outcome.chain.last.map { CAStatus(fingerprint: $0.sha256Fingerprint, notAfter: $0.notAfter) })
             result.discovery = oneShot.discovery
+            result.challengeNeededBy = challengeNeededBy
             return result
         } catch {
             var result = error.code == .serverPending ? AttemptResult.pending(error.reason) : .failed(error.description, code: error.code)
@@ -95,25 +96,6 @@ public final class SCEPCertificateSource: CertificateSource {
 
     public func abandonPending(_ config: CertConfig) {
         OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).discardPendingRequest(paths: config.paths)
-    }
-
-    /// `renew_with_challenge = auto` learned that this certificate's CA refuses renewals without the
-    /// challenge: the file names that CA (hex SHA-256), so a new CA is asked without it again.
-    func challengeRequiredPath(_ config: CertConfig) -> String { stateDirectory + "/" + config.name + ".renew-needs-challenge" }
-
-    /// The fingerprint of the CA learned to need the challenge, or nil.
-    func challengeRequired(_ config: CertConfig) -> [UInt8]? {
-        (try? FileSystem.readTrusted(challengeRequiredPath(config), limit: 256, what: "state file")).flatMap { Hex.decode(ASCII.trimmed(String(decoding: $0, as: UTF8.self))) }
-    }
-
-    /// Remembers that `ca` needed the challenge; a failure to write costs one retry next time, so it is logged only.
-    func rememberChallengeRequired(_ config: CertConfig, ca: Certificate) {
-        do throws(SCEPError) {
-            try FileSystem.replaceAtomically(challengeRequiredPath(config), Array((Hex.encode(ca.sha256Fingerprint) + "\n").utf8), mode: 0o600)
-            log.notice(config.name + ": the CA " + ca.subjectText + " wants the challenge on renewals; later renewals send it at once")
-        } catch {
-            log.warning(config.name + ": cannot remember that the CA wants the challenge: " + error.reason)
-        }
     }
 
     public func checkCA(_ config: CertConfig, trust: CATrust, after attempt: AttemptResult?) -> CACheck {

@@ -33,7 +33,7 @@ enum DaemonCommands {
     }
 
     static func source(_ config: AgentConfig, _ log: Log, _ clock: SystemClock, _ random: RandomGenerator) -> SCEPCertificateSource {
-        SCEPCertificateSource(stateDirectory: config.stateDirectory, clock: clock, random: random, log: log, makeTransport: transport(for:))
+        SCEPCertificateSource(clock: clock, random: random, log: log, makeTransport: transport(for:))
     }
 
     static func run(_ args: Arguments) throws(SCEPError) {

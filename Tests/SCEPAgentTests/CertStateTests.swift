@@ -164,6 +164,38 @@ import TestSupport
         }
     }
 
+    @Test func theRenewNeedsChallengeFileOfBeforeIsTakenOverOnceAndRemoved() throws {
+        let legacy = directory + "/wifi.renew-needs-challenge"
+        try Hex.encode(Self.fingerprint).uppercased().appending("\n").write(toFile: legacy, atomically: false, encoding: .utf8)
+        try write("next_due=1810000000\nlast_result=issued serial 01\n")
+        var state = try load()
+        #expect(state.renewNeedsChallenge == nil)
+        var states = try DaemonRunner.loadStates(try agentConfig(), log: .discarding())
+        #expect(states[0].renewNeedsChallenge == Hex.encode(Self.fingerprint) && states[0].nextDue == 1_810_000_000)
+        #expect(!files.fileExists(atPath: legacy), "read once")
+        state = try load()
+        #expect(state.renewNeedsChallenge == Hex.encode(Self.fingerprint) && state.lastResult?.serial == "01", "saved in the state file")
+
+        // What the state says wins over a file beside it; garbage in such a file is dropped with it.
+        for text in [Hex.encode(Self.successor), "not hex", String(repeating: "f", count: 300)] {
+            try text.write(toFile: legacy, atomically: false, encoding: .utf8)
+            states = try DaemonRunner.loadStates(try agentConfig(), log: .discarding())
+            #expect(states[0].renewNeedsChallenge == Hex.encode(Self.fingerprint) && !files.fileExists(atPath: legacy))
+        }
+        try write("")
+        try "not hex\n".write(toFile: legacy, atomically: false, encoding: .utf8)
+        states = try DaemonRunner.loadStates(try agentConfig(), log: .discarding())
+        #expect(states[0].renewNeedsChallenge == nil && !files.fileExists(atPath: legacy))
+    }
+
+    /// One certificate, `wifi`, with its state in this test's directory.
+    func agentConfig() throws -> AgentConfig {
+        let text = "[agent]\nstate_dir = " + directory + "\n\n[cert wifi]\nurl = http://127.0.0.1:1/scep\nsubject = CN=gw-0042\n"
+            + "ca_fingerprint = " + Hex.encode(Self.fingerprint) + "\n"
+            + "key = " + directory + "/key.pem\ncert = " + directory + "/cert.pem\n"
+        return try AgentConfig(file: ConfigFile(path: directory + "/agent.conf", text: Array(text.utf8)))
+    }
+
     @Test func aStateFileOfAnotherUserIsStillRefused() throws {
         try write("last_result=issued\nlast_result_serial=01\n")
         #expect(chown(path, 65534, 65534) == 0)

@@ -201,6 +201,17 @@ import SCEPMessages
         #expect(alone.attempts.isEmpty && alone.checkedAfter == [nil])
     }
 
+    @Test func theCAsWishForTheChallengeIsLearnedOnceAndKeptInTheState() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: 30 * day)
+        ca.wantsTheChallenge = true
+        let engine = RenewalEngine(config: try config("renew_with_challenge = auto"), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(),
+                                   log: .discarding())
+        live(engine, clock: clock, until: start + 70 * day)
+        #expect(ca.renewalsToldTheChallengeIsNeeded == [false, false, true, true], "enrolled, renewed (learning it), renewed twice knowing it")
+        #expect(engine.states[0].renewNeedsChallenge == Hex.encode(pinnedFingerprint))
+    }
+
     @Test func aFailedCACheckIsRetriedDailyAndDoesNotDelayRenewals() throws {
         let clock = TwinClock(start)
         let ca = SimulatedCA(clock: clock, lifetime: 30 * day)
@@ -320,7 +331,9 @@ import SCEPMessages
             init(_ a: SimulatedCA, _ b: SimulatedCA) { self.a = a; self.b = b }
             func pick(_ config: CertConfig) -> SimulatedCA { config.name == "wifi" ? a : b }
             func installed(_ config: CertConfig) -> InstalledCertificate? { pick(config).installed(config) }
-            func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult { pick(config).obtain(config, reenroll: reenroll, trust: trust) }
+            func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust, challengeLearned: Bool) -> AttemptResult {
+                pick(config).obtain(config, reenroll: reenroll, trust: trust, challengeLearned: challengeLearned)
+            }
             func checkCA(_ config: CertConfig, trust: CATrust, after attempt: AttemptResult?) -> CACheck { pick(config).checkCA(config, trust: trust, after: attempt) }
             func abandonPending(_ config: CertConfig) {}
             func finishInterrupted(_ config: CertConfig, filesRolledForward: Bool) {}
