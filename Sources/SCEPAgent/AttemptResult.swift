@@ -103,15 +103,20 @@ public struct AttemptResult: Equatable, CustomStringConvertible {
     /// `pending`, `failed: REASON`. Nil for anything else (`waiting: …`, which the daemon's next pass
     /// judges again before anything else, or garbage).
     static func upgrading(_ text: String) -> AttemptResult? {
-        let issued = "issued serial ", failed = "failed: "
-        if text.hasPrefix(issued) {
+        if let serial = remainder(of: text, after: "issued serial ") {
             var result = AttemptResult(kind: .issued)
-            result.serial = String(text.dropFirst(issued.count).prefix { $0 != " " })
+            result.serial = String(decoding: serial.prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self)
             return result
         }
-        if text.hasPrefix(failed) { return .failed(String(text.dropFirst(failed.count))) }
+        if let reason = remainder(of: text, after: "failed: ") { return .failed(String(decoding: reason, as: UTF8.self)) }
         return text == "pending" ? AttemptResult(kind: .pending) : nil
     }
+}
+
+/// The bytes of `text` after `prefix`, nil when it does not start with it. Bytes, not Characters:
+/// Character slicing brings grapheme breaking into the firmware.
+func remainder(of text: String, after prefix: String) -> Substring.UTF8View? {
+    text.utf8.starts(with: prefix.utf8) ? text.utf8.dropFirst(prefix.utf8.count) : nil
 }
 
 /// How the last CA rollover check ended, as `CertState` keeps it (`ca_check_result` and the
@@ -137,12 +142,10 @@ public struct CACheckResult: Equatable, CustomStringConvertible {
 
     /// The `ca_check_result` text of a version before typed results, for an upgrade; nil for garbage.
     static func upgrading(_ text: String) -> CACheckResult? {
-        let checked = "checked: CA sha256 ", successor = ", successor ", failed = "failed: "
-        if text.hasPrefix(failed) { return .failed(String(text.dropFirst(failed.count)), code: nil) }
-        guard text.hasPrefix(checked) else { return nil }
-        let rest = text.dropFirst(checked.count)
-        guard let ca = Hex.decode(String(rest.prefix { $0 != "," })) else { return nil }
-        let tail = rest.drop { $0 != "," }
-        return .checked(ca: ca, successor: tail.hasPrefix(successor) ? Hex.decode(String(tail.dropFirst(successor.count))) : nil)
+        if let reason = remainder(of: text, after: "failed: ") { return .failed(String(decoding: reason, as: UTF8.self), code: nil) }
+        guard let rest = remainder(of: text, after: "checked: CA sha256 "),
+              let ca = Hex.decode(String(decoding: rest.prefix { $0 != UInt8(ascii: ",") }, as: UTF8.self)) else { return nil }
+        let successor = remainder(of: String(decoding: rest.drop { $0 != UInt8(ascii: ",") }, as: UTF8.self), after: ", successor ")
+        return .checked(ca: ca, successor: successor.flatMap { Hex.decode(String(decoding: $0, as: UTF8.self)) })
     }
 }
