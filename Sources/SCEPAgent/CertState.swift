@@ -98,6 +98,8 @@ public struct CertState: Equatable {
         for line in bytes.split(separator: UInt8(ascii: "\n")) {
             guard let equals = line.firstIndex(of: UInt8(ascii: "=")) else { continue }
             let key = String(decoding: line[line.startIndex..<equals], as: UTF8.self)
+            // Keys of other versions are left alone.
+            guard let field = Key.allCases.first(where: { $0.rawValue == key }) else { continue }
             // A file written by an older version may hold a server's control bytes: status prints these.
             let value = ASCII.printable(line[(equals + 1)...], limit: ASCII.lineLimit)
             func time() -> Int64? {
@@ -115,7 +117,8 @@ public struct CertState: Equatable {
                 return count
             }
             func code() -> SCEPError.Code? {
-                guard let code = SCEPError.Code(rawValue: value) else {
+                // Not Code(rawValue:): its string switch brings a hashed table cache into the firmware.
+                guard let code = SCEPError.Code.allCases.first(where: { $0.rawValue == value }) else {
                     log.warning(path + ": ignoring " + key + ": not an error code of this version")
                     return nil
                 }
@@ -128,11 +131,11 @@ public struct CertState: Equatable {
                 }
                 return fingerprint
             }
-            switch key {
-            case "next_due": state.nextDue = time()
-            case "scheduled_for_serial": state.scheduledFor = value
-            case "last_attempt": state.lastAttempt = time()
-            case "last_result":
+            switch field {
+            case .nextDue: state.nextDue = time()
+            case .scheduledForSerial: state.scheduledFor = value
+            case .lastAttempt: state.lastAttempt = time()
+            case .lastResult:
                 if let kind = AttemptResult.Kind(rawValue: value) {
                     resultKind = kind
                 } else if let upgraded = AttemptResult.upgrading(value) {
@@ -140,29 +143,29 @@ public struct CertState: Equatable {
                 } else if !value.hasPrefix("waiting: ") {
                     log.warning(path + ": ignoring last_result: not a result of this version")
                 }
-            case "last_result_serial": result.serial = value
-            case "last_result_not_before": result.notBefore = time()
-            case "last_result_not_after": result.notAfter = time()
-            case "last_result_reason": result.reason = value
-            case "last_result_code": result.code = code()
-            case "last_result_system_time": result.systemTime = time()
-            case "last_result_backing_off_until": result.backingOffUntil = time()
-            case "last_success": state.lastSuccess = time()
-            case "consecutive_failures": state.consecutiveFailures = count()
-            case "total_failures": state.totalFailures = count()
-            case "pending_transaction": state.pendingTransaction = value
-            case "pending_since": state.pendingSince = time()
-            case "pending_polls": state.pendingPolls = count()
-            case "issued_already_due": state.issuedAlreadyDue = count()
-            case "rollover_from": state.rolloverFrom = value
-            case "ca_pin": state.caPin = value
-            case "ca_not_after": state.caNotAfter = time()
-            case "next_ca": state.nextCA = value
-            case "previous_ca": state.previousCA = value
-            case "previous_ca_not_after": state.previousCANotAfter = time()
-            case "ca_switched_at": state.caSwitchedAt = time()
-            case "ca_check_due": state.caCheckDue = time()
-            case "ca_check_result":
+            case .lastResultSerial: result.serial = value
+            case .lastResultNotBefore: result.notBefore = time()
+            case .lastResultNotAfter: result.notAfter = time()
+            case .lastResultReason: result.reason = value
+            case .lastResultCode: result.code = code()
+            case .lastResultSystemTime: result.systemTime = time()
+            case .lastResultBackingOffUntil: result.backingOffUntil = time()
+            case .lastSuccess: state.lastSuccess = time()
+            case .consecutiveFailures: state.consecutiveFailures = count()
+            case .totalFailures: state.totalFailures = count()
+            case .pendingTransaction: state.pendingTransaction = value
+            case .pendingSince: state.pendingSince = time()
+            case .pendingPolls: state.pendingPolls = count()
+            case .issuedAlreadyDue: state.issuedAlreadyDue = count()
+            case .rolloverFrom: state.rolloverFrom = value
+            case .caPin: state.caPin = value
+            case .caNotAfter: state.caNotAfter = time()
+            case .nextCa: state.nextCA = value
+            case .previousCa: state.previousCA = value
+            case .previousCaNotAfter: state.previousCANotAfter = time()
+            case .caSwitchedAt: state.caSwitchedAt = time()
+            case .caCheckDue: state.caCheckDue = time()
+            case .caCheckResult:
                 if value == "checked" || value == "failed" {
                     checkKind = value
                 } else if let upgraded = CACheckResult.upgrading(value) {
@@ -170,12 +173,11 @@ public struct CertState: Equatable {
                 } else {
                     log.warning(path + ": ignoring ca_check_result: not a result of this version")
                 }
-            case "ca_check_ca": check.ca = fingerprint()
-            case "ca_check_successor": check.successor = fingerprint()
-            case "ca_check_reason": check.reason = value
-            case "ca_check_code": check.code = code()
-            case "renew_needs_challenge": state.renewNeedsChallenge = fingerprint().map { Hex.encode($0) }
-            default: continue
+            case .caCheckCa: check.ca = fingerprint()
+            case .caCheckSuccessor: check.successor = fingerprint()
+            case .caCheckReason: check.reason = value
+            case .caCheckCode: check.code = code()
+            case .renewNeedsChallenge: state.renewNeedsChallenge = fingerprint().map { Hex.encode($0) }
             }
         }
         if let resultKind {
@@ -193,45 +195,82 @@ public struct CertState: Equatable {
         return state
     }
 
+    /// The state file's keys, in the order `save` writes them. Matched as a table, then switched on as
+    /// an enum: a string switch would be code per key in the firmware.
+    enum Key: String, CaseIterable {
+        case nextDue = "next_due"
+        case scheduledForSerial = "scheduled_for_serial"
+        case lastAttempt = "last_attempt"
+        case lastResult = "last_result"
+        case lastResultSerial = "last_result_serial"
+        case lastResultNotBefore = "last_result_not_before"
+        case lastResultNotAfter = "last_result_not_after"
+        case lastResultReason = "last_result_reason"
+        case lastResultCode = "last_result_code"
+        case lastResultSystemTime = "last_result_system_time"
+        case lastResultBackingOffUntil = "last_result_backing_off_until"
+        case lastSuccess = "last_success"
+        case consecutiveFailures = "consecutive_failures"
+        case totalFailures = "total_failures"
+        case pendingTransaction = "pending_transaction"
+        case pendingSince = "pending_since"
+        case pendingPolls = "pending_polls"
+        case issuedAlreadyDue = "issued_already_due"
+        case rolloverFrom = "rollover_from"
+        case caPin = "ca_pin"
+        case caNotAfter = "ca_not_after"
+        case nextCa = "next_ca"
+        case previousCa = "previous_ca"
+        case previousCaNotAfter = "previous_ca_not_after"
+        case caSwitchedAt = "ca_switched_at"
+        case caCheckDue = "ca_check_due"
+        case caCheckResult = "ca_check_result"
+        case caCheckCa = "ca_check_ca"
+        case caCheckSuccessor = "ca_check_successor"
+        case caCheckReason = "ca_check_reason"
+        case caCheckCode = "ca_check_code"
+        case renewNeedsChallenge = "renew_needs_challenge"
+    }
+
     public func save(_ path: String) throws(SCEPError) {
         // One table and one loop: a call per field would be code per field in the firmware.
-        let fields: [(String, String?)] = [
-            ("next_due", Self.text(nextDue)),
-            ("scheduled_for_serial", scheduledFor),
-            ("last_attempt", Self.text(lastAttempt)),
-            ("last_result", lastResult?.kind.rawValue),
-            ("last_result_serial", lastResult?.serial),
-            ("last_result_not_before", Self.text(lastResult?.notBefore)),
-            ("last_result_not_after", Self.text(lastResult?.notAfter)),
-            ("last_result_reason", lastResult.flatMap { $0.reason.isEmpty ? nil : $0.reason }),
-            ("last_result_code", lastResult?.code?.rawValue),
-            ("last_result_system_time", Self.text(lastResult?.systemTime)),
-            ("last_result_backing_off_until", Self.text(lastResult?.backingOffUntil)),
-            ("last_success", Self.text(lastSuccess)),
-            ("consecutive_failures", String(consecutiveFailures)),
-            ("total_failures", String(totalFailures)),
-            ("pending_transaction", pendingTransaction),
-            ("pending_since", Self.text(pendingSince)),
-            ("pending_polls", String(pendingPolls)),
-            ("issued_already_due", String(issuedAlreadyDue)),
-            ("rollover_from", rolloverFrom),
-            ("ca_pin", caPin),
-            ("ca_not_after", Self.text(caNotAfter)),
-            ("next_ca", nextCA),
-            ("previous_ca", previousCA),
-            ("previous_ca_not_after", Self.text(previousCANotAfter)),
-            ("ca_switched_at", Self.text(caSwitchedAt)),
-            ("ca_check_due", Self.text(caCheckDue)),
-            ("ca_check_result", caCheckResult.map { $0.ca == nil ? "failed" : "checked" }),
-            ("ca_check_ca", caCheckResult?.ca.map { Hex.encode($0) }),
-            ("ca_check_successor", caCheckResult?.successor.map { Hex.encode($0) }),
-            ("ca_check_reason", caCheckResult.flatMap { $0.reason.isEmpty ? nil : $0.reason }),
-            ("ca_check_code", caCheckResult?.code?.rawValue),
-            ("renew_needs_challenge", renewNeedsChallenge),
+        let fields: [(Key, String?)] = [
+            (.nextDue, Self.text(nextDue)),
+            (.scheduledForSerial, scheduledFor),
+            (.lastAttempt, Self.text(lastAttempt)),
+            (.lastResult, lastResult?.kind.rawValue),
+            (.lastResultSerial, lastResult?.serial),
+            (.lastResultNotBefore, Self.text(lastResult?.notBefore)),
+            (.lastResultNotAfter, Self.text(lastResult?.notAfter)),
+            (.lastResultReason, lastResult.flatMap { $0.reason.isEmpty ? nil : $0.reason }),
+            (.lastResultCode, lastResult?.code?.rawValue),
+            (.lastResultSystemTime, Self.text(lastResult?.systemTime)),
+            (.lastResultBackingOffUntil, Self.text(lastResult?.backingOffUntil)),
+            (.lastSuccess, Self.text(lastSuccess)),
+            (.consecutiveFailures, String(consecutiveFailures)),
+            (.totalFailures, String(totalFailures)),
+            (.pendingTransaction, pendingTransaction),
+            (.pendingSince, Self.text(pendingSince)),
+            (.pendingPolls, String(pendingPolls)),
+            (.issuedAlreadyDue, String(issuedAlreadyDue)),
+            (.rolloverFrom, rolloverFrom),
+            (.caPin, caPin),
+            (.caNotAfter, Self.text(caNotAfter)),
+            (.nextCa, nextCA),
+            (.previousCa, previousCA),
+            (.previousCaNotAfter, Self.text(previousCANotAfter)),
+            (.caSwitchedAt, Self.text(caSwitchedAt)),
+            (.caCheckDue, Self.text(caCheckDue)),
+            (.caCheckResult, caCheckResult.map { $0.ca == nil ? "failed" : "checked" }),
+            (.caCheckCa, caCheckResult?.ca.map { Hex.encode($0) }),
+            (.caCheckSuccessor, caCheckResult?.successor.map { Hex.encode($0) }),
+            (.caCheckReason, caCheckResult.flatMap { $0.reason.isEmpty ? nil : $0.reason }),
+            (.caCheckCode, caCheckResult?.code?.rawValue),
+            (.renewNeedsChallenge, renewNeedsChallenge),
         ]
         var text = ""
         for (key, value) in fields {
-            if let value { text += key + "=" + ASCII.printable(value, limit: ASCII.lineLimit) + "\n" }
+            if let value { text += key.rawValue + "=" + ASCII.printable(value, limit: ASCII.lineLimit) + "\n" }
         }
         try FileSystem.replaceAtomically(path, Array(text.utf8), mode: 0o600, faultPoint: "daemon.state")
     }
