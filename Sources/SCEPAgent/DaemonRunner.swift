@@ -58,7 +58,9 @@ public final class DaemonRunner {
             }
             // A state write killed before its rename: the state file itself is the old one, whole.
             try FileSystem.remove(statePath + ".tmp")
-            states.append(try CertState.load(statePath, log: log))
+            var state = try CertState.load(statePath, log: log)
+            try state.adoptRenewNeedsChallengeFile(stateDirectory: config.stateDirectory, name: certificate.name, savingTo: statePath)
+            states.append(state)
         }
         return states
     }
@@ -173,7 +175,7 @@ public final class DaemonRunner {
     static func summary(_ engine: RenewalEngine, next: Int64) -> String {
         var parts: [String] = []
         for (index, certificate) in engine.config.certificates.enumerated() {
-            parts.append(certificate.name + ": " + (engine.states[index].lastResult ?? "waiting"))
+            parts.append(certificate.name + ": " + (engine.states[index].lastResult?.description ?? "waiting"))
         }
         return parts.joined(separator: "; ") + (next == Int64.max ? "" : "; next " + CivilTime(unixSeconds: next).description)
     }
