@@ -59,8 +59,9 @@ def test_rollover_does_not_take_a_successor_from_the_unsigned_certificate_bag(ag
         gateway.config.write_text(gateway.config.read_text().replace(short_ca.url, proxy.url))
         result = agent.run("renew-now", "--config", gateway.config, "--verbose")
         assert proxy.by_operation("GetNextCACert"), "the agent asked for the next CA"
-    next_pin = agent.workdir / "state" / "wifi.next-ca"
-    assert not (next_pin.exists() and next_pin.read_text().strip() == rogue_fingerprint), \
+    # The successor's pin is the state file's next_ca (it was a file of its own, wifi.next-ca, once).
+    state = agent.workdir / "state" / "wifi.state"
+    assert state.exists() and f"next_ca={rogue_fingerprint}\n" not in state.read_text(), \
         "the agent pinned a CA from the unsigned certificate bag as the next CA:\n" + result.stderr
     assert "Rogue successor CA" not in (agent.workdir / "ca.pem").read_text() and "Rogue successor" not in result.stderr, \
         "the agent installed a CA from the unsigned certificate bag into the ca file:\n" + result.stderr
