@@ -17,7 +17,11 @@ public enum CredentialFiles {
     }
 
     public static func loadPrivateKey(_ path: String) throws(SCEPError) -> SoftwarePrivateKey {
-        let bytes = try FileSystem.read(path)
+        try privateKey(try FileSystem.read(path), from: path)
+    }
+
+    /// The private key in `bytes`, read from the file at `path` (named in the error).
+    static func privateKey(_ bytes: [UInt8], from path: String) throws(SCEPError) -> SoftwarePrivateKey {
         do throws(SCEPError) {
             return try SoftwarePrivateKey(importing: bytes)
         } catch {

@@ -40,7 +40,7 @@ final class FileKeySlot: KeySlot {
             try FileSystem.syncDirectory(FileSystem.directory(of: pendingTemporary))
         }
         guard FileSystem.exists(pendingPath), FileSystem.exists(path),
-              let pending = try? CredentialFiles.loadPrivateKey(pendingPath),
+              let pending = try? CredentialFiles.privateKey(PendingRequest.read(pendingPath), from: pendingPath),
               let installed = try? CredentialFiles.loadPrivateKey(path),
               pending.publicKeyInfo == installed.publicKeyInfo else { return }
         log.notice("removing " + pendingPath + ": it is the installed key " + path + " already")
@@ -67,9 +67,10 @@ final class FileKeySlot: KeySlot {
         var transactionID: TransactionID? = nil
         let key: SoftwarePrivateKey
         if FileSystem.exists(pendingPath) {
+            let saved = try PendingRequest.read(pendingPath)
+            key = try CredentialFiles.privateKey(saved, from: pendingPath)
             log.notice("resuming the pending request with the key saved in " + pendingPath)
-            key = try CredentialFiles.loadPrivateKey(pendingPath)
-            transactionID = PendingRequest.transactionID(in: try FileSystem.read(pendingPath))
+            transactionID = PendingRequest.transactionID(in: saved)
             if transactionID == nil { log.warning(pendingPath + " names no transactionID: the pending key is sent as a new transaction") }
         } else {
             log.generatingKey(type, onToken: false)

@@ -98,11 +98,18 @@ enum PendingRequest {
         return nil
     }
 
+    /// The saved request at `path`, only when it is ours alone (`FileSystem.readTrusted`): it picks the
+    /// key the CA certifies and the set installs, so one another user planted (a shared directory) or a
+    /// symbolic link (to a key we may read and they may not) is refused, never resumed.
+    static func read(_ path: String) throws(SCEPError) -> [UInt8] {
+        try FileSystem.readTrusted(path, limit: 64 * 1024, what: "pending request")
+    }
+
     /// Saves `contents` at `path` (0600: it may hold a key), only when they changed (a retry with the
     /// challenge is a new transaction). Atomically: a crash mid-write must not leave a truncated file,
     /// which every later run would try to resume and fail to read.
     static func save(_ contents: [UInt8], at path: String) throws(SCEPError) {
-        if FileSystem.exists(path), (try? FileSystem.read(path)) == contents { return }
+        if FileSystem.exists(path), (try? read(path)) == contents { return }
         try FileSystem.replaceAtomically(path, contents, mode: FileSystem.privateKeyMode, faultPoint: "oneshot.pending")
     }
 

@@ -175,7 +175,7 @@ final class TokenKeySlot: KeySlot {
         if let pending = try pendingPairs().first {
             log.notice("resuming the pending request with the key made on the token by an earlier run")
             newPair = pending
-            return (pending, FileSystem.exists(pendingTransaction) ? PendingRequest.transactionID(in: try FileSystem.read(pendingTransaction)) : nil)
+            return (pending, FileSystem.exists(pendingTransaction) ? PendingRequest.transactionID(in: try PendingRequest.read(pendingTransaction)) : nil)
         }
         _ = try requireName("making a key on a token")
         log.generatingKey(type, onToken: true)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from hostile_ca import Identity
 from recording_proxy import RecordingProxy
 from test_daemon import Gateway, make_next_ca, short_ca, with_get_next_ca_cert  # noqa: F401 (fixture)
-from test_forged_files import NOBODY, UNREACHABLE_CA, as_nobody, shared_directory
+from test_forged_files import EXIT_FILE, NOBODY, UNREACHABLE_CA, as_nobody, shared_directory
 from test_hostile import EXIT_VERIFY, Device, hostile, installed_device  # noqa: F401 (fixture)
 
 
@@ -59,8 +59,9 @@ def test_rollover_does_not_take_a_successor_from_the_unsigned_certificate_bag(ag
         gateway.config.write_text(gateway.config.read_text().replace(short_ca.url, proxy.url))
         result = agent.run("renew-now", "--config", gateway.config, "--verbose")
         assert proxy.by_operation("GetNextCACert"), "the agent asked for the next CA"
-    next_pin = agent.workdir / "state" / "wifi.next-ca"
-    assert not (next_pin.exists() and next_pin.read_text().strip() == rogue_fingerprint), \
+    # The successor's pin is the state file's next_ca (it was a file of its own, wifi.next-ca, once).
+    state = agent.workdir / "state" / "wifi.state"
+    assert state.exists() and f"next_ca={rogue_fingerprint}\n" not in state.read_text(), \
         "the agent pinned a CA from the unsigned certificate bag as the next CA:\n" + result.stderr
     assert "Rogue successor CA" not in (agent.workdir / "ca.pem").read_text() and "Rogue successor" not in result.stderr, \
         "the agent installed a CA from the unsigned certificate bag into the ca file:\n" + result.stderr
@@ -138,3 +139,41 @@ def test_a_fifo_planted_as_the_install_journal_is_refused_not_waited_on(agent, t
     except subprocess.TimeoutExpired:
         pytest.fail("scep-agent blocked forever opening nobody's FIFO as its install journal")
     assert result.returncode == 8 and "not a regular file" in result.stderr, result.stderr
+
+
+# ---- 5. A pending key another user planted in a shared directory is "resumed": the CA certifies it
+
+def attacker_rsa_key():
+    return subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                          capture_output=True, check=True).stdout
+
+
+def public_key_of(pem_path):
+    return subprocess.run(["openssl", "pkey", "-in", pem_path, "-pubout"], capture_output=True, check=True).stdout
+
+
+@pytest.mark.parametrize("planted", ["file", "symlink"])
+def test_enroll_does_not_resume_a_pending_key_another_user_planted(agent, ca, tmp_path, planted):  # noqa: F811
+    """`.KEY.scep-pending` decides which key the CA certifies and which key is installed. In a sticky
+    shared directory user nobody plants one: a key of their own (the attacker then holds the device's
+    private key), or a symbolic link to a key only root may read (another service's key is certified and
+    copied to KEY). The agent must refuse it (exit 8, the path named) before it sends anything."""
+    shared = shared_directory(tmp_path)
+    attacker_key = tmp_path / "attacker.pem"
+    attacker_key.write_bytes(attacker_rsa_key())
+    attacker_key.chmod(0o600)
+    if planted == "file":
+        key_of_their_own = attacker_key.read_bytes()
+        as_nobody(shared, lambda: pathlib.Path(".key.pem.scep-pending").write_bytes(key_of_their_own))
+    else:
+        # A key only root may read (another service's): nobody names it without reading it.
+        as_nobody(shared, lambda: os.symlink(attacker_key, ".key.pem.scep-pending"))
+    challenge = tmp_path / "challenge"
+    challenge.write_text(ca.challenge + "\n")
+    result = agent.run("enroll", "--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--subject", "CN=gw-planted,O=Example",
+                       "--challenge-file", challenge, "--key", shared / "key.pem", "--cert", shared / "cert.pem", "--chain", shared / "chain.pem")
+    key = shared / "key.pem"
+    assert not (key.exists() and public_key_of(key) == public_key_of(attacker_key)), \
+        "the agent resumed the planted pending key: the CA certified a key the attacker chose, installed as key.pem:\n" + result.stderr
+    assert result.returncode == EXIT_FILE and "refusing" in result.stderr and ".key.pem.scep-pending" in result.stderr, \
+        (result.returncode, result.stderr)
