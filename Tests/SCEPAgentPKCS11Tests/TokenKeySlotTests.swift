@@ -139,6 +139,18 @@ struct TokenKeySlotTests {
         #expect(try token.labels() == ["device-key"])
     }
 
+    @Test func aSavedTransactionOthersCouldWriteIsRefusedNotResumed() throws {
+        let token = try SoftHSMToken()
+        defer { token.remove() }
+        let first = try token.slot()
+        _ = try first.pendingOrNewKey(.ec(.p256), random: try RandomGenerator())
+        try first.keepPending(transactionID: TransactionID("0A1B"))
+        // Whoever can write it chooses the transaction the next run resumes.
+        #expect(chmod(token.pendingTransaction, 0o666) == 0)
+        let next = try token.slot()
+        #expect(errorCode { _ = try next.pendingOrNewKey(.ec(.p256), random: try RandomGenerator()) } == .fileIO)
+    }
+
     @Test func recoveryFinishesACommitAKilledRunLeftAfterInstallingTheCertificate() throws {
         let token = try SoftHSMToken()
         defer { token.remove() }
