@@ -29,6 +29,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from helpers import OpenSSLError, openssl  # noqa: E402
 from scepca import _cmdline, _tail, die_with_parent, free_port, pid_alive, stop_owned  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
@@ -40,22 +41,15 @@ class TLSProxyError(RuntimeError):
     pass
 
 
-def _openssl(*args, cwd=None):
-    r = subprocess.run(["openssl", *args], capture_output=True, cwd=cwd, timeout=60)
-    if r.returncode != 0:
-        raise TLSProxyError(f"openssl {' '.join(args)} failed: {r.stderr.decode(errors='replace')}")
-    return r.stdout
-
-
 def make_ca(directory, subject=CA_SUBJECT, days=30):
     """Self-signed CA (RSA-2048): returns (cert_path, key_path)."""
     os.makedirs(directory, exist_ok=True)
     cert, key = os.path.join(directory, "ca.pem"), os.path.join(directory, "ca.key")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-             "-subj", subject, "-days", str(days), "-sha256",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-addext", "subjectKeyIdentifier=hash")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+            "-subj", subject, "-days", str(days), "-sha256",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-addext", "subjectKeyIdentifier=hash")
     return cert, key
 
 
@@ -65,8 +59,8 @@ def make_server_cert(directory, ca_cert, ca_key, cn="localhost",
     os.makedirs(directory, exist_ok=True)
     key, csr = os.path.join(directory, "server.key"), os.path.join(directory, "server.csr")
     cert, ext = os.path.join(directory, "server.pem"), os.path.join(directory, "server.ext")
-    _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-             "-subj", f"/CN={cn}")
+    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+            "-subj", f"/CN={cn}")
     with open(ext, "w") as f:
         f.write(f"basicConstraints=critical,CA:FALSE\n"
                 f"keyUsage=critical,digitalSignature,keyEncipherment\n"
@@ -74,8 +68,8 @@ def make_server_cert(directory, ca_cert, ca_key, cn="localhost",
                 f"subjectAltName={san}\n"
                 f"authorityKeyIdentifier=keyid\n"
                 f"subjectKeyIdentifier=hash\n")
-    _openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
-             "-out", cert, "-days", str(days), "-sha256", "-extfile", ext)
+    openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
+            "-out", cert, "-days", str(days), "-sha256", "-extfile", ext)
     return cert, key
 
 
@@ -260,7 +254,7 @@ def _main(argv=None):
             proxy.stop()
             os.unlink(state)
             print(json.dumps({"stopped": True}))
-    except (TLSProxyError, OSError, ValueError) as e:
+    except (TLSProxyError, OpenSSLError, OSError, ValueError) as e:
         print(f"tls_proxy: {e}", file=sys.stderr)
         return 1
     return 0
