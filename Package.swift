@@ -48,24 +48,55 @@ let executableLinkerSettings: [LinkerSetting] = embedded
     ? [.unsafeFlags(["-L", embeddedLibraryDirectory(), "-Xlinker", "-z", "-Xlinker", "now"]), .linkedLibrary("swiftUnicodeDataTables"), .linkedLibrary("m")]
     : []
 
-var targets: [Target] = [
-    .target(
-        name: "CSCEPShim",
-        linkerSettings: [.linkedLibrary("mbedtls"), .linkedLibrary("mbedx509"), .linkedLibrary("mbedcrypto"), .linkedLibrary("dl")]
-    ),
-    .target(name: "DER", swiftSettings: productSwiftSettings),
-    .target(name: "SCEPCrypto", dependencies: ["CSCEPShim", "DER"], swiftSettings: productSwiftSettings),
-    .target(name: "SCEPPKCS11", dependencies: ["CSCEPShim", "DER", "SCEPCrypto"], swiftSettings: productSwiftSettings),
-    .target(name: "SCEPMessages", dependencies: ["DER", "SCEPCrypto"], swiftSettings: productSwiftSettings),
-    .target(name: "SCEPClient", dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages"], swiftSettings: productSwiftSettings),
-    .target(name: "SCEPAgent", dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPPKCS11"], swiftSettings: productSwiftSettings),
-    .executableTarget(
-        name: "scep-agent",
-        dependencies: ["CSCEPShim", "DER", "SCEPCrypto", "SCEPMessages", "SCEPClient", "SCEPAgent", "SCEPPKCS11"],
-        swiftSettings: productSwiftSettings,
-        linkerSettings: executableLinkerSettings
-    ),
-]
+/// The module graph, the one place it is written: CMakeLists.txt and FuzzTesting/build.sh read these
+/// lines from this file, and Tests/integration/test_layout.py checks that the builds and the imports
+/// agree with them. One module per line, below every module it imports: kind (c, library or
+/// executable), the module (a folder in Sources/), then the modules it imports.
+/// (Here and not in a file of its own: SwiftPM caches the evaluated manifest by this file's text, so a
+/// manifest reading another file would miss an edit there until Package.swift changed too.)
+let moduleGraph = """
+    c           CSCEPShim
+    library     DER
+    library     SCEPCrypto      CSCEPShim DER
+    library     SCEPMessages    DER SCEPCrypto
+    library     SCEPPKCS11      CSCEPShim DER SCEPCrypto
+    library     SCEPClient      CSCEPShim DER SCEPCrypto SCEPMessages
+    library     SCEPAgent       CSCEPShim DER SCEPCrypto SCEPMessages SCEPClient SCEPPKCS11
+    executable  scep-agent      CSCEPShim DER SCEPCrypto SCEPMessages SCEPPKCS11 SCEPClient SCEPAgent
+    """
+
+struct GraphModule {
+    let kind: String
+    let name: String
+    let imports: [String]
+}
+
+let graphModules: [GraphModule] = moduleGraph.split(separator: "\n").map { line in
+    let words = line.split(separator: " ").map(String.init)
+    return GraphModule(kind: words[0], name: words[1], imports: Array(words.dropFirst(2)))
+}
+
+var targets: [Target] = graphModules.map { module in
+    let dependencies = module.imports.map { Target.Dependency.byName(name: $0) }
+    switch module.kind {
+    case "c":
+        return .target(
+            name: module.name,
+            linkerSettings: [.linkedLibrary("mbedtls"), .linkedLibrary("mbedx509"), .linkedLibrary("mbedcrypto"), .linkedLibrary("dl")]
+        )
+    case "library":
+        return .target(name: module.name, dependencies: dependencies, swiftSettings: productSwiftSettings)
+    case "executable":
+        return .executableTarget(
+            name: module.name,
+            dependencies: dependencies,
+            swiftSettings: productSwiftSettings,
+            linkerSettings: executableLinkerSettings
+        )
+    default:
+        fatalError("Package.swift moduleGraph: unknown kind '\(module.kind)' for \(module.name) (c, library or executable)")
+    }
+}
 
 if !embedded {
     targets += [
@@ -85,8 +116,8 @@ if !embedded {
 let package = Package(
     name: "scep-agent",
     products: [
-        .executable(name: "scep-agent", targets: ["scep-agent"]),
-        .library(name: "SCEPAgentKit", targets: ["DER", "SCEPCrypto", "SCEPPKCS11", "SCEPMessages", "SCEPClient", "SCEPAgent"]),
+        .executable(name: "scep-agent", targets: graphModules.filter { $0.kind == "executable" }.map(\.name)),
+        .library(name: "SCEPAgentKit", targets: graphModules.filter { $0.kind == "library" }.map(\.name)),
     ],
     targets: targets
 )

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-deps.sh
-SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release >/dev/null
+Scripts/build-embedded.sh >/dev/null
 agent="$(pwd)/.build-embedded/release/scep-agent"
 arguments="enroll --quiet --url {url} --ca-fingerprint {fingerprint} --subject CN={cn} --challenge {challenge} --key {key} --existing-key --cert {cert}"
 clients=(--client "scep-agent=$agent $arguments")

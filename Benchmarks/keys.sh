@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/install-deps.sh
-SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release >/dev/null
+Scripts/build-embedded.sh >/dev/null
 exec python3 Benchmarks/keys.py "$(pwd)/.build-embedded/release/scep-agent" -n "${1:-7}"

@@ -1,22 +1,24 @@
 #!/bin/sh
 # CI fuzz step: FuzzTesting/ci.sh [SECONDS_PER_TARGET] (default 10).
 # Builds .build-fuzz/scep-fuzz once, replays every saved input under FuzzTesting/crashes/TARGET/ and
-# FuzzTesting/seeds/TARGET/ (no fuzzing; none may crash), then fuzzes each target for the given
-# seconds, printing the executions reached; fails on any crash.
+# every seed of the target (FuzzTesting/targets) without fuzzing (none may crash), then fuzzes each
+# target for the given seconds, printing the executions reached; fails on any crash.
 set -eu
 # The Swift runtime's backtracer trips ASan after a trap; libFuzzer prints the stack instead.
 export SWIFT_BACKTRACE=enable=no
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 seconds=${1:-10}
-targets="der certrep getcacert getnextca getcacaps http config pkcs11uri"
+. "$here/targets.sh"
+targets=$(fuzz_targets)
 "$here/build.sh"
 fixtures="$root/Tests/Fixtures/scepserver-2.1.0"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 for target in $targets; do
-    files=$(find "$here/seeds/$target" "$here/crashes/$target" -type f 2>/dev/null | sort)
+    seeds=$(fuzz_seeds "$target")
+    files=$(find "$seeds" "$here/crashes/$target" -type f 2>/dev/null | sort)
     [ -n "$files" ] || continue
     count=$(echo "$files" | wc -l)
     # Running the binary on files replays them once each.

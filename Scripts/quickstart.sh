@@ -10,8 +10,7 @@ keep_ca=false
 [ "${1:-}" = "--keep-ca" ] && keep_ca=true
 Scripts/install-deps.sh --quickstart
 echo "== building scep-agent (Embedded Swift, release)"
-# Exactly test-all's command: other flags in the same scratch path would rebuild it from scratch each time.
-SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release -Xswiftc -warnings-as-errors 2>&1 | grep -E "error|warning|Compiling|Build complete" || true
+Scripts/build-embedded.sh 2>&1 | grep -E "error|warning|Compiling|Build complete" || true
 agent="$root/.build-embedded/release/scep-agent"
 [ -x "$agent" ] || { echo "build failed" >&2; exit 1; }
 

@@ -23,8 +23,7 @@ two_at_once() {
     echo "-- $2"; cat "$logs/2.log"
     return "$status"
 }
-two_at_once "SCEP_EMBEDDED=1 swift build --scratch-path .build-embedded -c release -Xswiftc -warnings-as-errors" \
-            "Scripts/build-firmware.sh x86_64"
+two_at_once "Scripts/build-embedded.sh" "Scripts/build-firmware.sh x86_64"
 two_at_once "Scripts/build-firmware.sh aarch64" "Scripts/build-firmware.sh armhf"
 stage "end-to-end suites against scepserver, nginx, SoftHSM, swtpm and OpenSSL (normal, Embedded, ARM under qemu; the .debs in a Debian 12 chroot)"
 python3 -m pytest -q Tests/integration

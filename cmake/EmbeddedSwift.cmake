@@ -3,6 +3,7 @@
 #   scep_c_module(NAME)                       Sources/NAME/*.c, public headers in Sources/NAME/include
 #   scep_swift_module(NAME [DEPENDS ...])     Sources/NAME/*.swift as a static library
 #   scep_swift_executable(NAME [DEPENDS ...]) Sources/NAME/*.swift as the linked executable
+#   scep_modules_from_graph(MANIFEST)         one of the three above per line of Package.swift's moduleGraph
 #
 # Sources are globbed (CONFIGURE_DEPENDS), so a new file in a module directory is picked up without
 # editing CMake. The toolchain file provides SCEP_EMBEDDED_LIBRARY_DIR (the Swift toolchain's
@@ -74,6 +75,46 @@ function(scep_swift_executable name)
   target_link_options(${name} PRIVATE ${SCEP_EXECUTABLE_LINK_OPTIONS})
   if(TARGET scep_unicode_tables)
     add_dependencies(${name} scep_unicode_tables)
+  endif()
+endfunction()
+
+# Package.swift's moduleGraph is the one place the modules and their imports are written: a line per
+# module ("kind name imports..."), between `let moduleGraph = """` and the closing `"""`. Reconfigures
+# when Package.swift changes.
+function(scep_modules_from_graph manifest)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${manifest}")
+  file(STRINGS "${manifest}" lines)
+  set(inside FALSE)
+  set(count 0)
+  foreach(line IN LISTS lines)
+    if(line MATCHES "^let moduleGraph = \"\"\"$")
+      set(inside TRUE)
+    elseif(inside AND line MATCHES "^ *\"\"\"$")
+      break()
+    elseif(inside)
+      string(STRIP "${line}" line)
+      string(REGEX REPLACE " +" ";" words "${line}")
+      list(POP_FRONT words kind name)
+      foreach(dependency IN LISTS words)
+        if(NOT TARGET ${dependency})
+          message(FATAL_ERROR "${manifest} moduleGraph: ${name} imports ${dependency}, which is not a module "
+            "on a line above it")
+        endif()
+      endforeach()
+      if(kind STREQUAL "c")
+        scep_c_module(${name})
+      elseif(kind STREQUAL "library")
+        scep_swift_module(${name} DEPENDS ${words})
+      elseif(kind STREQUAL "executable")
+        scep_swift_executable(${name} DEPENDS ${words})
+      else()
+        message(FATAL_ERROR "${manifest} moduleGraph: unknown kind '${kind}' for ${name} (c, library or executable)")
+      endif()
+      math(EXPR count "${count} + 1")
+    endif()
+  endforeach()
+  if(count EQUAL 0)
+    message(FATAL_ERROR "${manifest}: no moduleGraph lines found")
   endif()
 endfunction()
 
