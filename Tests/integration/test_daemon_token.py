@@ -12,15 +12,8 @@ from helpers import ExitCode, certificate_public_key_der, certificate_serial, op
 from hostile_ca import HostileCA
 from test_crash import assert_no_leftovers
 from test_daemon import Gateway
-from test_pkcs11 import assert_no_private_key_files
+from test_pkcs11 import assert_no_private_key_files, token  # noqa: F401 (fixture)
 from tokens import KINDS
-
-
-@pytest.fixture(params=sorted(KINDS))
-def token(request, tmp_path):
-    made = KINDS[request.param](tmp_path / ("token-" + request.param))
-    yield made
-    made.close()
 
 
 @pytest.fixture
