@@ -109,7 +109,7 @@ if !embedded {
         .testTarget(name: "SCEPClientTests", dependencies: ["SCEPClient", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPClientTests",
             exclude: ["Servers"]),
         .testTarget(name: "SCEPPKCS11Tests", dependencies: ["SCEPPKCS11", "SCEPCrypto", "DER"], path: "Tests/SCEPPKCS11Tests"),
-        .testTarget(name: "SCEPAgentPKCS11Tests", dependencies: ["SCEPAgent", "DER"], path: "Tests/SCEPAgentPKCS11Tests"),
+        .testTarget(name: "SCEPAgentPKCS11Tests", dependencies: ["SCEPAgent", "SCEPClient", "SCEPCrypto", "SCEPMessages", "DER", "TestSupport"], path: "Tests/SCEPAgentPKCS11Tests"),
     ]
 }
 

@@ -147,7 +147,7 @@ public struct AgentConfig {
         return (AgentConfig(path: file.path, stateDirectory: stateDirectory, log: log, metricsFile: metricsFile, certificates: certificates, board: board), [])
     }
 
-    static func outputPaths(_ reader: inout SectionReader, key: String, certificate: String) throws(SCEPError) -> OutputPaths {
+    static func outputPaths(_ reader: inout SectionReader, key: KeyLocation, certificate: String) throws(SCEPError) -> OutputPaths {
         var paths = OutputPaths(key: key, certificate: certificate, chain: try reader.absolutePath("chain"), ca: try reader.absolutePath("ca"))
         paths.section = reader.section.name
         paths.keyOwnership = try reader.ownership("key", defaultMode: FileSystem.privateKeyMode)
@@ -157,7 +157,7 @@ public struct AgentConfig {
         paths.p12 = try reader.absolutePath("p12")
         paths.p12PassphraseFile = try reader.absolutePath("p12_passphrase_file")
         let unencrypted = try reader.flag("p12_unencrypted")
-        if paths.p12 != nil && paths.keyIsToken {
+        if paths.p12 != nil && !paths.key.isExportable {
             throw ConfigFile.error(reader.file.path, reader.section.line, "p12", "a token key never leaves its token: p12 needs a key file")
         }
         if paths.p12 != nil && (paths.p12PassphraseFile != nil) == unencrypted {
@@ -201,10 +201,13 @@ public struct AgentConfig {
             }
             return parsed
         }
-        let key = reader.check(nil) { r throws(SCEPError) -> String? in
+        // Read with the parser enroll and renew use: a URI it refuses fails here, not at the first renewal.
+        let key = reader.check(nil) { r throws(SCEPError) -> KeyLocation? in
             let entry = try r.required("key")
-            guard entry.value.hasPrefix("pkcs11:") || entry.value.hasPrefix("/") else { throw r.error(entry, "give an absolute path or a pkcs11: URI") }
-            return entry.value
+            let location: KeyLocation
+            do throws(SCEPError) { location = try KeyLocation(entry.value) } catch { throw r.error(entry, error.reason) }
+            guard location.filePath?.hasPrefix("/") ?? true else { throw r.error(entry, "give an absolute path or a pkcs11: URI") }
+            return location
         }
         let certPath = reader.check(nil) { r throws(SCEPError) -> String? in
             guard let path = try r.absolutePath("cert"), !path.isEmpty else {
@@ -231,7 +234,7 @@ public struct AgentConfig {
         let strict = reader.check(false) { r throws(SCEPError) in try r.flag("strict") }
         let challengeFile = reader.check(nil) { r throws(SCEPError) in try r.absolutePath("challenge_file") }
         let renewal = reader.check(RenewalChallenge.auto) { r throws(SCEPError) in try r.renewalChallenge("renew_with_challenge") }
-        let paths = reader.check(nil) { r throws(SCEPError) -> OutputPaths? in try Self.outputPaths(&r, key: key ?? "", certificate: certPath ?? "") }
+        let paths = reader.check(nil) { r throws(SCEPError) -> OutputPaths? in try Self.outputPaths(&r, key: key ?? KeyLocation(filePath: ""), certificate: certPath ?? "") }
         let hookTimeout = reader.check(30) { r throws(SCEPError) in try r.duration("post_renew_timeout", default: 30) }
         let tlsCA = reader.check(nil) { r throws(SCEPError) in try r.absolutePath("tls_ca") }
         let proxy = reader.take("proxy")?.value

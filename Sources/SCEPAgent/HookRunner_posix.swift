@@ -1,7 +1,6 @@
 import CSCEPShim
 import DER
 import SCEPClient
-import SCEPPKCS11
 
 /// Runs the post-renew hook: an argv array (never a shell line), with a time limit.
 ///
@@ -21,7 +20,7 @@ public enum HookRunner {
     /// or `renewed`), and the key (a `pkcs11:` URI without its PIN), certificate, chain and ca paths.
     public static func environment(for config: CertConfig, event: String) -> [String] {
         var entries = ["PATH=" + path, "SCEP_AGENT_NAME=" + config.name, "SCEP_AGENT_EVENT=" + event,
-                       "SCEP_AGENT_KEY=" + PKCS11URI.redacted(config.paths.key), "SCEP_AGENT_CERT=" + config.paths.certificate]
+                       "SCEP_AGENT_KEY=" + config.paths.key.description, "SCEP_AGENT_CERT=" + config.paths.certificate]
         if let chain = config.paths.chain { entries.append("SCEP_AGENT_CHAIN=" + chain) }
         if let ca = config.paths.ca { entries.append("SCEP_AGENT_CA=" + ca) }
         return entries

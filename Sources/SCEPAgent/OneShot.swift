@@ -1,13 +1,11 @@
-import CSCEPShim
 import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
-import SCEPPKCS11
 
 /// Where the outputs of one certificate go, and who owns them.
 public struct OutputPaths {
-    public var key: String
+    public var key: KeyLocation
     public var certificate: String
     public var chain: String?
     /// The pinned CA certificate (the daemon's `ca`), installed with the set.
@@ -27,7 +25,7 @@ public struct OutputPaths {
     /// rollover's successor, the predecessor a switch replaced).
     public var keptCAs: [[UInt8]] = []
 
-    public init(key: String, certificate: String, chain: String?, ca: String? = nil) {
+    public init(key: KeyLocation, certificate: String, chain: String?, ca: String? = nil) {
         self.key = key
         self.certificate = certificate
         self.chain = chain
@@ -39,8 +37,9 @@ public struct OutputPaths {
         section.map { key + " in [cert " + $0 + "]" } ?? option
     }
 
-    func loadKey(_ oneShot: OneShot) throws(SCEPError) -> PrivateKey {
-        try CredentialFiles.naming("key", setBy: setting("--key", "key")) { () throws(SCEPError) in try oneShot.loadKey(key) }
+    /// The key in `slot` (this set's), which must exist.
+    func loadKey(from slot: KeySlot) throws(SCEPError) -> PrivateKey {
+        try CredentialFiles.naming("key", setBy: setting("--key", "key")) { () throws(SCEPError) in try slot.current() }
     }
 
     func loadCertificate() throws(SCEPError) -> Certificate {
@@ -50,7 +49,7 @@ public struct OutputPaths {
     /// Each file's directory must exist and be writable before anything is sent; an error names the file's role.
     func requireWritableDirectories() throws(SCEPError) {
         let files: [(path: String?, role: String, option: String, key: String)] = [
-            (keyIsToken ? nil : key, "key", "--key", "key"), (certificate, "certificate", "--cert", "cert"),
+            (key.filePath, "key", "--key", "key"), (certificate, "certificate", "--cert", "cert"),
             (chain, "chain", "--chain", "chain"), (ca, "CA file", "ca", "ca"),
         ]
         for file in files {
@@ -59,20 +58,8 @@ public struct OutputPaths {
         }
     }
 
-    /// True when `key` is a `pkcs11:` URI: the key is then no file and never written.
-    public var keyIsToken: Bool { PKCS11URI.isPKCS11(key) }
-
     /// The files of the set (a token key is none of them).
-    var all: [String] { (keyIsToken ? [] : [key]) + [certificate] + (chain.map { [$0] } ?? []) + (ca.map { [$0] } ?? []) + (p12.map { [$0] } ?? []) }
-
-    /// A generated key waits here while its request is PENDING, with the transaction's ID (see
-    /// `PendingRequest`), so a rerun resumes the same transaction.
-    var pendingKey: String { FileSystem.directory(of: key) + "/." + FileSystem.baseName(of: key) + ".scep-pending" }
-    /// Where `FileSystem.replaceAtomically` writes the pending key before renaming it to `pendingKey`.
-    var pendingKeyTemporary: String { pendingKey + ".tmp" }
-    /// A token key's PENDING transaction is named here, beside the certificate (the key itself waits on
-    /// the token as a pending pair).
-    var pendingTransaction: String { FileSystem.directory(of: certificate) + "/." + FileSystem.baseName(of: certificate) + ".scep-pending" }
+    var all: [String] { (key.filePath.map { [$0] } ?? []) + [certificate] + (chain.map { [$0] } ?? []) + (ca.map { [$0] } ?? []) + (p12.map { [$0] } ?? []) }
 }
 
 /// Whether a renewal's CSR carries the challenge (`renew_with_challenge`, and `renew` given one).
@@ -89,8 +76,8 @@ public struct Outcome {
     public let certificate: Certificate
     public let chain: [Certificate]
     public let written: [String]
-    /// Where the key is: its file path, or its `pkcs11:` URI (without pin-value).
-    public let key: String
+    /// Where the key is (printed as its file path, or its `pkcs11:` URI without pin-value).
+    public let key: KeyLocation
     public let keyFingerprint: [UInt8]
     public let transactionID: String
     public let messageType: String
@@ -123,53 +110,20 @@ public final class OneShot {
     }
 
     /// Enrolls a new (or, with `existingKey`, the present) key and installs key, certificate and chain.
+    /// `replaceExistingKey`: a re-enrollment (the daemon's, after its certificate expired or went) makes
+    /// a new key where one is; the old key goes only once the new certificate is installed.
     public func enroll(url: URL, policy: EnrollmentPolicy, subject: DistinguishedName, subjectAltNames: [SubjectAltName], challenge: String?,
                        keyType: KeyType, existingKey: Bool, replaceExistingKey: Bool = false, paths: OutputPaths) throws(SCEPError) -> Outcome {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
-        try paths.requireWritableDirectories()
-        try store.recoverLocked(targets: paths.all)
-        try discardInstalledPendingKey(paths: paths)
-
+        let slot = try prepare(paths, store: store, discardingUnsaved: false)
         let key: PrivateKey
-        var keyIsNew = false
         var resumedTransaction: TransactionID? = nil
-        var token: TokenKeySlot? = nil
-        var tokenKey: PKCS11PrivateKey? = nil
-        // The token pair a re-enrollment replaces (the daemon's, after its certificate expired or went):
-        // destroyed by commit() only once the new certificate is installed.
-        var replacedTokenKey: PKCS11PrivateKey? = nil
-        if paths.keyIsToken {
-            let slot = try openRecoveredToken(paths, discardPending: false)
-            let current = existingKey ? nil : try slot.current()
-            if existingKey {
-                tokenKey = try slot.existing()
-            } else if current != nil && !replaceExistingKey {
-                throw SCEPError(.fileExists, "key " + slot.uri.description + " already exists on token " + slot.store.session.tokenLabel + ": pass --existing-key to enroll that key, or delete it to make a new one")
-            } else if let pending = try slot.pending().first {
-                replacedTokenKey = current
-                tokenKey = pending
-                keyIsNew = true
-                log.notice("resuming with the key made on the token by an earlier run")
-                resumedTransaction = FileSystem.exists(paths.pendingTransaction)
-                    ? PendingRequest.transactionID(in: try FileSystem.read(paths.pendingTransaction)) : nil
-            } else {
-                replacedTokenKey = current
-                log.generatingKey(keyType, onToken: true)
-                tokenKey = try slot.generatePending(keyType, random: random)
-                keyIsNew = true
-                timer.mark("keygen")
-            }
-            token = slot
-            key = tokenKey!
-        } else if existingKey {
-            key = try paths.loadKey(self)
-        } else if FileSystem.exists(paths.key) && !replaceExistingKey {
-            throw SCEPError(.fileExists, "key file " + paths.key + " exists: pass --existing-key to enroll that key, or remove it to make a new one")
+        if existingKey {
+            key = try paths.loadKey(from: slot)
         } else {
-            (key, resumedTransaction) = try pendingOrNewKey(keyType, paths: paths)
-            keyIsNew = true
-            FaultInjection.point("oneshot.key-generated")
+            try slot.requireVacant(replacing: replaceExistingKey, use: "enroll that key")
+            (key, resumedTransaction) = try slot.pendingOrNewKey(keyType, random: random)
             timer.mark("keygen")
         }
 
@@ -184,14 +138,13 @@ public final class OneShot {
             request.resumesPending = resumedTransaction != nil
             result = try enrollment.enroll(request, profile: profile)
         } catch {
-            if error.code == .serverPending && keyIsNew { try keepPendingKey(key, transactionID: transactionID, paths: paths) }
-            if error.code == .serverFailure && keyIsNew { discardPendingRequest(paths: paths, token: token) }
+            if error.code == .serverPending { try slot.keepPending(transactionID: transactionID) }
+            if error.code == .serverFailure && !existingKey { slot.forgetPendingRequest(log: log) }
             throw error
         }
         FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
-        let written = try install(result, key: keyIsNew ? key : nil, certifiedKey: key, ca: profile.roles.ca, paths: paths, store: store)
-        if let token, let tokenKey, keyIsNew { try token.commit(new: tokenKey, old: replacedTokenKey) }
+        let written = try install(result, slot: slot, ca: profile.roles.ca, paths: paths, store: store)
         timer.mark("install")
         return outcome(result, key: key, written: written, timer: timer, location: paths.key)
     }
@@ -203,42 +156,20 @@ public final class OneShot {
                       paths: OutputPaths) throws(SCEPError) -> Outcome {
         var timer = PhaseTimer(clock: clock)
         let store = CredentialStore(certificatePath: paths.certificate)
-        try paths.requireWritableDirectories()
-        try store.recoverLocked(targets: paths.all)
-        try discardInstalledPendingKey(paths: paths)
-        var token: TokenKeySlot? = nil
-        let currentKey: PrivateKey
-        if paths.keyIsToken {
-            // A pending pair left after recover() never got its certificate: a new key replaces it,
-            // unless it waits for a PENDING request's answer.
-            let slot = try openRecoveredToken(paths, discardPending: !reuseKey)
-            currentKey = try slot.existing()
-            token = slot
-        } else {
-            currentKey = try paths.loadKey(self)
-        }
+        // A pending key that never got a certificate is replaced by a new one, unless it waits for a
+        // PENDING request's answer.
+        let slot = try prepare(paths, store: store, discardingUnsaved: !reuseKey)
+        let currentKey = try paths.loadKey(from: slot)
         let current = try paths.loadCertificate()
         guard current.publicKey.subjectPublicKeyInfo == currentKey.publicKeyInfo else {
-            throw SCEPError(.verifyKeyMismatch, "certificate " + paths.certificate + " does not belong to key " + paths.key)
+            throw SCEPError(.verifyKeyMismatch, "certificate " + paths.certificate + " does not belong to key " + paths.key.description)
         }
-        var tokenKey: PKCS11PrivateKey? = nil
         let key: PrivateKey
         var resumedTransaction: TransactionID? = nil
         if reuseKey {
             key = currentKey
-        } else if let token {
-            if let pending = try token.pending().first {
-                log.notice("resuming the pending request with the key made on the token by an earlier run")
-                tokenKey = pending
-                resumedTransaction = PendingRequest.transactionID(in: try FileSystem.read(paths.pendingTransaction))
-            } else {
-                log.generatingKey(keyType ?? currentKey.keyType, onToken: true)
-                tokenKey = try token.generatePending(keyType ?? currentKey.keyType, random: random)
-            }
-            key = tokenKey!
         } else {
-            (key, resumedTransaction) = try pendingOrNewKey(keyType ?? currentKey.keyType, paths: paths)
-            FaultInjection.point("oneshot.key-generated")
+            (key, resumedTransaction) = try slot.pendingOrNewKey(keyType ?? currentKey.keyType, random: random)
         }
         timer.mark("keygen")
 
@@ -259,9 +190,9 @@ public final class OneShot {
             do throws(SCEPError) {
                 result = try enrollment.enroll(request, profile: profile)
             } catch {
-                if error.code == .serverPending && !reuseKey { try keepPendingKey(key, transactionID: transactionID, paths: paths) }
+                if error.code == .serverPending { try slot.keepPending(transactionID: transactionID) }
                 guard sendChallenge == .auto, !withChallenge, challenge != nil, Self.mayWantTheChallenge(error) else {
-                    if error.code == .serverFailure && !reuseKey { discardPendingRequest(paths: paths, token: token) }
+                    if error.code == .serverFailure && !reuseKey { slot.forgetPendingRequest(log: log) }
                     throw error
                 }
                 // RFC 8894 says a renewal SHOULD omit the challenge; CAs that want it refuse like this.
@@ -272,8 +203,7 @@ public final class OneShot {
         }
         FaultInjection.point("oneshot.issued")
         timer.mark("enroll")
-        let written = try install(result!, key: reuseKey ? nil : key, certifiedKey: key, ca: profile.roles.ca, paths: paths, store: store)
-        if let token, let tokenKey, let old = currentKey as? PKCS11PrivateKey { try token.commit(new: tokenKey, old: old) }
+        let written = try install(result!, slot: slot, ca: profile.roles.ca, paths: paths, store: store)
         timer.mark("install")
         var done = outcome(result!, key: key, written: written, timer: timer, location: paths.key)
         done.sentChallenge = withChallenge
@@ -308,7 +238,7 @@ public final class OneShot {
     /// GetCert: fetches the certificate with `serial`, asking with the certificate and key at `paths`.
     public func getCert(url: URL, policy: EnrollmentPolicy, serial: [UInt8], paths: OutputPaths, output: String) throws(SCEPError) -> [Certificate] {
         try FileSystem.requireWritableDirectory(for: output)
-        let key = try paths.loadKey(self)
+        let key = try paths.loadKey(from: openSlot(paths))
         let certificate = try paths.loadCertificate()
         let enrollment = enrollment(url: url, policy: policy)
         let certificates = try enrollment.getCert(serial: serial, certificate: certificate, key: key, profile: try enrollment.discover())
@@ -319,7 +249,7 @@ public final class OneShot {
     /// GetCRL: fetches the CRL covering the certificate at `paths` and writes it as PEM.
     public func getCRL(url: URL, policy: EnrollmentPolicy, paths: OutputPaths, output: String) throws(SCEPError) -> Int {
         try FileSystem.requireWritableDirectory(for: output)
-        let key = try paths.loadKey(self)
+        let key = try paths.loadKey(from: openSlot(paths))
         let certificate = try paths.loadCertificate()
         let enrollment = enrollment(url: url, policy: policy)
         let crls = try enrollment.getCRL(certificate: certificate, key: key, profile: try enrollment.discover())
@@ -329,40 +259,19 @@ public final class OneShot {
         return crls.count
     }
 
-    /// Opens the token a `pkcs11:` key names, with this OneShot's token options.
-    func openToken(_ text: String) throws(SCEPError) -> TokenKeySlot {
-        let location = try KeyLocation(text)
-        guard let uri = location.uri else { preconditionFailure("openToken needs a pkcs11: URI") }
-        return try TokenKeySlot(uri: uri, options: tokenOptions)
+    /// The slot of `paths.key`, with this OneShot's token options; nothing is opened yet.
+    public func openSlot(_ paths: OutputPaths) -> KeySlot {
+        paths.key.open(tokenOptions: tokenOptions, certificatePath: paths.certificate, log: log)
     }
 
-    /// The token for `paths.key`, with what a killed run left on it finished (recover()) and, with
-    /// `discardPending`, pending pairs that never got a certificate destroyed. When anything was destroyed
-    /// the token is opened again (C_Finalize, C_Initialize, a login with the PIN it has just accepted)
-    /// before a new pair can be made: tpm2-pkcs11 (1.9) fills handle gaps counting from 2 whatever the
-    /// lowest handle is, so once the oldest objects are destroyed a pair made in the same C_Initialize gets
-    /// handles that objects still on the token have, and the key that signs, is certified and is relabeled
-    /// is not the new one. A fresh C_Initialize numbers the objects from 1 again.
-    /// A pending pair whose PENDING transaction is saved (`pendingTransaction`, one pair) is kept: it
-    /// waits for the CA's answer.
-    func openRecoveredToken(_ paths: OutputPaths, discardPending: Bool) throws(SCEPError) -> TokenKeySlot {
-        var slot: TokenKeySlot? = try openToken(paths.key)
-        var destroyed = try slot!.recover(certificatePath: paths.certificate)
-        if discardPending, try slot!.pending().count != 1 || !FileSystem.exists(paths.pendingTransaction) {
-            destroyed = try slot!.discardPending() || destroyed
-            try FileSystem.remove(paths.pendingTransaction)
-        }
-        if destroyed {
-            // Released first: its session closes and the module is finalized before it is initialized again.
-            slot = nil
-            slot = try openToken(paths.key)
-        }
-        return slot!
-    }
-
-    /// The existing key at a file path or `pkcs11:` URI.
-    public func loadKey(_ text: String) throws(SCEPError) -> PrivateKey {
-        PKCS11URI.isPKCS11(text) ? try openToken(text).existing() : try CredentialFiles.loadPrivateKey(text)
+    /// Before a request: every output's directory is writable, and what a killed run left is finished,
+    /// the set's files first (`CredentialStore.recoverLocked`), then the key's slot (`KeySlot.recover`).
+    func prepare(_ paths: OutputPaths, store: CredentialStore, discardingUnsaved: Bool) throws(SCEPError) -> KeySlot {
+        try paths.requireWritableDirectories()
+        try store.recoverLocked(targets: paths.all)
+        let slot = openSlot(paths)
+        try slot.recover(discardingUnsaved: discardingUnsaved)
+        return slot
     }
 
     /// The saved transactionID of a PENDING request, else a fresh one.
@@ -371,79 +280,12 @@ public final class OneShot {
         return try TransactionID.random(random)
     }
 
-    /// The key and transactionID saved while a request was PENDING, or a new key (and nil).
-    func pendingOrNewKey(_ type: KeyType, paths: OutputPaths) throws(SCEPError) -> (PrivateKey, TransactionID?) {
-        if FileSystem.exists(paths.pendingKey) {
-            log.notice("resuming the pending request with the key saved in " + paths.pendingKey)
-            let key = try CredentialFiles.loadPrivateKey(paths.pendingKey)
-            let transactionID = PendingRequest.transactionID(in: try FileSystem.read(paths.pendingKey))
-            if transactionID == nil { log.warning(paths.pendingKey + " names no transactionID: the pending key is sent as a new transaction") }
-            return (key, transactionID)
-        }
-        log.generatingKey(type, onToken: false)
-        return (try SoftwarePrivateKey.generate(type, random: random), nil)
-    }
-
-    /// Removes the pending key when it is the installed key already: a run that installed it was killed
-    /// before removing it. Resuming with it would "renew" to the same key (and transactionID).
-    /// Also removes a pending key's temporary that a run killed while saving it left behind.
-    func discardInstalledPendingKey(paths: OutputPaths) throws(SCEPError) {
-        guard !paths.keyIsToken else { return }
-        if FileSystem.exists(paths.pendingKeyTemporary) {
-            log.notice("removing " + paths.pendingKeyTemporary + ": a run was stopped while saving its pending key there")
-            try FileSystem.remove(paths.pendingKeyTemporary)
-            try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKeyTemporary))
-        }
-        guard FileSystem.exists(paths.pendingKey), FileSystem.exists(paths.key),
-              let pending = try? CredentialFiles.loadPrivateKey(paths.pendingKey),
-              let installed = try? CredentialFiles.loadPrivateKey(paths.key),
-              pending.publicKeyInfo == installed.publicKeyInfo else { return }
-        log.notice("removing " + paths.pendingKey + ": it is the installed key " + paths.key + " already")
-        try FileSystem.remove(paths.pendingKey)
-        try FileSystem.syncDirectory(FileSystem.directory(of: paths.pendingKey))
-    }
-
-    /// Forgets a PENDING request (the CA refused it, or `pending_max` passed): its saved key (a token's
-    /// pending pair) and transactionID, so the next attempt is a new request. Failures are logged: the
-    /// request is over either way.
-    func discardPendingRequest(paths: OutputPaths, token: TokenKeySlot? = nil) {
-        do throws(SCEPError) {
-            if paths.keyIsToken { _ = try (token != nil ? token! : openToken(paths.key)).discardPending() }
-            let path = paths.keyIsToken ? paths.pendingTransaction : paths.pendingKey
-            guard FileSystem.exists(path) else { return }
-            try FileSystem.remove(path)
-            try FileSystem.syncDirectory(FileSystem.directory(of: path))
-            log.notice("removed " + path + ": the request it waited for is over")
-        } catch {
-            log.warning("cannot discard the pending request's key: " + error.reason)
-        }
-    }
-
-    /// Keeps a PENDING request's new software key (0600) and its transactionID so the next run polls
-    /// the same transaction; a token key stays on its token as a pending pair, its transactionID in
-    /// `pendingTransaction`.
-    func keepPendingKey(_ key: PrivateKey, transactionID: TransactionID, paths: OutputPaths) throws(SCEPError) {
-        let path: String
-        let contents: [UInt8]
-        if paths.keyIsToken {
-            (path, contents) = (paths.pendingTransaction, PendingRequest.contents(keyPEM: "", transactionID: transactionID))
-        } else {
-            guard let software = key as? SoftwarePrivateKey else { return }
-            (path, contents) = (paths.pendingKey, PendingRequest.contents(keyPEM: try software.pem(), transactionID: transactionID))
-        }
-        // Rewritten only when it changes (a retry with the challenge is a new transaction).
-        if FileSystem.exists(path), (try? FileSystem.read(path)) == contents { return }
-        // Atomically: a crash mid-write must not leave a truncated pending key, which every later run
-        // would try to resume and fail to read.
-        try FileSystem.replaceAtomically(path, contents, mode: FileSystem.privateKeyMode, faultPoint: "oneshot.pending")
-    }
-
-    /// Installs certificate, chain, CA and (for a new software key) the key file as one set. A token
-    /// key is not part of the set: it never leaves the token.
-    func install(_ result: EnrollmentResult, key: PrivateKey?, certifiedKey: PrivateKey, ca: Certificate, paths: OutputPaths, store: CredentialStore) throws(SCEPError) -> [String] {
+    /// Installs certificate, chain, CA and the slot's files (a new key file) as one set, then commits the
+    /// slot's new key. A token key is not part of the set: it never leaves the token.
+    func install(_ result: EnrollmentResult, slot: KeySlot, ca: Certificate, paths: OutputPaths, store: CredentialStore) throws(SCEPError) -> [String] {
         var files: [CredentialFile] = []
         if let p12 = paths.p12 {
-            guard let software = certifiedKey as? SoftwarePrivateKey else { preconditionFailure("p12 is refused for a token key when the config is read") }
+            guard let software = slot.exportableKey() else { preconditionFailure("p12 is refused for a key that never leaves its slot when the paths are read") }
             var passphrase = try paths.p12PassphraseFile.map { path throws(SCEPError) in Array(try CredentialFiles.loadChallenge(path).utf8) }
             defer { if passphrase != nil { SecureMemory.wipe(&passphrase!) } }
             var keyDER = try PEM.decode(try software.pem())[0].der
@@ -452,10 +294,7 @@ public final class OneShot {
                                           passphrase: passphrase, random: random)
             files.append(CredentialFile(path: p12, contents: bundle, ownership: paths.keyOwnership))
         }
-        if let key, !paths.keyIsToken {
-            guard let software = key as? SoftwarePrivateKey else { preconditionFailure("a key file is only ever written for a software key") }
-            files.append(CredentialFile(path: paths.key, contents: Array(try software.pem().utf8), ownership: paths.keyOwnership))
-        }
+        files += try slot.installedFiles(ownership: paths.keyOwnership)
         files.append(CredentialFile(path: paths.certificate, contents: CredentialFiles.pem([result.certificate]), ownership: paths.certificateOwnership))
         if let chain = paths.chain {
             files.append(CredentialFile(path: chain, contents: CredentialFiles.pem(result.chain), ownership: paths.chainOwnership))
@@ -465,10 +304,9 @@ public final class OneShot {
             files.append(CredentialFile(path: caPath, contents: CredentialFiles.pem(certificates), ownership: paths.caOwnership))
         }
         try store.withLock { () throws(SCEPError) in try store.install(files) }
-        // A crash here leaves a software key both installed and pending; discardInstalledPendingKey
-        // removes it next time. A token key still has its temporary label; TokenKeySlot.recover renames it.
+        // A crash here leaves what `KeySlot.recover` finishes next time.
         FaultInjection.point("oneshot.installed")
-        try FileSystem.remove(paths.keyIsToken ? paths.pendingTransaction : paths.pendingKey)
+        try slot.commit()
         return files.map { $0.path }
     }
 
@@ -485,46 +323,10 @@ public final class OneShot {
         return certificates
     }
 
-    func outcome(_ result: EnrollmentResult, key: PrivateKey, written: [String], timer: PhaseTimer, location: String) -> Outcome {
-        return Outcome(certificate: result.certificate, chain: result.chain, written: written, key: PKCS11URI.redacted(location), keyFingerprint: SHA256.hash(key.publicKeyInfo),
+    func outcome(_ result: EnrollmentResult, key: PrivateKey, written: [String], timer: PhaseTimer, location: KeyLocation) -> Outcome {
+        return Outcome(certificate: result.certificate, chain: result.chain, written: written, key: location, keyFingerprint: SHA256.hash(key.publicKeyInfo),
                 transactionID: result.transactionID.value, messageType: result.messageType.description, polls: result.polls,
                 timings: timer.phases + [("total", timer.total)])
-    }
-}
-
-extension Log {
-    /// Progress before a key is made: an RSA key takes seconds on a board, any key on a token (1 s on a
-    /// TPM here); an EC key in software is instant and needs no word.
-    public func generatingKey(_ type: KeyType, onToken: Bool) {
-        if onToken {
-            progress("generating " + type.description + " key on the token...")
-        } else if case .rsa = type {
-            progress("generating " + type.description + " key...")
-        }
-    }
-}
-
-/// The `.KEY.scep-pending` file: the key's PEM, then one line naming the transaction, so a rerun
-/// resumes the same transaction (RFC 8894 §3.2.1.1: a resend or a poll keeps its transactionID).
-/// PEM readers (mbedTLS, OpenSSL) ignore text after the END line.
-enum PendingRequest {
-    static let transactionLabel = "scep-transaction-id: "
-
-    static func contents(keyPEM: String, transactionID: TransactionID) -> [UInt8] {
-        Array((keyPEM + transactionLabel + transactionID.value + "\n").utf8)
-    }
-
-    /// The transactionID line's value; nil when there is none (a file from an older version).
-    static func transactionID(in bytes: [UInt8]) -> TransactionID? {
-        let label = Array(transactionLabel.utf8)
-        for line in bytes.split(separator: UInt8(ascii: "\n")) where line.starts(with: label) {
-            let value = line.dropFirst(label.count)
-            // Ours are hex (TransactionID.random; older versions wrote 64 hex digits of a key hash).
-            let text = String(decoding: value, as: UTF8.self)
-            guard !value.isEmpty, value.count <= 64, Hex.decode(text) != nil, !value.contains(UInt8(ascii: ":")) else { return nil }
-            return TransactionID(text)
-        }
-        return nil
     }
 }
 

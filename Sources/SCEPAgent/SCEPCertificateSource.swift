@@ -74,9 +74,9 @@ public final class SCEPCertificateSource: CertificateSource {
         var installed = filesRolledForward
         // A token another process holds at this moment (a supplicant's engine, a tool) may refuse us
         // briefly: a few tries, since otherwise the next chance is the next renewal.
-        for attempt in 1...Self.tokenRecoveryAttempts where config.paths.keyIsToken {
+        for attempt in 1...Self.tokenRecoveryAttempts {
             do throws(SCEPError) {
-                if try OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).openToken(config.paths.key).recover(certificatePath: config.paths.certificate) {
+                if try OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).openSlot(config.paths).finishInterruptedCommit() {
                     log.notice(config.name + ": the token key of the installed certificate now has the URI's name (a run stopped before renaming it)")
                     installed = true
                 }
@@ -91,7 +91,7 @@ public final class SCEPCertificateSource: CertificateSource {
     }
 
     public func abandonPending(_ config: CertConfig) {
-        OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).discardPendingRequest(paths: config.paths)
+        OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).openSlot(config.paths).forgetPendingRequest(log: log)
     }
 
     /// `renew_with_challenge = auto` learned that this certificate's CA refuses renewals without the

@@ -31,7 +31,7 @@ public enum WPASupplicant {
             lines.append("    key_id=" + (try quoted(uri.description, "key_id")))
             if let pin { lines.append("    pin=" + (try quoted(pin, "pin"))) }
         } else {
-            lines.append("    private_key=" + (try quoted(key.path, "private_key")))
+            lines.append("    private_key=" + (try quoted(key.description, "private_key")))
             if clientCertificate == nil, let pin { lines.append("    private_key_passwd=" + (try quoted(pin, "private_key_passwd"))) }
         }
         lines.append("}")
@@ -72,9 +72,9 @@ extension WPASupplicant {
         // A PKCS#12 file is read in one open: never a new key with the old certificate during an install.
         if let p12 = certificate.paths.p12 {
             let passphrase = try certificate.paths.p12PassphraseFile.map { path throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
-            return try networkBlock(identity: name, caCertificate: caPath, clientCertificate: nil, key: try KeyLocation(p12), pin: includePIN ? passphrase : nil)
+            return try networkBlock(identity: name, caCertificate: caPath, clientCertificate: nil, key: KeyLocation(filePath: p12), pin: includePIN ? passphrase : nil)
         }
-        let key = try KeyLocation(certificate.paths.key)
+        let key = certificate.paths.key
         var pin: String? = nil
         if includePIN, let uri = key.uri {
             pin = String(decoding: try TokenKeySlot.pin(uri: uri, options: TokenOptions()), as: UTF8.self)

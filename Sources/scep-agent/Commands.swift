@@ -107,10 +107,10 @@ struct Environment {
     }
 
     func paths() throws(SCEPError) -> OutputPaths {
-        var paths = OutputPaths(key: try arguments.required("--key"), certificate: try arguments.required("--cert"), chain: arguments.value("--chain"))
+        var paths = OutputPaths(key: try KeyLocation(try arguments.required("--key")), certificate: try arguments.required("--cert"), chain: arguments.value("--chain"))
         paths.p12 = arguments.value("--p12")
         paths.p12PassphraseFile = arguments.value("--p12-passphrase-file")
-        if paths.p12 != nil && paths.keyIsToken { throw SCEPError(.usage, "--p12 needs a key file: a token key never leaves its token") }
+        if paths.p12 != nil && !paths.key.isExportable { throw SCEPError(.usage, "--p12 needs a key file: a token key never leaves its token") }
         if paths.p12 != nil && (paths.p12PassphraseFile != nil) == arguments.has("--p12-unencrypted") {
             throw SCEPError(.usage, "--p12 needs --p12-passphrase-file FILE, or --p12-unencrypted")
         }
@@ -262,7 +262,7 @@ enum Commands {
         }
         let out = try args.required("--out")
         let certificates = try environment.oneShot().getCert(
-            url: url, policy: policy, serial: serial, paths: OutputPaths(key: try args.required("--key"), certificate: try args.required("--cert"), chain: nil), output: out)
+            url: url, policy: policy, serial: serial, paths: OutputPaths(key: try KeyLocation(try args.required("--key")), certificate: try args.required("--cert"), chain: nil), output: out)
         for certificate in certificates { Console.out(certificate.subjectText + "  serial " + Hex.encode(certificate.serial)) }
         Console.out("written: " + out)
     }
@@ -274,7 +274,7 @@ enum Commands {
         let policy = try environment.policy()
         let out = try args.required("--out")
         let count = try environment.oneShot().getCRL(
-            url: url, policy: policy, paths: OutputPaths(key: try args.required("--key"), certificate: try args.required("--cert"), chain: nil), output: out)
+            url: url, policy: policy, paths: OutputPaths(key: try KeyLocation(try args.required("--key")), certificate: try args.required("--cert"), chain: nil), output: out)
         Console.out("written: " + out + " (" + String(count) + " CRL)")
     }
 
@@ -283,47 +283,32 @@ enum Commands {
         let subject = try DistinguishedName(parsing: try args.required("--subject"))
         var sans: [SubjectAltName] = []
         for text in args.all("--san") { sans.append(try SubjectAltName(parsing: text)) }
-        let keyPath = try args.required("--key")
+        let location = try KeyLocation(try args.required("--key"))
         let out = try args.required("--out")
         let challenge = try environment.challenge()
+        let existing = args.has("--existing-key")
+        if existing && args.has("--key-type") { throw SCEPError(.usage, "--key-type and --existing-key contradict each other") }
+        // The table gives --key-type a default for csr.
+        let keyType = try environment.keyType()!
         // The request carries the challenge password in clear: then it is as secret as a key.
         let requestMode = challenge == nil ? FileSystem.publicFileMode : FileSystem.privateKeyMode
         try FileSystem.requireWritableDirectory(for: out)
-        if try KeyLocation(keyPath).isToken {
-            // The key is made (or found) on the token; only the request is written.
-            let keyType = try environment.keyType()!
-            if !args.has("--existing-key") { environment.log.generatingKey(keyType, onToken: true) }
-            let key = try TokenKeys.forRequest(keyPath, options: environment.tokens(), existing: args.has("--existing-key"), keyType: keyType, random: environment.random)
-            let request = try CertificationRequest.build(
-                .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)
-            let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
-            try CredentialStore(certificatePath: out).install([CredentialFile(path: out, contents: body, mode: requestMode)])
-            reportRequest(out, subject: subject, key: try KeyLocation(keyPath).description + (args.has("--existing-key") ? " (existing)" : " (new, on the token)"))
-            return
-        }
-        let key: SoftwarePrivateKey
-        if args.has("--existing-key") {
-            guard !args.has("--key-type") else { throw SCEPError(.usage, "--key-type and --existing-key contradict each other") }
-            key = try CredentialFiles.naming("key", setBy: "--key") { () throws(SCEPError) in try CredentialFiles.loadPrivateKey(keyPath) }
+        // No certificate set here: a token would keep a PENDING request beside the request, but csr has none.
+        let slot = location.open(tokenOptions: environment.tokens(), certificatePath: out, log: environment.log)
+        let key: PrivateKey
+        if existing {
+            key = try CredentialFiles.naming("key", setBy: "--key") { () throws(SCEPError) in try slot.current() }
         } else {
-            guard !FileSystem.exists(keyPath) else {
-                throw SCEPError(.fileExists, "key file " + keyPath + " exists: pass --existing-key to use it, or remove it to make a new one")
-            }
-            try FileSystem.requireWritableDirectory(for: keyPath)
-            let keyType = try environment.keyType()!
-            environment.log.generatingKey(keyType, onToken: false)
-            key = try SoftwarePrivateKey.generate(keyType, random: environment.random)
+            try slot.requireVacant(replacing: false, use: "use it")
+            key = try slot.newKey(keyType, random: environment.random)
         }
         let request = try CertificationRequest.build(
             .device(subject: subject, subjectAltNames: sans, challengePassword: challenge, keyType: key.keyType), key: key)
-        var files: [CredentialFile] = []
-        if !args.has("--existing-key") {
-            files.append(CredentialFile(path: keyPath, contents: Array(try key.pem().utf8), mode: FileSystem.privateKeyMode))
-        }
         let body = args.has("--der") ? request : Array(PEM.encode(label: "CERTIFICATE REQUEST", der: request).utf8)
-        files.append(CredentialFile(path: out, contents: body, mode: requestMode))
-        try CredentialStore(certificatePath: out).install(files)
-        reportRequest(out, subject: subject, key: keyPath + (args.has("--existing-key") ? " (existing)" : " (new, mode 0600)"))
+        // A new key file and the request are installed as one set; a token key is on its token already.
+        let files = try slot.installedFiles(ownership: FileOwnership(mode: FileSystem.privateKeyMode))
+        try CredentialStore(certificatePath: out).install(files + [CredentialFile(path: out, contents: body, mode: requestMode)])
+        reportRequest(out, subject: subject, key: location.description + (existing ? " (existing)" : " (new, " + slot.newKeyNote + ")"))
     }
 
     /// What `csr` wrote, on stdout like every command's result.
@@ -350,7 +335,7 @@ enum Commands {
             object.set("messageType", outcome.messageType)
             object.set("polls", Int64(outcome.polls))
             object.set("written", strings: outcome.written)
-            object.set("key", outcome.key)
+            object.set("key", outcome.key.description)
             var timings = JSONObject()
             for (phase, milliseconds) in outcome.timings { timings.set(phase, milliseconds) }
             object.set("timingsMs", timings)
@@ -363,7 +348,7 @@ enum Commands {
         Console.out("  valid       " + CivilTime(unixSeconds: certificate.notBefore).description + " to " + CivilTime(unixSeconds: certificate.notAfter).description)
         Console.out("  sha256      " + Hex.encode(certificate.sha256Fingerprint))
         for path in outcome.written { Console.out("  written     " + path) }
-        Console.out("  key         " + outcome.key)
+        Console.out("  key         " + outcome.key.description)
     }
 
     /// JSON for a failure, so a factory script reading stdout always gets one object.

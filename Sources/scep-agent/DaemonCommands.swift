@@ -4,7 +4,6 @@ import SCEPAgent
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
-import SCEPPKCS11
 
 /// `run`, `status`, `check-config` and `renew-now`: the commands that read a configuration file.
 enum DaemonCommands {
@@ -75,7 +74,7 @@ enum DaemonCommands {
             let installed = FileSystem.exists(certificate.paths.certificate) ? try? CredentialFiles.loadCertificate(certificate.paths.certificate) : nil
             var object = JSONObject()
             object.set("name", certificate.name)
-            object.set("key", PKCS11URI.redacted(certificate.paths.key))
+            object.set("key", certificate.paths.key.description)
             object.set("cert", certificate.paths.certificate)
             if let installed {
                 object.set("subject", installed.subjectText)

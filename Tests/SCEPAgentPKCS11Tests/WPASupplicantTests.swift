@@ -22,7 +22,7 @@ import Testing
 
     @Test func tokenKeyUsesThePKCS11Engine() throws {
         let key = try KeyLocation("pkcs11:token=gw;object=device-key?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-value=1234")
-        #expect(key.isToken)
+        #expect(key.uri != nil && key.filePath == nil && !key.isExportable)
         #expect(key.description == "pkcs11:token=gw;object=device-key?module-path=/usr/lib/softhsm/libsofthsm2.so")
         let block = try WPASupplicant.networkBlock(identity: "gw-0042", caCertificate: "/etc/scep/ca.pem", clientCertificate: "/etc/scep/cert.pem",
                                                    key: key, pin: "1234")

@@ -1,4 +1,5 @@
 import DER
+import Foundation
 import Testing
 @testable import SCEPAgent
 
@@ -104,6 +105,25 @@ import Testing
     static func minimal(_ line: String) -> String {
         "[cert wifi]\nurl = http://127.0.0.1/scep\nca_fingerprint = " + String(repeating: "ab", count: 32)
             + "\nsubject = CN=x\nkey = /k.pem\ncert = /c.pem\n" + line + "\n"
+    }
+
+    /// `key` goes through the parser enroll and renew use: a URI it refuses fails here, at check-config,
+    /// not at the first renewal; one it takes (any case) passes.
+    @Test(arguments: [("pkcs11:object=a;object=b", "more than once"), ("PKCS11:id=%zz", "two hex digits"),
+                      ("pkcs11:object=k?pin-source=/p&pin-value=1234", "both pin-source and pin-value"),
+                      ("key.pem", "give an absolute path or a pkcs11: URI")])
+    func keyIsReadWithTheAgentsOwnParser(_ value: String, _ problem: String) {
+        let text = Self.minimal("").replacingOccurrences(of: "key = /k.pem", with: "key = " + value)
+        let problems = AgentConfig.validate(ConfigFile(path: "t", collecting: Array(text.utf8))).problems
+        #expect(problems.count == 1 && problems[0].code == .config, "\(problems.map { $0.reason })")
+        let reason = problems.first?.reason ?? ""
+        #expect(reason.hasPrefix("t:5: key 'key': ") && reason.contains(problem) && !reason.contains("1234"), "\(reason)")
+    }
+
+    @Test func aKeyURIInAnyCaseIsAToken() throws {
+        let text = Self.minimal("").replacingOccurrences(of: "key = /k.pem", with: "key = PKCS11:object=k?pin-source=/p")
+        let paths = try AgentConfig(file: ConfigFile(path: "t", text: Array(text.utf8))).certificates[0].paths
+        #expect(paths.key.description == "pkcs11:object=k?pin-source=/p" && !paths.all.contains { $0.hasPrefix("pkcs11") })
     }
 
     @Test func p12NeedsAPassphraseFileOrUnencryptedSaidOutright() throws {

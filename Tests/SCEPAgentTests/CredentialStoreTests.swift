@@ -150,4 +150,61 @@ import TestSupport
         #expect(try store.recover(targets: targets))
         #expect(try text("cert.pem") == "planted by nobody")
     }
+
+    // Issue 15: the recovery paths, each from the files a killed or failed install leaves.
+
+    @Test func nothingLeftToRecoverLeavesTheDirectoryAsItWas() throws {
+        try write("cert.pem", "cert")
+        #expect(try store.recoverLocked(targets: targets) == false)
+        #expect(try names() == ["cert.pem"], "no lock file: a run that fails before installing leaves no trace")
+    }
+
+    @Test func temporariesOfAnInstallKilledBeforeItsCommitPointGoAndTheOldSetStays() throws {
+        try write("key.pem", "old key")
+        try write("cert.pem", "old cert")
+        for name in [".key.pem.scep-new", ".cert.pem.scep-new", ".key.pem.prev.scep-new", ".cert.pem.scep-old"] { try write(name, "stray") }
+        try write(".cert.pem.scep-install.new", journal([(directory + "/.cert.pem.scep-new", directory + "/cert.pem")]))
+        #expect(try store.recoverLocked(targets: targets) == false, "no committed journal: nothing rolls forward")
+        #expect(try names() == [".cert.pem.scep-lock", "cert.pem", "key.pem"])
+        #expect(try text("key.pem") == "old key" && text("cert.pem") == "old cert")
+    }
+
+    @Test func anInstallKilledHalfwayThroughItsRenamesIsFinished() throws {
+        // Killed after renaming the key: the new key beside the old certificate until recovery.
+        try write("key.pem", "new key")
+        try write("key.pem.prev", "old key")
+        try write("cert.pem", "old cert")
+        try write("cert.pem.prev", "old cert")
+        try write(".cert.pem.scep-new", "new cert")
+        try write(".cert.pem.scep-install", journal([(directory + "/.key.pem.scep-new", directory + "/key.pem"),
+                                                     (directory + "/.cert.pem.scep-new", directory + "/cert.pem")]))
+        #expect(try store.recoverLocked(targets: targets))
+        #expect(try text("key.pem") == "new key" && text("cert.pem") == "new cert")
+        #expect(try names() == [".cert.pem.scep-lock", "cert.pem", "cert.pem.prev", "key.pem", "key.pem.prev"])
+    }
+
+    @Test func aRollbackJournalPutsThePreviousSetBackWhole() throws {
+        // What finishCommitted leaves when the renames kept failing and a crash hit while it put the
+        // previous set back: links to .prev under the rollback names, the new set's temporaries.
+        try write("key.pem", "new key")
+        try write("key.pem.prev", "old key")
+        try write("cert.pem", "old cert")
+        try write("cert.pem.prev", "old cert")
+        try files.linkItem(atPath: directory + "/key.pem.prev", toPath: directory + "/.key.pem.scep-old")
+        try files.linkItem(atPath: directory + "/cert.pem.prev", toPath: directory + "/.cert.pem.scep-old")
+        try write(".cert.pem.scep-new", "new cert")
+        try write(".cert.pem.scep-install", journal([(directory + "/.key.pem.scep-old", directory + "/key.pem"),
+                                                     (directory + "/.cert.pem.scep-old", directory + "/cert.pem")]))
+        #expect(try store.recover(targets: targets))
+        #expect(try text("key.pem") == "old key" && text("cert.pem") == "old cert")
+        #expect(try names() == ["cert.pem", "cert.pem.prev", "key.pem", "key.pem.prev"], "the new set's temporaries go too")
+    }
+
+    @Test func aTemporaryPlantedWhereTheJournalNamesAKeyIsRefused() throws {
+        // A symbolic link or a directory under a temporary's name is no file of ours to rename.
+        try files.createDirectory(atPath: directory + "/.key.pem.scep-new", withIntermediateDirectories: false)
+        try write(".cert.pem.scep-install", journal([(directory + "/.key.pem.scep-new", directory + "/key.pem")]))
+        #expect(errorCode { try store.recover(targets: targets) } == .fileIO)
+        #expect(!files.fileExists(atPath: directory + "/key.pem"))
+    }
 }

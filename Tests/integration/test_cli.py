@@ -112,6 +112,36 @@ def test_check_config_reports_every_error_in_file_order(agent, tmp_path):
         once(result, f"key '{key}'")
 
 
+def config_with_key(tmp_path, key):
+    """A config file whose [cert wifi] has `key` on line 5."""
+    path = tmp_path / "token.conf"
+    path.write_text("[cert wifi]\nurl = http://127.0.0.1:1/scep\ninsecure_skip_ca_pin = yes\nsubject = CN=gw\n"
+                    f"key = {key}\ncert = {tmp_path}/cert.pem\n")
+    return path
+
+
+# A key URI check-config let through used to fail only at the first renewal, hours later: check-config
+# reads `key` with the parser enroll and renew use (case-insensitive scheme, every RFC 7512 rule).
+@pytest.mark.parametrize("uri, problem", [
+    ("pkcs11:object=a;object=b", "gives attribute object more than once"),
+    ("PKCS11:id=%zz", "attribute id has a % not followed by two hex digits"),
+    ("pkcs11:token=gw;object=k?pin-source=/p&pin-value=1234", "gives both pin-source and pin-value"),
+])
+def test_check_config_refuses_a_key_uri_the_agent_cannot_use(agent, tmp_path, uri, problem):
+    path = config_with_key(tmp_path, uri)
+    result = agent.run("check-config", "--config", path)
+    assert result.returncode == ExitCode.config, result.stdout + result.stderr
+    once(result, f"{path}:5: key 'key': PKCS#11 URI {problem}")
+    assert "1234" not in result.stdout + result.stderr, "a PIN in the URI is never printed"
+
+
+def test_check_config_takes_a_key_uri_in_any_case_like_enroll(agent, tmp_path):
+    path = config_with_key(tmp_path, f"PKCS11:token=gw;object=k?pin-source={tmp_path}/pin")
+    result = agent.run("check-config", "--config", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    once(result, f"{path}: OK")
+
+
 @pytest.mark.parametrize("command", ["run", "check-config", "status", "renew-now"])
 def test_config_file_errors_name_the_option(agent, command):
     result = agent.run(command, "--config", "/nonexistent/agent.conf")

@@ -97,6 +97,18 @@ class TestTokenEnrollment:
 
 
 class TestTokenFailures:
+    def test_a_certificate_of_another_key_is_refused_without_printing_the_pin(self, agent, softhsm, tmp_path):
+        # The key's URI carries pin-value: the refusal names the key as status and --json do, without it.
+        softhsm.tool("--keypairgen", "--key-type", "EC:prime256v1", "--label", "device-key", "--id", "01")
+        other = tmp_path / "other"
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=other",
+                "-days", "1", "-keyout", f"{other}.key", "-out", f"{other}.pem")
+        result = agent.run("renew", "--url", "http://127.0.0.1:1/scep", "--insecure-skip-ca-pin", "--key", softhsm.uri() + "?pin-value=1234",
+                           "--pkcs11-module", SOFTHSM_MODULE, "--cert", f"{other}.pem", env=softhsm.env)
+        assert result.returncode == ExitCode.verification, result.stderr
+        assert "does not belong to key " + softhsm.uri() in result.stderr
+        assert "1234" not in result.stdout + result.stderr
+
     def test_wrong_pin_is_exit_10_and_tried_once(self, agent, ca, softhsm):
         softhsm.pin_file.write_text("999999\n")
         result = agent.run(*enroll_args(agent, ca, softhsm), env=softhsm.env)
