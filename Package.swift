@@ -56,13 +56,14 @@ let executableLinkerSettings: [LinkerSetting] = embedded
 /// manifest reading another file would miss an edit there until Package.swift changed too.)
 let moduleGraph = """
     c           CSCEPShim
-    library     DER
-    library     SCEPCrypto      CSCEPShim DER
-    library     SCEPMessages    DER SCEPCrypto
-    library     SCEPPKCS11      CSCEPShim DER SCEPCrypto
-    library     SCEPClient      CSCEPShim DER SCEPCrypto SCEPMessages
-    library     SCEPAgent       CSCEPShim DER SCEPCrypto SCEPMessages SCEPClient SCEPPKCS11
-    executable  scep-agent      CSCEPShim DER SCEPCrypto SCEPMessages SCEPPKCS11 SCEPClient SCEPAgent
+    library     SystemSupport   CSCEPShim
+    library     DER             SystemSupport
+    library     SCEPCrypto      CSCEPShim SystemSupport DER
+    library     SCEPMessages    SystemSupport DER SCEPCrypto
+    library     SCEPPKCS11      CSCEPShim SystemSupport DER SCEPCrypto
+    library     SCEPClient      SystemSupport DER SCEPCrypto SCEPMessages
+    library     SCEPAgent       SystemSupport DER SCEPCrypto SCEPMessages SCEPClient SCEPPKCS11
+    executable  scep-agent      SystemSupport DER SCEPCrypto SCEPMessages SCEPPKCS11 SCEPClient SCEPAgent
     """
 
 struct GraphModule {
@@ -100,16 +101,17 @@ var targets: [Target] = graphModules.map { module in
 
 if !embedded {
     targets += [
-        .target(name: "TestSupport", dependencies: ["DER"], path: "Tests/TestSupport"),
-        .testTarget(name: "DERTests", dependencies: ["DER", "TestSupport"], path: "Tests/DERTests"),
-        .testTarget(name: "SCEPCryptoTests", dependencies: ["SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPCryptoTests"),
+        .target(name: "TestSupport", dependencies: ["SystemSupport", "DER"], path: "Tests/TestSupport"),
+        .testTarget(name: "DERTests", dependencies: ["SystemSupport", "DER", "TestSupport"], path: "Tests/DERTests"),
+        .testTarget(name: "SCEPCryptoTests", dependencies: ["SCEPCrypto", "SystemSupport", "DER", "TestSupport"], path: "Tests/SCEPCryptoTests"),
         .testTarget(
-            name: "SCEPMessagesTests", dependencies: ["SCEPMessages", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPMessagesTests"),
-        .testTarget(name: "SCEPAgentTests", dependencies: ["SCEPAgent", "SCEPClient", "SCEPCrypto", "SCEPMessages", "DER", "TestSupport"], path: "Tests/SCEPAgentTests"),
-        .testTarget(name: "SCEPClientTests", dependencies: ["SCEPClient", "SCEPCrypto", "DER", "TestSupport"], path: "Tests/SCEPClientTests",
+            name: "SCEPMessagesTests", dependencies: ["SCEPMessages", "SCEPCrypto", "SystemSupport", "DER", "TestSupport"], path: "Tests/SCEPMessagesTests"),
+        .testTarget(name: "SCEPAgentTests", dependencies: ["SCEPAgent", "SCEPClient", "SCEPCrypto", "SCEPMessages", "SystemSupport", "DER", "TestSupport"], path: "Tests/SCEPAgentTests"),
+        .testTarget(name: "SCEPClientTests", dependencies: ["SCEPClient", "SCEPCrypto", "SystemSupport", "DER", "TestSupport"], path: "Tests/SCEPClientTests",
             exclude: ["Servers"]),
-        .testTarget(name: "SCEPPKCS11Tests", dependencies: ["SCEPPKCS11", "SCEPCrypto", "DER"], path: "Tests/SCEPPKCS11Tests"),
-        .testTarget(name: "SCEPAgentPKCS11Tests", dependencies: ["SCEPAgent", "SCEPClient", "SCEPCrypto", "SCEPMessages", "DER", "TestSupport"], path: "Tests/SCEPAgentPKCS11Tests"),
+        .testTarget(name: "SystemSupportTests", dependencies: ["SystemSupport"], path: "Tests/SystemSupportTests"),
+        .testTarget(name: "SCEPPKCS11Tests", dependencies: ["SCEPPKCS11", "SCEPCrypto", "SystemSupport", "DER"], path: "Tests/SCEPPKCS11Tests"),
+        .testTarget(name: "SCEPAgentPKCS11Tests", dependencies: ["SCEPAgent", "SCEPClient", "SCEPCrypto", "SCEPMessages", "SystemSupport", "DER", "TestSupport"], path: "Tests/SCEPAgentPKCS11Tests"),
     ]
 }
 

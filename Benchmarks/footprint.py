@@ -130,7 +130,7 @@ def main(argv=None):
     print("\nPeak RSS counts the file pages the kernel maps around each fault (fault-around, 64 KB), so a shared "
           "libc.so.6 contributes most of its text during an enrollment; a static PIE carries only the libc code it "
           "calls. Before it sleeps the daemon drops its mappings of unmodified file pages and trims the heap "
-          "(Sources/SCEPAgent/IdleMemory_posix.swift).")
+          "(Sources/SystemSupport/IdleMemory_posix.swift).")
     print()
 
     print("### What the bytes are (linker map, file-backed sections)\n")

@@ -18,6 +18,7 @@ import SCEPClient
 import SCEPCrypto
 import SCEPMessages
 import SCEPPKCS11
+import SystemSupport
 
 enum Target: String {
     case der, certrep, getcacert, getnextca, getcacaps, http, config, pkcs11uri

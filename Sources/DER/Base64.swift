@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// Standard base64 (RFC 4648 §4) with padding: PEM bodies and SCEP's GET `message=` parameter.
 public enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)

@@ -1,3 +1,5 @@
+import SystemSupport
+
 /// Limits that bound the reader on hostile input. Every parse takes them explicitly.
 public struct DERLimits: Sendable {
     /// Nesting depth of constructed encodings (SCEP's deepest, a CertRep, is about 12).

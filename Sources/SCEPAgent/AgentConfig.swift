@@ -1,16 +1,19 @@
-import CSCEPShim
 import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// Who owns an output file and its mode (docs/config.md `*_owner`, `*_group`, `*_mode`).
 public struct FileOwnership: Equatable {
-    public var owner: uid_t?
-    public var group: gid_t?
-    public var mode: mode_t
+    /// A user id (looked up from `*_owner`); nil keeps the agent's.
+    public var owner: UInt32?
+    /// A group id (from `*_group`); nil keeps the agent's.
+    public var group: UInt32?
+    /// Permission bits (`*_mode`, octal).
+    public var mode: UInt32
 
-    public init(owner: uid_t? = nil, group: gid_t? = nil, mode: mode_t) {
+    public init(owner: UInt32? = nil, group: UInt32? = nil, mode: UInt32) {
         self.owner = owner
         self.group = group
         self.mode = mode
@@ -351,15 +354,15 @@ struct SectionReader {
     }
 
     /// `PREFIX_owner`, `PREFIX_group` (names looked up now, so a typo fails at load) and `PREFIX_mode` (octal).
-    mutating func ownership(_ prefix: String, defaultMode: mode_t) throws(SCEPError) -> FileOwnership {
+    mutating func ownership(_ prefix: String, defaultMode: UInt32) throws(SCEPError) -> FileOwnership {
         var result = FileOwnership(mode: defaultMode)
         if let entry = take(prefix + "_owner") {
-            guard let user = getpwnam(entry.value) else { throw error(entry, "no user '" + entry.value + "' on this system") }
-            result.owner = user.pointee.pw_uid
+            guard let user = FileSystem.userID(named: entry.value) else { throw error(entry, "no user '" + entry.value + "' on this system") }
+            result.owner = user
         }
         if let entry = take(prefix + "_group") {
-            guard let group = getgrnam(entry.value) else { throw error(entry, "no group '" + entry.value + "' on this system") }
-            result.group = group.pointee.gr_gid
+            guard let group = FileSystem.groupID(named: entry.value) else { throw error(entry, "no group '" + entry.value + "' on this system") }
+            result.group = group
         }
         if let entry = take(prefix + "_mode") {
             guard let mode = Int(entry.value, radix: 8), mode >= 0, mode <= 0o777, entry.value.utf8.count <= 4 else {
@@ -368,7 +371,7 @@ struct SectionReader {
             if prefix == "key" && mode & 0o007 != 0 {
                 throw error(entry, "a private key must not be accessible to others (drop the last digit's bits)")
             }
-            result.mode = mode_t(mode)
+            result.mode = UInt32(mode)
         }
         return result
     }

@@ -1,4 +1,5 @@
 import DER
+import SystemSupport
 
 /// The syntax of the configuration file: `[section]` headers, `key = value` lines, `#` comments
 /// (outside "double quotes"). Meaning is given by `AgentConfig`; this only splits and locates.

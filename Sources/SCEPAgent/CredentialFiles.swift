@@ -1,6 +1,6 @@
-import CSCEPShim
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// Reading keys and certificates from files, with errors that name the file.
 public enum CredentialFiles {

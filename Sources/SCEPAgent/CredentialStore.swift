@@ -1,6 +1,5 @@
-import CSCEPShim
 import DER
-import SCEPClient
+import SystemSupport
 
 /// One output of an install: where it goes, what it holds, and its mode.
 public struct CredentialFile {
@@ -8,7 +7,7 @@ public struct CredentialFile {
     public var contents: [UInt8]
     public var ownership: FileOwnership
 
-    public init(path: String, contents: [UInt8], mode: mode_t) {
+    public init(path: String, contents: [UInt8], mode: UInt32) {
         self.init(path: path, contents: contents, ownership: FileOwnership(mode: mode))
     }
 
@@ -63,11 +62,10 @@ public struct CredentialStore {
 
     /// Holds an exclusive lock on the set while `body` runs, so two agents never install at once.
     public func withLock<T>(_ body: () throws(SCEPError) -> T) throws(SCEPError) -> T {
-        let fd = try FileSystem.openTrusted(lockPath, O_RDWR | O_CREAT, 0o600, what: "install lock")
-        defer { _ = close(fd) }
-        if CSCEPShim_flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            throw SCEPError(.fileIO, "another scep-agent is installing " + lockPath + "; try again when it has finished", detail: CSCEPShim_errno())
+        let lock = try LockFile(exclusive: lockPath, what: "install lock") { errno in
+            SCEPError(.fileIO, "another scep-agent is installing " + lockPath + "; try again when it has finished", detail: errno)
         }
+        defer { lock.release() }
         return try body()
     }
 
@@ -110,7 +108,7 @@ public struct CredentialStore {
     }
 
     /// The journal's contents: its magic, then (temporary, target, owner uid) for each file.
-    static func journal(_ entries: [(temporary: String, target: String, owner: uid_t)]) -> [UInt8] {
+    static func journal(_ entries: [(temporary: String, target: String, owner: UInt32)]) -> [UInt8] {
         var fields = [journalMagic]
         for entry in entries { fields += [entry.temporary, entry.target, String(entry.owner)] }
         var bytes: [UInt8] = []
@@ -136,14 +134,13 @@ public struct CredentialStore {
         for index in stride(from: 0, to: fields.count, by: 3) {
             let (temporary, target) = (fields[index], fields[index + 1])
             guard targets.contains(target), temporary == Self.temporaryPath(for: target) || temporary == Self.rollbackPath(for: target),
-                  let owner = uid_t(fields[index + 2]) else {
+                  let owner = UInt32(fields[index + 2]) else {
                 throw SCEPError(.fileIO, "refusing install journal " + journalPath + ": it names a rename that is not one of this set's (" + targets.joined(separator: ", ") + "); nothing was renamed. Check who wrote it, then remove it")
             }
-            var info = stat()
-            if lstat(temporary, &info) == 0 {
-                if info.st_mode & mode_t(S_IFMT) != mode_t(S_IFREG) { throw FileSystem.untrusted("install temporary", temporary, "it is not a regular file") }
-                if info.st_uid != owner && info.st_uid != geteuid() {
-                    throw FileSystem.untrusted("install temporary", temporary, "it is owned by uid " + String(info.st_uid) + ", not by uid " + String(owner) + " the install made it for")
+            if let status = FileSystem.linkStatus(temporary) {
+                if !status.isRegularFile { throw FileSystem.untrusted("install temporary", temporary, "it is not a regular file") }
+                if status.owner != owner && status.owner != FileSystem.effectiveUserID {
+                    throw FileSystem.untrusted("install temporary", temporary, "it is owned by uid " + String(status.owner) + ", not by uid " + String(owner) + " the install made it for")
                 }
             }
             pairs.append((temporary, target))
@@ -166,15 +163,15 @@ public struct CredentialStore {
         let targets = files.map { $0.path }
         try recover(targets: targets)
         var written: [String] = []
-        var entries: [(temporary: String, target: String, owner: uid_t)] = []
+        var entries: [(temporary: String, target: String, owner: UInt32)] = []
         // The files that had a version before: their .prev names it, for a rollback.
-        var hadPrevious: [(temporary: String, target: String, owner: uid_t)] = []
+        var hadPrevious: [(temporary: String, target: String, owner: UInt32)] = []
         do throws(SCEPError) {
             for file in files {
                 let temporary = Self.temporaryPath(for: file.path)
                 try FileSystem.createFile(temporary, file.contents, mode: file.ownership.mode, owner: file.ownership.owner, group: file.ownership.group)
                 written.append(temporary)
-                entries.append((temporary, file.path, file.ownership.owner ?? geteuid()))
+                entries.append((temporary, file.path, file.ownership.owner ?? FileSystem.effectiveUserID))
                 FaultInjection.point("install.written." + String(written.count))
             }
             try FileSystem.remove(journalPath + ".new")
@@ -217,7 +214,7 @@ public struct CredentialStore {
     /// journal naming links to it replaces the committed one (a crash from here on rolls *that* set
     /// forward), then the renames run. Only a set that had a previous version of every file can go back;
     /// otherwise, or when putting it back fails too, the committed journal stays for the next run.
-    func finishCommitted(_ files: [CredentialFile], previous: [(temporary: String, target: String, owner: uid_t)]) throws(SCEPError) {
+    func finishCommitted(_ files: [CredentialFile], previous: [(temporary: String, target: String, owner: UInt32)]) throws(SCEPError) {
         let targets = files.map { $0.path }
         var failure = SCEPError(.fileIO, "")
         for _ in 0..<Self.renameAttempts {
@@ -232,7 +229,7 @@ public struct CredentialStore {
             throw SCEPError(.fileIO, failure.reason + "; the new set is committed in " + journalPath + " and the next run finishes installing it", detail: failure.detail)
         }
         do throws(SCEPError) {
-            var entries: [(temporary: String, target: String, owner: uid_t)] = []
+            var entries: [(temporary: String, target: String, owner: UInt32)] = []
             for entry in previous {
                 let staged = Self.rollbackPath(for: entry.target)
                 try FileSystem.remove(staged)

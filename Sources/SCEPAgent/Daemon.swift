@@ -1,8 +1,8 @@
-import CSCEPShim
 import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// The installed certificate's validity, as the daemon schedules by it.
 public struct InstalledCertificate: Equatable {
@@ -58,37 +58,20 @@ public struct CACheck {
     public static func failed(_ reason: String, code: SCEPError.Code?) -> CACheck { CACheck(ca: nil, successor: nil, reason: reason, code: code) }
 }
 
-/// How one attempt ended (a struct, not an enum with payloads: see SubjectAltName).
-public struct AttemptResult {
-    public enum Kind: String, Sendable { case issued, pending, failed }
-    public var kind: Kind
-    public var certificate: InstalledCertificate?
-    public var reason: String
-    /// Why a failed attempt failed, when an SCEPError said so (the exit code of an in-process renew-now).
-    public var code: SCEPError.Code? = nil
-    /// The CA that issued (the pin in force, or the successor it switched to).
-    public var ca: CAStatus? = nil
-
-    public static func issued(_ certificate: InstalledCertificate, ca: CAStatus? = nil) -> AttemptResult {
-        AttemptResult(kind: .issued, certificate: certificate, reason: "", ca: ca)
-    }
-    public static func pending(_ reason: String) -> AttemptResult { AttemptResult(kind: .pending, certificate: nil, reason: reason) }
-    public static func failed(_ reason: String, code: SCEPError.Code? = nil) -> AttemptResult {
-        AttemptResult(kind: .failed, certificate: nil, reason: reason, code: code)
-    }
-}
-
 /// Where certificates come from and go to: the real one reads the installed files and talks SCEP;
 /// the clock-twin tests supply one that issues in simulated time.
 public protocol CertificateSource: AnyObject {
     /// The certificate installed now, or nil when there is none (or it cannot be read).
     func installed(_ config: CertConfig) -> InstalledCertificate?
     /// Enrolls with the challenge (`reenroll`: no usable certificate) or renews, trusting `trust`;
-    /// installs on success.
-    func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult
+    /// installs on success. `challengeLearned`: `renew_with_challenge = auto` learned that the CA wants
+    /// the challenge on renewals (`CertState.renewNeedsChallenge`); a result that learns it says so.
+    func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust, challengeLearned: Bool) -> AttemptResult
     /// Asks which CA is in use and, once it ends within `ca_rollover`, for its successor (GetNextCACert,
     /// verified); installs `ca` anew (and runs post_renew) when what it should hold changed.
-    func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck
+    /// `attempt`: the attempt made just before in the same pass, whose discovery (GetCACaps, GetCACert,
+    /// verified under the same trust) is used rather than asked again.
+    func checkCA(_ config: CertConfig, trust: CATrust, after attempt: AttemptResult?) -> CACheck
     /// Gives up a PENDING request (`pending_max`): its saved key and transactionID are discarded.
     func abandonPending(_ config: CertConfig)
     /// At start-up, before anything else: finishes what a killed run left (a token key's relabel; the
@@ -112,21 +95,15 @@ public final class RenewalEngine {
     /// Called after each attempt with the certificate's name and its new state (persisting, metrics).
     public var onStateChange: (String, CertState) -> Void = { _, _ in }
     public private(set) var states: [CertState]
-    /// The error code of each certificate's last attempt when it failed with one (not persisted).
-    public private(set) var lastFailureCodes: [SCEPError.Code?]
     /// Whether a failed attempt is logged here. `renew-now` reports failures itself, each once, with
     /// its exit code; the daemon has nobody else to tell.
     public var logsFailures = true
-    /// The same for each certificate's last CA check.
-    public private(set) var lastCAFailureCodes: [SCEPError.Code?]
 
     public init(config: AgentConfig, source: CertificateSource, states: [CertState], clock: Clock, random: RandomGenerator, log: Log) {
         precondition(states.count == config.certificates.count, "one state per certificate")
         self.config = config
         self.source = source
         self.states = states
-        self.lastFailureCodes = Array(repeating: nil, count: states.count)
-        self.lastCAFailureCodes = Array(repeating: nil, count: states.count)
         self.clock = clock
         self.random = random
         self.log = log
@@ -190,16 +167,15 @@ public final class RenewalEngine {
                                                       previousNotAfter: state.previousCANotAfter, policy: certificate.renewal, uniform: uniform())
     }
 
-    func checkCA(_ index: Int, now: Int64) {
+    func checkCA(_ index: Int, now: Int64, after attempt: AttemptResult?) {
         let certificate = config.certificates[index]
         var state = states[index]
-        let result = source.checkCA(certificate, trust: trust(index))
-        lastCAFailureCodes[index] = result.code
+        let result = source.checkCA(certificate, trust: trust(index), after: attempt)
         if let ca = result.ca {
             recordCA(ca, successor: result.successor, state: &state, certificate: certificate, now: now, checked: true)
-            state.caCheckResult = "checked: CA sha256 " + Hex.encode(ca.fingerprint) + (state.nextCA == nil ? ", no successor known" : ", successor " + state.nextCA!)
+            state.caCheckResult = .checked(ca: ca.fingerprint, successor: state.nextCA.flatMap { Hex.decode($0) })
         } else {
-            state.caCheckResult = "failed: " + result.reason
+            state.caCheckResult = .failed(result.reason, code: result.code)
             state.caCheckDue = now + RenewalPlanner.jittered(RenewalPlanner.caCheckInterval, uniform())
             if logsFailures {
                 log.warning(certificate.name + ": CA rollover check failed: " + result.reason + "; checking again at " + CivilTime(unixSeconds: state.caCheckDue!).description)
@@ -224,11 +200,10 @@ public final class RenewalEngine {
 
     /// Why certificate `index` waits at `now`: its installed certificate is not valid yet (beyond the
     /// clock skew). Only that certificate waits; the others go on.
-    public func notYetValidReason(_ index: Int, now: Int64) -> (reason: String, until: Int64)? {
+    public func notYetValidReason(_ index: Int, now: Int64) -> (reason: AttemptResult, until: Int64)? {
         let certificate = config.certificates[index]
         guard let installed = source.installed(certificate), now + Certificate.clockSkewSeconds < installed.notBefore else { return nil }
-        return ("waiting: system time " + CivilTime(unixSeconds: now).description + " is before the installed certificate's notBefore "
-            + CivilTime(unixSeconds: installed.notBefore).description + " (is the clock behind?)", installed.notBefore - Certificate.clockSkewSeconds)
+        return (.waiting(systemTime: now, notBefore: installed.notBefore), installed.notBefore - Certificate.clockSkewSeconds)
     }
 
     /// The time certificate `index` is next due, planned from the installed certificate when unknown or
@@ -242,7 +217,7 @@ public final class RenewalEngine {
             guard let installed, installed.serial != plannedFor else { return due }
             log.notice(certificate.name + ": the installed certificate is serial " + installed.serial + ", not serial " + plannedFor
                 + " the schedule was made for (installed by a run that stopped before saving its state, or by hand); planning from it")
-            states[index].recordIssued(serial: installed.serial)
+            states[index].recordIssued(installed)
         }
         guard let installed else { return now }
         var due = RenewalPlanner.renewalTime(notBefore: installed.notBefore, notAfter: installed.notAfter, policy: certificate.renewal, uniform: uniform())
@@ -265,28 +240,31 @@ public final class RenewalEngine {
             let name = config.certificates[index].name
             if let (reason, until) = notYetValidReason(index, now: now) {
                 if states[index].lastResult != reason {
-                    log.warning(name + ": " + reason)
+                    log.warning(name + ": " + reason.description)
                     states[index].lastResult = reason
                     onStateChange(name, states[index])
                 }
                 next = min(next, until)
                 continue
             }
-            if force.contains(name) || due(index, now: now) <= now { attempt(index, now: now) }
-            if force.contains(name) || caDue(index, now: now) <= now { checkCA(index, now: now) }
+            let attempt = force.contains(name) || due(index, now: now) <= now ? attempt(index, now: now) : nil
+            if force.contains(name) || caDue(index, now: now) <= now { checkCA(index, now: now, after: attempt) }
             next = min(next, due(index, now: now), caDue(index, now: now))
         }
         return next
     }
 
-    func attempt(_ index: Int, now: Int64) {
+    /// Attempts certificate `index` and records the result. Returns what the source reported (nil when no
+    /// CA was asked), for the CA check that may follow in the same pass.
+    @discardableResult
+    func attempt(_ index: Int, now: Int64) -> AttemptResult? {
         let certificate = config.certificates[index]
         let policy = certificate.renewal
         var state = states[index]
         let installed = source.installed(certificate)
         let reenroll = installed == nil || installed!.notAfter <= now
         state.lastAttempt = now
-        lastFailureCodes[index] = nil
+        var obtained: AttemptResult? = nil
         if let since = state.pendingSince, now - since >= policy.pendingMax {
             // The CA never decided: a new request (new key, new transaction) follows on the failure schedule.
             source.abandonPending(certificate)
@@ -298,20 +276,21 @@ public final class RenewalEngine {
         } else if reenroll && certificate.challengeFile == nil {
             let what = installed == nil ? "no certificate is installed at " + certificate.paths.certificate
                 : "the certificate expired at " + CivilTime(unixSeconds: installed!.notAfter).description
-            fail(&state, index, what + " and no challenge_file is configured to enroll: add challenge_file to [cert "
-                + certificate.name + "] in " + config.path + " (no CA was contacted)")
             // Nothing a CA said: the configuration lacks what enrolling needs.
-            lastFailureCodes[index] = .config
+            fail(&state, index, what + " and no challenge_file is configured to enroll: add challenge_file to [cert "
+                + certificate.name + "] in " + config.path + " (no CA was contacted)", code: .config)
         } else {
             log.notice(certificate.name + ": " + (reenroll ? (installed == nil ? "enrolling" : "certificate expired, enrolling again") : "renewing"))
-            let result = source.obtain(certificate, reenroll: reenroll, trust: trust(index))
+            let result = source.obtain(certificate, reenroll: reenroll, trust: trust(index), challengeLearned: state.renewNeedsChallenge != nil)
+            obtained = result
             // Every time below counts from the end of the attempt, which may have taken minutes.
             let after = clock.now()
             switch result.kind {
             case .issued:
                 let issued = result.certificate!
                 if let ca = result.ca { recordCA(ca, successor: nil, state: &state, certificate: certificate, now: after, checked: false) }
-                state.recordIssued(serial: issued.serial)
+                state.recordIssued(issued)
+                if let ca = result.challengeNeededBy { state.renewNeedsChallenge = Hex.encode(ca) }
                 state.lastSuccess = after
                 state.scheduledFor = issued.serial
                 let planned = RenewalPlanner.renewalTime(notBefore: issued.notBefore, notAfter: issued.notAfter, policy: policy, uniform: uniform())
@@ -321,10 +300,9 @@ public final class RenewalEngine {
                     // only repeat it: back off on the failure schedule, and never below the floor.
                     state.issuedAlreadyDue += 1
                     state.nextDue = max(RenewalPlanner.retryTime(now: after, failures: state.issuedAlreadyDue, policy: policy, uniform: uniform()), floor)
-                    state.lastResult = "issued serial " + issued.serial + " (valid " + CivilTime(unixSeconds: issued.notBefore).description + " to "
-                        + CivilTime(unixSeconds: issued.notAfter).description + ") but it was due for renewal at once at system time "
-                        + CivilTime(unixSeconds: after).description + ": the clock or the CA is wrong; backing off until " + CivilTime(unixSeconds: state.nextDue!).description
-                    log.warning(certificate.name + ": " + state.lastResult!)
+                    state.lastResult?.systemTime = after
+                    state.lastResult?.backingOffUntil = state.nextDue
+                    log.warning(certificate.name + ": " + state.lastResult!.description)
                 } else {
                     state.issuedAlreadyDue = 0
                     state.nextDue = max(planned, floor)
@@ -332,31 +310,34 @@ public final class RenewalEngine {
                         + "; next renewal " + CivilTime(unixSeconds: state.nextDue!).description)
                 }
             case .pending:
-                state.lastResult = "pending"
+                // The request's own words go to pendingTransaction.
+                state.lastResult = AttemptResult(kind: .pending)
                 if state.pendingSince == nil { state.pendingSince = after }
                 state.pendingTransaction = result.reason
                 state.pendingPolls += 1
                 state.nextDue = RenewalPlanner.pollTime(now: after, polls: state.pendingPolls, policy: policy, uniform: uniform())
                 log.notice(certificate.name + ": PENDING; polling again at " + CivilTime(unixSeconds: state.nextDue!).description)
             case .failed:
-                lastFailureCodes[index] = result.code
                 if result.code == .serverFailure {
                     // The CA's FAILURE ends a PENDING transaction: its key is gone (see OneShot).
                     state.pendingTransaction = nil
                     state.pendingSince = nil
                     state.pendingPolls = 0
                 }
-                fail(&state, index, result.reason, now: after)
+                fail(&state, index, result.reason, code: result.code, now: after)
+            case .waiting:
+                preconditionFailure("a source never waits: the engine does, before asking it")
             }
         }
         states[index] = state
         onStateChange(certificate.name, state)
+        return obtained
     }
 
     /// Records a failed attempt and plans the retry on the failure schedule.
-    func fail(_ state: inout CertState, _ index: Int, _ reason: String, now: Int64? = nil) {
+    func fail(_ state: inout CertState, _ index: Int, _ reason: String, code: SCEPError.Code? = nil, now: Int64? = nil) {
         let certificate = config.certificates[index]
-        state.lastResult = "failed: " + reason
+        state.lastResult = .failed(reason, code: code)
         state.consecutiveFailures += 1
         state.totalFailures += 1
         state.nextDue = RenewalPlanner.retryTime(now: now ?? clock.now(), failures: state.consecutiveFailures, policy: certificate.renewal, uniform: uniform())

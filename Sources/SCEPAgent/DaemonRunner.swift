@@ -1,8 +1,8 @@
-import CSCEPShim
 import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// `scep-agent run`: keeps every configured certificate valid until SIGTERM.
 public final class DaemonRunner {
@@ -58,7 +58,9 @@ public final class DaemonRunner {
             }
             // A state write killed before its rename: the state file itself is the old one, whole.
             try FileSystem.remove(statePath + ".tmp")
-            states.append(try CertState.load(statePath, log: log))
+            var state = try CertState.load(statePath, log: log)
+            try state.adoptRenewNeedsChallengeFile(stateDirectory: config.stateDirectory, name: certificate.name, savingTo: statePath)
+            states.append(state)
         }
         return states
     }
@@ -73,16 +75,12 @@ public final class DaemonRunner {
     /// naming whatever process gets that pid next.
     /// - Throws: `fileIO` for a lock file that is not ours (see `FileSystem.openTrusted`), or held
     ///   by a daemon that has not written its pid yet.
-    public static func runningDaemon(stateDirectory: String) throws(SCEPError) -> pid_t? {
+    public static func runningDaemon(stateDirectory: String) throws(SCEPError) -> Int32? {
         try requireStateDirectory(stateDirectory)
         let path = lockPath(stateDirectory: stateDirectory)
         guard FileSystem.exists(path) else { return nil }
-        let fd = try FileSystem.openTrusted(path, O_RDONLY, what: "daemon lock")
-        defer { _ = close(fd) }
-        if CSCEPShim_flock(fd, LOCK_SH | LOCK_NB) == 0 { return nil }
-        guard CSCEPShim_errno() == EWOULDBLOCK else { throw FileSystem.failure("flock", path) }
-        let text = try FileSystem.readAll(fd, path: path, limit: 64)
-        guard let pid = pid_t(ASCII.trimmed(String(decoding: text, as: UTF8.self))), pid > 0 else {
+        guard let text = try LockFile.holderContents(path, limit: 64, what: "daemon lock") else { return nil }
+        guard let pid = Int32(ASCII.trimmed(String(decoding: text, as: UTF8.self))), pid > 0 else {
             throw SCEPError(.fileIO, "a daemon holds " + path + " but has not written its pid there yet (it is starting): try again in a moment")
         }
         return pid
@@ -90,25 +88,23 @@ public final class DaemonRunner {
 
     /// Runs until SIGTERM or SIGINT. Returns normally after a clean stop.
     public func run() throws(SCEPError) {
-        let waiter = try SignalWaiter()
+        let waiter = try SignalWaiter(fallbackWaitMilliseconds: Self.maxSleepSeconds * 1000)
         // The lock first: a second daemon must not recover (or remove the temporaries of) an install
         // the running one is in the middle of.
         try Self.requireStateDirectory(config.stateDirectory)
         let lockPath = Self.lockPath(stateDirectory: config.stateDirectory)
-        let lockFD = try FileSystem.openTrusted(lockPath, O_RDWR | O_CREAT, 0o600, what: "daemon lock")
-        defer { _ = close(lockFD) }
-        guard CSCEPShim_flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
-            throw SCEPError(.fileIO, "another scep-agent daemon already runs with state_dir " + config.stateDirectory)
+        let lock = try LockFile(exclusive: lockPath, what: "daemon lock") { [config] _ in
+            SCEPError(.fileIO, "another scep-agent daemon already runs with state_dir " + config.stateDirectory)
         }
+        defer { lock.release() }
         // The pid goes into the lock it is tied to: renew-now reads it only while the lock is held.
-        guard ftruncate(lockFD, 0) == 0 else { throw FileSystem.failure("ftruncate", lockPath) }
-        try FileSystem.writeAll(lockFD, Array((String(getpid()) + "\n").utf8), path: lockPath)
+        try lock.replaceContents(Array((String(ProcessControl.currentID) + "\n").utf8))
         var rolledForward: [String] = []
         let states = try Self.loadStates(config, log: log) { rolledForward.append($0.name) }
         for certificate in config.certificates {
             source.finishInterrupted(certificate, filesRolledForward: rolledForward.contains(certificate.name))
         }
-        try FileSystem.replaceAtomically(pidFilePath, Array((String(getpid()) + "\n").utf8), mode: 0o644)
+        try FileSystem.replaceAtomically(pidFilePath, Array((String(ProcessControl.currentID) + "\n").utf8), mode: 0o644)
         defer { try? FileSystem.remove(pidFilePath) }
 
         let engine = RenewalEngine(config: config, source: source, states: states, clock: clock, random: random, log: log)
@@ -179,7 +175,7 @@ public final class DaemonRunner {
     static func summary(_ engine: RenewalEngine, next: Int64) -> String {
         var parts: [String] = []
         for (index, certificate) in engine.config.certificates.enumerated() {
-            parts.append(certificate.name + ": " + (engine.states[index].lastResult ?? "waiting"))
+            parts.append(certificate.name + ": " + (engine.states[index].lastResult?.description ?? "waiting"))
         }
         return parts.joined(separator: "; ") + (next == Int64.max ? "" : "; next " + CivilTime(unixSeconds: next).description)
     }

@@ -2,6 +2,7 @@ import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// A software key in a PEM file (0600 from creation). A new key is installed with its certificate as one
 /// set (`CredentialStore`); while its request is PENDING it waits beside the key file, with the

@@ -3,6 +3,7 @@
 import DER
 import SCEPClient
 import SCEPPKCS11
+import SystemSupport
 
 /// How to reach a token when the key is a `pkcs11:` URI. Each field overrides the URI's own attribute.
 public struct TokenOptions {

@@ -5,6 +5,7 @@ import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// One key's place through an enrollment or renewal: the key there now, a new key that waits for its
 /// certificate (across runs while the request is PENDING), and the step that makes it current once the

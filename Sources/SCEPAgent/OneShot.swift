@@ -2,6 +2,7 @@ import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// Where the outputs of one certificate go, and who owns them.
 public struct OutputPaths {
@@ -97,6 +98,10 @@ public final class OneShot {
     let log: Log
     /// How to reach a token when a key is a `pkcs11:` URI.
     public var tokenOptions = TokenOptions()
+    /// The discovery `enroll` or `renew` made, or was handed (set it before, for the same URL and
+    /// policy): used rather than asked again, and kept, also when the operation throws after it, so the
+    /// daemon's CA check of the same pass need not ask either.
+    public var discovery: ServerProfile? = nil
 
     public init(transport: Transport, clock: Clock, random: RandomGenerator, log: Log) {
         self.transport = transport
@@ -107,6 +112,14 @@ public final class OneShot {
 
     func enrollment(url: URL, policy: EnrollmentPolicy) -> Enrollment {
         Enrollment(service: SCEPService(url: url, transport: transport, log: log), policy: policy, clock: clock, random: random, log: log)
+    }
+
+    /// `discovery`, or a new one that becomes it.
+    func discovered(_ enrollment: Enrollment) throws(SCEPError) -> ServerProfile {
+        if let discovery { return discovery }
+        let profile = try enrollment.discover()
+        discovery = profile
+        return profile
     }
 
     /// Enrolls a new (or, with `existingKey`, the present) key and installs key, certificate and chain.
@@ -128,7 +141,7 @@ public final class OneShot {
         }
 
         let enrollment = enrollment(url: url, policy: policy)
-        let profile = try enrollment.discover()
+        let profile = try discovered(enrollment)
         timer.mark("discover")
         let template = CertificationRequestTemplate.device(subject: subject, subjectAltNames: subjectAltNames, challengePassword: challenge, keyType: key.keyType)
         let transactionID = try transactionID(resuming: resumedTransaction)
@@ -174,7 +187,7 @@ public final class OneShot {
         timer.mark("keygen")
 
         let enrollment = enrollment(url: url, policy: policy)
-        let profile = try enrollment.discover()
+        let profile = try discovered(enrollment)
         timer.mark("discover")
         var withChallenge = challenge != nil && sendChallenge == .yes
         var transactionID = try transactionID(resuming: resumedTransaction)

@@ -2,6 +2,7 @@ import DER
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// The real `CertificateSource`: the installed files, and SCEP through `OneShot`.
 public final class SCEPCertificateSource: CertificateSource {
@@ -9,10 +10,8 @@ public final class SCEPCertificateSource: CertificateSource {
     let random: RandomGenerator
     let log: Log
     let makeTransport: (CertConfig) -> Transport
-    let stateDirectory: String
 
-    public init(stateDirectory: String, clock: Clock, random: RandomGenerator, log: Log, makeTransport: @escaping (CertConfig) -> Transport) {
-        self.stateDirectory = stateDirectory
+    public init(clock: Clock, random: RandomGenerator, log: Log, makeTransport: @escaping (CertConfig) -> Transport) {
         self.clock = clock
         self.random = random
         self.log = log
@@ -36,7 +35,7 @@ public final class SCEPCertificateSource: CertificateSource {
         return policy
     }
 
-    public func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult {
+    public func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust, challengeLearned: Bool) -> AttemptResult {
         let policy = policy(config, trust: trust)
         var paths = config.paths
         paths.keptCAs = trust.kept
@@ -46,25 +45,31 @@ public final class SCEPCertificateSource: CertificateSource {
                 try CredentialFiles.naming("challenge file", setBy: "challenge_file in [cert " + config.name + "]") { () throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
             }
             let outcome: Outcome
+            var challengeNeededBy: [UInt8]? = nil
             if reenroll {
                 outcome = try oneShot.enroll(url: config.url, policy: policy, subject: config.subject, subjectAltNames: config.subjectAltNames,
                                              challenge: challenge, keyType: config.keyType, existingKey: false, replaceExistingKey: true, paths: paths)
             } else {
-                let learned = config.renewWithChallenge == .auto && challengeRequired(config) != nil
+                let learned = config.renewWithChallenge == .auto && challengeLearned
                 outcome = try oneShot.renew(url: config.url, policy: policy, challenge: challenge, sendChallenge: learned ? .yes : config.renewWithChallenge,
                                             reuseKey: false, keyType: config.keyType, paths: paths)
                 if config.renewWithChallenge == .auto && outcome.sentChallenge && !learned, let ca = outcome.chain.last {
-                    rememberChallengeRequired(config, ca: ca)
+                    log.notice(config.name + ": the CA " + ca.subjectText + " wants the challenge on renewals; later renewals send it at once")
+                    challengeNeededBy = ca.sha256Fingerprint
                 }
             }
             FaultInjection.point("daemon.installed")
             runHook(config, event: reenroll ? "enrolled" : "renewed")
             let certificate = outcome.certificate
-            return .issued(InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial)),
-                           ca: outcome.chain.last.map { CAStatus(fingerprint: $0.sha256Fingerprint, notAfter: $0.notAfter) })
+            var result = AttemptResult.issued(InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial)),
+                                              ca: outcome.chain.last.map { CAStatus(fingerprint: $0.sha256Fingerprint, notAfter: $0.notAfter) })
+            result.discovery = oneShot.discovery.map { Discovery($0) }
+            result.challengeNeededBy = challengeNeededBy
+            return result
         } catch {
-            if error.code == .serverPending { return .pending(error.reason) }
-            return .failed(error.description, code: error.code)
+            var result = error.code == .serverPending ? AttemptResult.pending(error.reason) : .failed(error.description, code: error.code)
+            result.discovery = oneShot.discovery.map { Discovery($0) }
+            return result
         }
     }
 
@@ -94,30 +99,14 @@ public final class SCEPCertificateSource: CertificateSource {
         OneShot(transport: makeTransport(config), clock: clock, random: random, log: log).openSlot(config.paths).forgetPendingRequest(log: log)
     }
 
-    /// `renew_with_challenge = auto` learned that this certificate's CA refuses renewals without the
-    /// challenge: the file names that CA (hex SHA-256), so a new CA is asked without it again.
-    func challengeRequiredPath(_ config: CertConfig) -> String { stateDirectory + "/" + config.name + ".renew-needs-challenge" }
-
-    /// The fingerprint of the CA learned to need the challenge, or nil.
-    func challengeRequired(_ config: CertConfig) -> [UInt8]? {
-        (try? FileSystem.readTrusted(challengeRequiredPath(config), limit: 256, what: "state file")).flatMap { Hex.decode(ASCII.trimmed(String(decoding: $0, as: UTF8.self))) }
-    }
-
-    /// Remembers that `ca` needed the challenge; a failure to write costs one retry next time, so it is logged only.
-    func rememberChallengeRequired(_ config: CertConfig, ca: Certificate) {
-        do throws(SCEPError) {
-            try FileSystem.replaceAtomically(challengeRequiredPath(config), Array((Hex.encode(ca.sha256Fingerprint) + "\n").utf8), mode: 0o600)
-            log.notice(config.name + ": the CA " + ca.subjectText + " wants the challenge on renewals; later renewals send it at once")
-        } catch {
-            log.warning(config.name + ": cannot remember that the CA wants the challenge: " + error.reason)
-        }
-    }
-
-    public func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck {
+    public func checkCA(_ config: CertConfig, trust: CATrust, after attempt: AttemptResult?) -> CACheck {
         let oneShot = OneShot(transport: makeTransport(config), clock: clock, random: random, log: log)
+        // The attempt's discovery verified GetCACert under the trust in force then; what it issued can
+        // only have moved the pin to the CA that discovery found (see RenewalEngine.recordCA).
+        oneShot.discovery = attempt?.discovery?.profile
         do throws(SCEPError) {
             let enrollment = oneShot.enrollment(url: config.url, policy: policy(config, trust: trust))
-            let profile = try enrollment.discover()
+            let profile = try oneShot.discovered(enrollment)
             let current = profile.roles.ca
             let now = clock.now()
             let successor = current.notAfter - now <= config.caRollover ? try enrollment.nextCACertificate(profile: profile) : nil

@@ -5,6 +5,7 @@ import SCEPClient
 import SCEPCrypto
 import SCEPMessages
 import SCEPPKCS11
+import SystemSupport
 
 /// The objects one URI's name covers on a token: the current pair (label = object) and a pending one
 /// (label = object + ".scep-new") that becomes current once its certificate is installed. A PENDING

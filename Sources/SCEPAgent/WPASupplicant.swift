@@ -2,6 +2,7 @@
 import DER
 import SCEPCrypto
 import SCEPPKCS11
+import SystemSupport
 
 public enum WPASupplicant {
     /// Renders an 802.1X EAP-TLS `network={...}` block. A file key becomes `private_key="PATH"`; a token

@@ -1,6 +1,7 @@
 import DER
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// The CA pin: a SHA-256 fingerprint of the CA certificate, checked before any request carries our CSR.
 public enum CAPin {

@@ -1,6 +1,7 @@
 import DER
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// How hard to try, and what to trust.
 public struct EnrollmentPolicy {

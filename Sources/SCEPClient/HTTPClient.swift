@@ -1,7 +1,9 @@
 // The built-in Transport: HTTP/1.1 over POSIX sockets, https through mbedTLS, poll-based deadlines,
 // redirects, and HTTP proxies (absolute-form for http, CONNECT tunnels for https).
-import CSCEPShim
 import DER
+import SCEPCrypto
+import SCEPMessages
+import SystemSupport
 
 /// Options of `HTTPClient`.
 public struct HTTPClientOptions {
@@ -96,7 +98,7 @@ public final class HTTPClient: Transport {
         let stream: ByteStream
         if url.scheme == "https" {
             if proxy != nil { try openTunnel(connection, to: url, via: hop, deadline: deadline) }
-            let session = try TLSSession(configuration: try tls(), fd: connection.fd, hostname: url.host)
+            let session = try TLSSession(configuration: try tls(), fd: connection.fd, hostname: url.host, addressNamed: HTTPClient.certificateNamesAddress)
             let tlsStream = TLSStream(connection: connection, session: session)
             try tlsStream.handshake(deadline: deadline)
             stream = tlsStream
@@ -117,6 +119,13 @@ public final class HTTPClient: Transport {
             throw SCEPError(.transportProtocol, "no complete HTTP response from " + url.description)
         }
         return response
+    }
+
+    /// Whether a certificate carries an iPAddress subjectAltName of exactly `address` (RFC 6125 §6.2.1):
+    /// how an https URL with an IP literal host is matched.
+    static func certificateNamesAddress(_ certificateDER: [UInt8], _ address: [UInt8]) -> Bool {
+        let names = (try? CertificateExtensions.subjectAltNames(certificate: certificateDER)) ?? []
+        return names.contains { $0.kind == .ip && $0.value == address }
     }
 
     private func tls() throws(SCEPError) -> TLSConfiguration {
@@ -300,18 +309,14 @@ final class TCPConnection {
             let connectDeadline = Deadline(atMs: Syscall.monotonicMilliseconds() + Int64(connectTimeoutMs), budgetMs: connectTimeoutMs, option: "--connect-timeout").earlier(deadline)
             if connectDeadline.remainingMs <= 0 { timedOut = true; break }
             do throws(SystemCallError) {
-                let fd = try Syscall.nonBlockingSocket(family: address.family, type: address.socketType, proto: address.proto)
+                let fd = try Syscall.nonBlockingSocket(for: address)
                 var connected = false
                 do throws(SystemCallError) {
-                    connected = try address.storage.withUnsafeBytes { raw in
-                        Result { () throws(SystemCallError) -> Bool in
-                            try Syscall.connect(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
-                        }
-                    }.get()
+                    connected = try Syscall.connect(fd, to: address)
                     while !connected {
                         let remaining = connectDeadline.remainingMs
                         if remaining <= 0 { break }
-                        let revents = try Syscall.poll(fd, events: Int16(POLLOUT), timeoutMs: Int32(clamping: remaining))
+                        let revents = try Syscall.poll(fd, events: Syscall.writable, timeoutMs: Int32(clamping: remaining))
                         if revents == 0 { continue }
                         let pending = try Syscall.pendingSocketError(fd)
                         if pending != 0 { throw SystemCallError(call: "connect", errno: pending) }
@@ -390,7 +395,7 @@ final class PlainStream: ByteStream {
                 throw connection.ioError(error, "sending to")
             }
             if let n = written { offset += n } else {
-                try connection.wait(for: Int16(POLLOUT), deadline: deadline, doing: "sending to")
+                try connection.wait(for: Syscall.writable, deadline: deadline, doing: "sending to")
             }
         }
     }
@@ -406,7 +411,7 @@ final class PlainStream: ByteStream {
                 throw connection.ioError(error, "receiving from")
             }
             if let n = got { return n }
-            try connection.wait(for: Int16(POLLIN), deadline: deadline, doing: "waiting for data from")
+            try connection.wait(for: Syscall.readable, deadline: deadline, doing: "waiting for data from")
         }
     }
 
@@ -420,8 +425,8 @@ final class TLSStream: ByteStream {
 
     private func waitFor(_ step: TLSSession.Step, deadline: Deadline, doing what: String) throws(SCEPError) {
         switch step {
-        case .wantRead: try connection.wait(for: Int16(POLLIN), deadline: deadline, doing: what)
-        case .wantWrite: try connection.wait(for: Int16(POLLOUT), deadline: deadline, doing: what)
+        case .wantRead: try connection.wait(for: Syscall.readable, deadline: deadline, doing: what)
+        case .wantWrite: try connection.wait(for: Syscall.writable, deadline: deadline, doing: what)
         default: break
         }
     }

@@ -1,6 +1,7 @@
 // An incremental HTTP/1.x response parser for hostile input: every limit is a named constant, every
 // malformed byte sequence throws `transportProtocol` or `transportTooLarge`, nothing traps.
 import DER
+import SystemSupport
 
 /// Parses one HTTP/1.0 or HTTP/1.1 response from bytes fed in pieces of any size.
 ///

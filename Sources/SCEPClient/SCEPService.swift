@@ -1,6 +1,7 @@
 import DER
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// The SCEP operations on the wire (RFC 8894 §4): GetCACaps, GetCACert, GetNextCACert and
 /// PKIOperation over GET or POST. No policy here: negotiation and checks live in `Enrollment`.

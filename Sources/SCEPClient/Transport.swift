@@ -1,6 +1,7 @@
 // The transport contract: SCEP operations speak HTTP through this protocol, so tests can count
 // requests and the real client can be swapped for a twin only where needed.
 import DER
+import SystemSupport
 
 /// One HTTP request. `target` is the absolute URL including any query string.
 public struct HTTPRequest {

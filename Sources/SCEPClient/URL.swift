@@ -1,5 +1,6 @@
 // http and https URLs, parsed strictly: the agent only ever needs scheme, host, port, path, query.
 import DER
+import SystemSupport
 
 /// An http or https URL: `http://127.0.0.1:8080/scep`, `https://[::1]/scep?x=1`.
 ///

@@ -1,6 +1,7 @@
 // X.509 CRLs parsed by mbedTLS; the signature checked against the CA that must have issued them.
 import CSCEPShim
 import DER
+import SystemSupport
 
 /// A certificate revocation list (RFC 5280 §5) parsed by mbedTLS; the DER stays available byte for byte.
 public final class CertificateRevocationList {

@@ -1,6 +1,7 @@
 // X.509 certificates parsed by mbedTLS; chain verification with mbedtls_x509_crt_verify.
 import CSCEPShim
 import DER
+import SystemSupport
 
 /// Owner of one mbedtls_x509_crt list (a single certificate, or a chain built with `append`).
 final class X509CertificateList {
@@ -34,23 +35,13 @@ private func bytes(of buffer: mbedtls_x509_buf) -> [UInt8] {
     return Array(UnsafeBufferPointer(start: start, count: buffer.len))
 }
 
-/// Seconds since the Unix epoch for a UTC calendar time, by days-from-civil (H. Hinnant's algorithm),
-/// so no timegm and no time zone state are involved. Valid for any proleptic Gregorian date.
-func unixTime(year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64) -> Int64 {
-    let shiftedYear = year - (month <= 2 ? 1 : 0)  // years start in March, so the leap day comes last
-    let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
-    let yearOfEra = shiftedYear - era * 400
-    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-    let days = era * 146_097 + dayOfEra - 719_468
-    return days * 86_400 + hour * 3_600 + minute * 60 + second
-}
-
-/// `unixTime` of an mbedTLS certificate time (UTCTime and GeneralizedTime are both UTC).
+/// Seconds since the Unix epoch of an mbedTLS certificate time (UTCTime and GeneralizedTime are both
+/// UTC), by `CivilTime`'s calendar arithmetic: no timegm, no time zone state.
 func unixTime(_ time: mbedtls_x509_time) -> Int64 {
-    unixTime(
-        year: Int64(time.year), month: Int64(time.mon), day: Int64(time.day), hour: Int64(time.hour),
-        minute: Int64(time.min), second: Int64(time.sec))
+    CivilTime(
+        year: Int(time.year), month: Int(time.mon), day: Int(time.day), hour: Int(time.hour),
+        minute: Int(time.min), second: Int(time.sec)
+    ).unixSeconds
 }
 
 /// An X.509 certificate parsed by mbedTLS; the DER stays available byte for byte.

@@ -1,6 +1,7 @@
 // CBC with PKCS#7 padding over mbedtls_cipher: the content ciphers of CMS EnvelopedData.
 import CSCEPShim
 import DER
+import SystemSupport
 
 /// Owner of one mbedtls_cipher_context_t, set up for one cipher, direction and key.
 final class CipherContext {

@@ -1,6 +1,7 @@
 // The algorithm vocabulary of SCEPCrypto and the PrivateKey protocol; the mbedTLS implementations
 // live in the *_mbedtls.swift files.
 import DER
+import SystemSupport
 
 /// Digests SCEP negotiates. SHA-1 exists only for peers that leave no choice (see `Insecure`).
 public enum DigestAlgorithm: CustomStringConvertible, Sendable, Equatable {

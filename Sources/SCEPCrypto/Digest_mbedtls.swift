@@ -1,6 +1,7 @@
 // One-shot digests over mbedTLS's SHA-1 / SHA-256 / SHA-512 (SHA-384 is SHA-512 with is384).
 import CSCEPShim
 import DER
+import SystemSupport
 
 public enum Digest {
     /// One-shot digest.

@@ -2,6 +2,7 @@
 // the failing function and carries mbedTLS's own text, so a report can be matched to the library.
 import CSCEPShim
 import DER
+import SystemSupport
 
 /// mbedTLS's description of `code` (`mbedtls_strerror`), e.g. "PK - Invalid key tag or value".
 func mbedtlsErrorText(_ code: Int32) -> String {
@@ -19,6 +20,12 @@ func mbedtlsCodeText(_ code: Int32) -> String {
     return (code < 0 ? "-0x" : "0x") + String(magnitude, radix: 16, uppercase: true)
 }
 
+/// `mbedtls_ssl_handshake returned -0x2700 (X509 - Certificate verification failed)`: a failed call
+/// as every message about one says it.
+func mbedtlsFailureText(function: String, result: Int32) -> String {
+    function + " returned " + mbedtlsCodeText(result) + " (" + mbedtlsErrorText(result) + ")"
+}
+
 extension SCEPError {
     /// An error for a failed mbedTLS call.
     /// - Parameters:
@@ -29,7 +36,7 @@ extension SCEPError {
     static func mbedtls(_ code: SCEPError.Code, _ what: String, function: String, result: Int32) -> SCEPError {
         SCEPError(
             code,
-            what + ": " + function + " returned " + mbedtlsCodeText(result) + " (" + mbedtlsErrorText(result) + ")",
+            what + ": " + mbedtlsFailureText(function: function, result: result),
             detail: result)
     }
 }

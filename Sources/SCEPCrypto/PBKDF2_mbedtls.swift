@@ -2,6 +2,7 @@
 // PasswordRecipientInfo, which SCEP uses for keys that cannot decrypt (RFC 8894 §3.1).
 import CSCEPShim
 import DER
+import SystemSupport
 
 /// Owner of one mbedtls_md_context_t set up for HMAC.
 final class HMACContext {

@@ -1,5 +1,6 @@
 // PEM armour (RFC 7468) in Swift over DER's Base64; works on UTF-8 bytes so both build modes agree.
 import DER
+import SystemSupport
 
 /// PEM armour (RFC 7468).
 public enum PEM {

@@ -1,6 +1,7 @@
 // The one owner of an mbedtls_pk_context, shared by SoftwarePrivateKey and PublicKey.
 import CSCEPShim
 import DER
+import SystemSupport
 
 /// Owner of one mbedtls_pk_context. The initialisers parse or generate; deinit frees (and mbedTLS
 /// zeroizes the key material in mbedtls_pk_free).

@@ -1,6 +1,7 @@
 // A private key in process memory, held by mbedTLS.
 import CSCEPShim
 import DER
+import SystemSupport
 
 /// A private key held in process memory (mbedTLS pk context); zeroed when freed.
 public final class SoftwarePrivateKey: PrivateKey {

@@ -1,6 +1,7 @@
 // A public key from a SubjectPublicKeyInfo, held by mbedTLS.
 import CSCEPShim
 import DER
+import SystemSupport
 
 /// A public key from a SubjectPublicKeyInfo.
 public final class PublicKey {

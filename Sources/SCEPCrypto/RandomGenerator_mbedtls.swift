@@ -1,6 +1,7 @@
 // CTR-DRBG (mbedtls_ctr_drbg) seeded from mbedtls_entropy (the OS source, getrandom on Linux).
 import CSCEPShim
 import DER
+import SystemSupport
 
 /// Owner of one mbedtls_entropy_context. Its address must not move: the DRBG keeps a pointer to it.
 final class EntropySource {
@@ -64,9 +65,9 @@ public final class RandomGenerator {
         return output
     }
 
-    /// The DRBG as the opaque `p_rng` argument of mbedTLS calls in other modules (TLS), to pass with
+    /// The DRBG as the opaque `p_rng` argument of mbedTLS calls that keep it (TLS), to pass with
     /// `CSCEPShim_ctr_drbg_random_fn()`. Valid while this generator lives: keep a reference to it.
-    public var drbgHandle: UnsafeMutableRawPointer { UnsafeMutableRawPointer(context) }
+    var drbgHandle: UnsafeMutableRawPointer { UnsafeMutableRawPointer(context) }
 
     /// The f_rng callback mbedTLS functions take, paired with `context` as p_rng.
     var function: (@convention(c) (UnsafeMutableRawPointer?, UnsafeMutablePointer<UInt8>?, Int) -> Int32)? {

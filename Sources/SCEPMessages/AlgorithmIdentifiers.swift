@@ -1,5 +1,6 @@
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// AlgorithmIdentifier encodings and their reverse look-ups.
 ///

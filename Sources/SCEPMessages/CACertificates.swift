@@ -1,5 +1,6 @@
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// GetCACert replies (RFC 8894 §4.2.1): one DER certificate (`application/x-x509-ca-cert`), or a
 /// degenerate certs-only SignedData with the CA and its RA certificates (`application/x-x509-ca-ra-cert`).

@@ -1,5 +1,6 @@
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// A verified CertRep (RFC 8894 §3.3.2): the signature checked against one of the CA/RA
 /// certificates, the SCEP attributes read. Decrypt the certificates with `decryptContent(with:password:)`.

@@ -1,4 +1,5 @@
 import DER
+import SystemSupport
 
 /// Reads the extensions mbedTLS does not expose in a form we need (subjectAltName for renewals).
 ///

@@ -1,5 +1,6 @@
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// What goes into a PKCS#10 request besides the key.
 public struct CertificationRequestTemplate {

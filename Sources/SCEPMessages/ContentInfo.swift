@@ -1,4 +1,5 @@
 import DER
+import SystemSupport
 
 /// CMS ContentInfo (RFC 5652 §3).
 ///

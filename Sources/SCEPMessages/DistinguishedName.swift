@@ -1,4 +1,5 @@
 import DER
+import SystemSupport
 
 /// A distinguished name parsed from text and encoded as an X.501 Name.
 ///

@@ -1,5 +1,6 @@
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// CMS EnvelopedData with one KeyTransRecipientInfo or PasswordRecipientInfo (RFC 5652 §6), as SCEP
 /// uses it (RFC 8894 §3.1).

@@ -1,5 +1,6 @@
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// A verified GetNextCACert reply (RFC 8894 §4.7.1): the certificate that will succeed the current CA.
 ///

@@ -1,5 +1,6 @@
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// A PKCS#12 file (RFC 7292) holding a private key, its certificate and the chain: one file a reader
 /// such as wpa_supplicant (`private_key`, `client_cert` unset) takes in one open, so it can never pair

@@ -1,5 +1,6 @@
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// Everything that signs and encrypts one SCEP request (RFC 8894 §3.2).
 public struct RequestContext {

@@ -1,5 +1,6 @@
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// CMS PasswordRecipientInfo (RFC 5652 §6.2.4): the content key wrapped under a key derived from a
 /// password. SCEP uses it, with the challenge password, for a party whose key cannot decrypt (an EC

@@ -1,5 +1,6 @@
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// The transient self-signed certificate that signs a PKCSReq (RFC 8894 §2.3): "the requester
 /// MUST use a self-signed certificate" when it has none from the CA. Same subject as the CSR.

@@ -1,4 +1,5 @@
 import DER
+import SystemSupport
 
 /// One subjectAltName entry as the command line writes it: `dns:NAME`, `ip:ADDR`, `email:ADDR`, `uri:URI`.
 ///

@@ -3,6 +3,7 @@
 import CSCEPShim
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// A PKCS#11 module, loaded with dlopen and initialised; finalised when the last user lets go.
 public final class PKCS11Module {

@@ -2,6 +2,7 @@
 // DER the rest of scep-agent speaks (SubjectPublicKeyInfo, DigestInfo, ECDSA-Sig-Value). Pure DER.
 import DER
 import SCEPCrypto
+import SystemSupport
 
 public enum KeyEncoding {
     static let rsaEncryption = "1.2.840.113549.1.1.1"

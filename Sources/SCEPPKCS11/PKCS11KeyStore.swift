@@ -3,6 +3,7 @@
 import CSCEPShim
 import DER
 import SCEPCrypto
+import SystemSupport
 
 /// A private key that lives in a token. Its secret never leaves it: sign and decrypt run there.
 public final class PKCS11PrivateKey: PrivateKey {

@@ -1,6 +1,7 @@
 // RFC 7512 PKCS#11 URIs: the name of a key that lives in a token. Hostile-input code: every input is
 // bounded and every refusal is a coded SCEPError (code `usage`, `detail` = `PKCS11URI.Failure`).
 import DER
+import SystemSupport
 
 /// A PKCS#11 URI (RFC 7512), for example `pkcs11:token=gw;object=device-key;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so`.
 ///

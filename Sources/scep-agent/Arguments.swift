@@ -1,5 +1,6 @@
 import DER
 import SCEPPKCS11
+import SystemSupport
 
 /// One option of a command, as dispatch accepts it and `--help` documents it (`CommandTable`).
 struct Option {

@@ -1,4 +1,5 @@
 import DER
+import SystemSupport
 
 /// One command: what dispatch runs, what it accepts, and what `--help` and the overview say about it.
 /// The table below is the only list of commands and options: `Arguments` accepts exactly the options

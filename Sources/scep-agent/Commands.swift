@@ -1,9 +1,9 @@
-import CSCEPShim
 import DER
 import SCEPAgent
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// What one command run needs from the outside world.
 struct Environment {
@@ -85,10 +85,10 @@ struct Environment {
             return try CredentialFiles.naming("challenge file", setBy: "--challenge-file") { () throws(SCEPError) in try CredentialFiles.loadChallenge(path) }
         }
         if let name = arguments.value("--challenge-env") {
-            guard let value = getenv(name), value.pointee != 0 else {
+            guard let value = Syscall.environment(name), !value.isEmpty else {
                 throw SCEPError(.usage, "--challenge-env " + name + ": that environment variable is not set or empty")
             }
-            return String(cString: value)
+            return value
         }
         if let value = arguments.value("--challenge") {
             log.warning("--challenge puts the challenge password in argv, where other users can read it; use --challenge-file or --challenge-env")

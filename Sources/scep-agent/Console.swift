@@ -1,20 +1,11 @@
-import CSCEPShim
 import DER
-import SCEPClient
+import SystemSupport
 
 /// stdout for results, stderr for diagnostics; nothing else writes to the terminal.
 enum Console {
+    /// All of `text` to `fd`; a failure (a closed pipe) is ignored: there is nowhere left to report it.
     static func write(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { CSCEPShim.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if written < 0 {
-                if CSCEPShim_errno() == EINTR { continue }
-                return
-            }
-            offset += written
-        }
+        try? Syscall.writeAll(fd, Array(text.utf8))
     }
 
     static func out(_ text: String) { write(1, text + "\n") }
@@ -28,7 +19,7 @@ enum Console {
     /// A log on stderr, with progress when stderr is a terminal. Under systemd (JOURNAL_STREAM set) each line carries a `<N>` priority prefix
     /// for the journal; otherwise `scep-agent: level: message`.
     static func log(verbose: Bool, quiet: Bool) -> Log {
-        let journal = getenv("JOURNAL_STREAM") != nil
+        let journal = Syscall.environment("JOURNAL_STREAM") != nil
         // --quiet silences progress, info and notices, never a warning: the security ones (an unpinned
         // CA, a challenge in argv, weak algorithms) are printed on every run.
         let threshold: Log.Level = quiet ? .warning : (verbose ? .debug : .notice)
@@ -39,7 +30,7 @@ enum Console {
                 err("scep-agent: " + level.description + ": " + message)
             }
         }
-        log.showsProgress = !quiet && isatty(2) == 1
+        log.showsProgress = !quiet && Syscall.isTerminal(2)
         return log
     }
 }

@@ -1,9 +1,9 @@
-import CSCEPShim
 import DER
 import SCEPAgent
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 
 /// `run`, `status`, `check-config` and `renew-now`: the commands that read a configuration file.
 enum DaemonCommands {
@@ -17,10 +17,7 @@ enum DaemonCommands {
     static func log(_ config: AgentConfig, _ args: Arguments) -> Log {
         let console = Console.log(verbose: args.has("--verbose"), quiet: args.has("--quiet"))
         guard config.log == .syslog else { return console }
-        // openlog keeps the pointer: a String's bridged buffer dies after the call (syslog then named
-        // the agent after whatever bytes lay there). A StaticString lives in the binary.
-        openlog(UnsafeRawPointer(syslogIdentity.utf8Start).assumingMemoryBound(to: CChar.self), LOG_PID, LOG_DAEMON)
-        return Log(threshold: console.threshold) { level, message in CSCEPShim_syslog(Int32(level.rawValue), message) }
+        return Log.syslog(identity: syslogIdentity, threshold: console.threshold)
     }
 
     static func transport(for certificate: CertConfig) -> Transport {
@@ -32,7 +29,7 @@ enum DaemonCommands {
     }
 
     static func source(_ config: AgentConfig, _ log: Log, _ clock: SystemClock, _ random: RandomGenerator) -> SCEPCertificateSource {
-        SCEPCertificateSource(stateDirectory: config.stateDirectory, clock: clock, random: random, log: log, makeTransport: transport(for:))
+        SCEPCertificateSource(clock: clock, random: random, log: log, makeTransport: transport(for:))
     }
 
     static func run(_ args: Arguments) throws(SCEPError) {
@@ -87,7 +84,7 @@ enum DaemonCommands {
             }
             if let due = state.nextDue { object.set("nextRenewal", CivilTime(unixSeconds: due).description) }
             if let attempt = state.lastAttempt { object.set("lastAttempt", CivilTime(unixSeconds: attempt).description) }
-            if let result = state.lastResult { object.set("lastResult", result) }
+            if let result = state.lastResult { object.set("lastResult", result.description) }
             if let success = state.lastSuccess { object.set("lastSuccess", CivilTime(unixSeconds: success).description) }
             if let pending = state.pendingTransaction { object.set("pendingTransaction", pending) }
             object.set("consecutiveFailures", Int64(state.consecutiveFailures))
@@ -105,12 +102,12 @@ enum DaemonCommands {
                     Console.out("  no certificate installed at " + certificate.paths.certificate)
                 }
                 Console.out("  next renewal  " + (state.nextDue.map { CivilTime(unixSeconds: $0).description } ?? "when the daemon starts"))
-                Console.out("  last attempt  " + (state.lastAttempt.map { CivilTime(unixSeconds: $0).description + ": " + (state.lastResult ?? "") } ?? "none"))
+                Console.out("  last attempt  " + (state.lastAttempt.map { CivilTime(unixSeconds: $0).description + ": " + (state.lastResult?.description ?? "") } ?? "none"))
                 if state.consecutiveFailures > 0 { Console.out("  failures      " + String(state.consecutiveFailures) + " in a row") }
                 if let end = state.caNotAfter {
                     Console.out("  CA until      " + CivilTime(unixSeconds: end).description + (state.nextCA.map { "; successor sha256 " + $0 } ?? "; successor not known"))
                 }
-                if let due = state.caCheckDue { Console.out("  CA check      " + CivilTime(unixSeconds: due).description + (state.caCheckResult.map { "; last " + $0 } ?? "")) }
+                if let due = state.caCheckDue { Console.out("  CA check      " + CivilTime(unixSeconds: due).description + (state.caCheckResult.map { "; last " + $0.description } ?? "")) }
             }
         }
         if args.has("--json") {
@@ -131,7 +128,7 @@ enum DaemonCommands {
         if let previous = state.previousCA { object.set("previous", previous) }
         if let switched = state.caSwitchedAt { object.set("switchedAt", CivilTime(unixSeconds: switched).description) }
         if let due = state.caCheckDue { object.set("nextCheck", CivilTime(unixSeconds: due).description) }
-        if let result = state.caCheckResult { object.set("lastCheck", result) }
+        if let result = state.caCheckResult { object.set("lastCheck", result.description) }
         return object
     }
 
@@ -149,7 +146,7 @@ enum DaemonCommands {
         if let pid = try DaemonRunner.runningDaemon(stateDirectory: config.stateDirectory) {
             try FileSystem.replaceAtomically(DaemonRunner.renewRequestPath(stateDirectory: config.stateDirectory),
                                              Array((names.joined(separator: "\n") + "\n").utf8), mode: 0o600)
-            guard kill(pid, SIGHUP) == 0 else { throw SCEPError(.fileIO, "cannot signal the daemon (pid " + String(pid) + ")") }
+            guard ProcessControl.sendHangup(to: pid) else { throw SCEPError(.fileIO, "cannot signal the daemon (pid " + String(pid) + ")") }
             Console.out("asked the daemon (pid " + String(pid) + ") to renew " + names.joined(separator: ", "))
             return
         }
@@ -167,19 +164,20 @@ enum DaemonCommands {
         // thrown so its code is the exit code (still PENDING 6, a full disk 8, nothing to enroll with 3).
         var failure: SCEPError? = nil
         for (index, certificate) in config.certificates.enumerated() where names.contains(certificate.name) {
-            let result = engine.states[index].lastResult ?? ""
-            if result.hasPrefix("issued") {
+            let state = engine.states[index]
+            let result = state.lastResult?.description ?? ""
+            if state.lastResult?.kind == .issued {
                 Console.out(certificate.name + ": " + result)
-                guard let code = engine.lastCAFailureCodes[index] else { continue }
-                // Renewed, but the CA check it also runs was refused (a forged GetNextCACert): say so by exit code.
+                // The forced pass also checked the CA: a refused check (a forged GetNextCACert) is its code.
+                guard let check = state.caCheckResult, let code = check.code else { continue }
                 if let earlier = failure { Console.report(earlier) }
-                failure = SCEPError(code, certificate.name + ": " + (engine.states[index].caCheckResult ?? "CA rollover check failed"))
+                failure = SCEPError(code, certificate.name + ": " + check.description)
                 continue
             }
             if let earlier = failure { Console.report(earlier) }
-            failure = result.hasPrefix("pending")
+            failure = state.lastResult?.kind == .pending
                 ? SCEPError(.serverPending, certificate.name + ": pending: the CA has not decided yet; the new key is kept, and the next renew-now or the daemon's next poll resumes the same request")
-                : SCEPError(engine.lastFailureCodes[index] ?? .serverFailure, certificate.name + ": " + result)
+                : SCEPError(state.lastResult?.code ?? .serverFailure, certificate.name + ": " + result)
         }
         if let failure { throw failure }
     }

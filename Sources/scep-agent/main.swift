@@ -1,21 +1,11 @@
-import CSCEPShim
 import DER
 import SCEPAgent
-
-/// argv from the shim's ELF constructor (Embedded Swift has no CommandLine).
-func commandLineArguments() -> [String] {
-    var arguments: [String] = []
-    let argv = CSCEPShim_argv()
-    for index in 0..<Int(CSCEPShim_argc()) {
-        if let pointer = argv?[index] { arguments.append(String(cString: pointer)) }
-    }
-    return arguments
-}
+import SystemSupport
 
 /// Runs one command and returns the process exit code. The only place that decides exit codes.
 func runCommand(_ all: [String]) -> Int32 {
     // A closed pipe must surface as a write error, not kill the process mid-install.
-    CSCEPShim_signal_ignore(SIGPIPE)
+    ProcessControl.ignoreBrokenPipes()
     // Before any command reads a challenge, a PIN or a key.
     CoreDumps.disable()
     let arguments = Array(all.dropFirst())
@@ -65,4 +55,4 @@ func runCommand(_ all: [String]) -> Int32 {
 // Start-up is over: the dynamic linker has bound every symbol (-z now), so its code and the symbol tables it
 // read leave the resident set before the work starts (IdleMemory: about 0.4 MB of one enrollment's peak).
 IdleMemory.release()
-exit(runCommand(commandLineArguments()))
+ProcessControl.exit(runCommand(ProcessControl.arguments()))

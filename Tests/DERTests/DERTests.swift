@@ -1,3 +1,4 @@
+import SystemSupport
 import Testing
 import TestSupport
 @testable import DER
@@ -61,6 +62,19 @@ private let sample: [UInt8] = DER.sequence([
             #expect(CivilTime(unixSeconds: seconds).unixSeconds == seconds)
         }
         #expect(CivilTime(unixSeconds: 951_782_400).description == "2000-02-29T00:00:00Z")
+    }
+
+    /// Calendar time to Unix time, the direction certificate validity is read in (Certificate_mbedtls).
+    /// Values from `date -u -d 'YYYY-MM-DD hh:mm:ss' +%s`.
+    @Test func civilDatesAroundLeapYearsAndCenturies() {
+        #expect(CivilTime(year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0).unixSeconds == 0)
+        #expect(CivilTime(year: 1969, month: 12, day: 31, hour: 23, minute: 59, second: 59).unixSeconds == -1)
+        #expect(CivilTime(year: 2000, month: 2, day: 29, hour: 12, minute: 0, second: 0).unixSeconds == 951_825_600)
+        #expect(CivilTime(year: 2000, month: 3, day: 1, hour: 0, minute: 0, second: 0).unixSeconds == 951_868_800)
+        #expect(CivilTime(year: 2024, month: 12, day: 31, hour: 23, minute: 59, second: 59).unixSeconds == 1_735_689_599)
+        #expect(CivilTime(year: 2038, month: 1, day: 19, hour: 3, minute: 14, second: 8).unixSeconds == 2_147_483_648)
+        #expect(CivilTime(year: 2100, month: 3, day: 1, hour: 0, minute: 0, second: 0).unixSeconds == 4_107_542_400)
+        #expect(CivilTime(year: 9999, month: 12, day: 31, hour: 23, minute: 59, second: 59).unixSeconds == 253_402_300_799)
     }
 }
 

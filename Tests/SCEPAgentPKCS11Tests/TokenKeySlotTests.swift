@@ -3,6 +3,7 @@ import Foundation
 import SCEPClient
 import SCEPCrypto
 import SCEPMessages
+import SystemSupport
 import Testing
 import TestSupport
 @testable import SCEPAgent

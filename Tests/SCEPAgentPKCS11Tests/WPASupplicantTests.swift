@@ -1,5 +1,6 @@
 import DER
 import SCEPAgent
+import SystemSupport
 import Testing
 
 @Suite struct WPASupplicantTests {

@@ -1,5 +1,6 @@
 import DER
 import Foundation
+import SystemSupport
 import Testing
 @testable import SCEPAgent
 

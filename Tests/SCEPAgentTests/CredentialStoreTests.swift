@@ -2,6 +2,7 @@ import DER
 import Foundation
 import SCEPAgent
 import SCEPClient
+import SystemSupport
 import Testing
 import TestSupport
 

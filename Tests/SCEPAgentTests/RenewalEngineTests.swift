@@ -1,5 +1,6 @@
 import DER
 import Foundation
+import SystemSupport
 import Testing
 import SCEPAgent
 import SCEPClient
@@ -104,7 +105,8 @@ import SCEPMessages
         let engine = RenewalEngine(config: try config(challenge: false), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
         live(engine, clock: clock, until: start + day)
         #expect(ca.attempts.isEmpty, "nothing can be sent without a challenge")
-        #expect(engine.states[0].lastResult?.contains("no challenge_file") == true)
+        #expect(engine.states[0].lastResult?.kind == .failed && engine.states[0].lastResult?.code == .config)
+        #expect(engine.states[0].lastResult?.reason.contains("no challenge_file") == true)
         #expect(engine.states[0].consecutiveFailures < 20, "backoff keeps the retries few")
     }
 
@@ -128,14 +130,15 @@ import SCEPMessages
         var stale = CertState()
         stale.nextDue = start - day
         stale.scheduledFor = "1"
-        stale.lastResult = "pending"
+        stale.lastResult = AttemptResult(kind: .pending)
         stale.pendingTransaction = "ABCD"
         let engine = RenewalEngine(config: try config("jitter = 0\nrenew_at = 0.5"), source: ca, states: [stale], clock: clock, random: try RandomGenerator(), log: .discarding())
         let next = engine.runDue(now: start)
         #expect(ca.attempts.isEmpty)
         #expect(next == start + year / 2)
         #expect(engine.states[0].scheduledFor == "2" && engine.states[0].pendingTransaction == nil)
-        #expect(engine.states[0].lastResult == "issued serial 2")
+        #expect(engine.states[0].lastResult == .issued(ca.installedCertificate!))
+        #expect(engine.states[0].lastResult?.description == "issued serial 2")
     }
 
     @Test func aScheduleForTheInstalledCertificateIsKept() throws {
@@ -182,6 +185,34 @@ import SCEPMessages
         #expect(ca.caChecks.count < 60, "\(ca.caChecks.count) CA checks in ten years")
     }
 
+    @Test func theCACheckAfterAnAttemptIsHandedItsResultToReuseItsDiscovery() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: 30 * day)
+        let engine = RenewalEngine(config: try config(), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(), log: .discarding())
+        engine.runDue(now: start)
+        #expect(ca.attempts.count == 1 && ca.checkedAfter == [.issued], "the first pass enrolls, then checks the CA with the enrollment's result")
+        engine.runDue(now: start + 1, force: ["wifi"])
+        #expect(ca.checkedAfter == [.issued, .issued])
+        // A check due on its own (the CA's schedule, no attempt in the pass) discovers for itself.
+        var checkOnly = CertState()
+        checkOnly.nextDue = start + year
+        checkOnly.caCheckDue = start
+        let alone = SimulatedCA(clock: clock, lifetime: 30 * day)
+        RenewalEngine(config: try config(), source: alone, states: [checkOnly], clock: clock, random: try RandomGenerator(), log: .discarding()).runDue(now: start)
+        #expect(alone.attempts.isEmpty && alone.checkedAfter == [nil])
+    }
+
+    @Test func theCAsWishForTheChallengeIsLearnedOnceAndKeptInTheState() throws {
+        let clock = TwinClock(start)
+        let ca = SimulatedCA(clock: clock, lifetime: 30 * day)
+        ca.wantsTheChallenge = true
+        let engine = RenewalEngine(config: try config("renew_with_challenge = auto"), source: ca, states: [CertState()], clock: clock, random: try RandomGenerator(),
+                                   log: .discarding())
+        live(engine, clock: clock, until: start + 70 * day)
+        #expect(ca.renewalsToldTheChallengeIsNeeded == [false, false, true, true], "enrolled, renewed (learning it), renewed twice knowing it")
+        #expect(engine.states[0].renewNeedsChallenge == Hex.encode(pinnedFingerprint))
+    }
+
     @Test func aFailedCACheckIsRetriedDailyAndDoesNotDelayRenewals() throws {
         let clock = TwinClock(start)
         let ca = SimulatedCA(clock: clock, lifetime: 30 * day)
@@ -190,7 +221,7 @@ import SCEPMessages
         live(engine, clock: clock, until: start + 4 * day)
         let failedChecks = ca.caChecks.filter { $0 < ca.downUntil }
         for (earlier, later) in zip(failedChecks, failedChecks.dropFirst()) { #expect(later - earlier >= day / 2 && later - earlier <= day) }
-        #expect(engine.states[0].caNotAfter == start + 100 * year && engine.states[0].caCheckResult?.hasPrefix("checked") == true)
+        #expect(engine.states[0].caNotAfter == start + 100 * year && engine.states[0].caCheckResult == .checked(ca: pinnedFingerprint, successor: nil))
         #expect(ca.issued.count == 1)
     }
 }
@@ -248,7 +279,8 @@ import SCEPMessages
         #expect(ca.issued.count == 1, "one certificate in 30 days, not one per loop")
         let state = engine.states[0]
         #expect(state.issuedAlreadyDue == 1)
-        #expect(state.lastResult?.contains("the clock or the CA is wrong") == true)
+        #expect(state.lastResult?.kind == .issued && state.lastResult?.backingOffUntil == state.nextDue && state.lastResult?.systemTime != nil)
+        #expect(state.lastResult?.description.contains("the clock or the CA is wrong") == true)
         #expect(state.nextDue! >= start + year / 10, "never more often than 10% of the lifetime")
         let metrics = Metrics.render(config: engine.config, states: engine.states, installed: [ca.installedCertificate])
         #expect(metrics.contains("scep_agent_issued_already_due{name=\"wifi\"} 1"))
@@ -282,7 +314,7 @@ import SCEPMessages
         live(engine, clock: clock, until: start + day + 2 * 3600)
         #expect(ca.abandoned == 1)
         let ended = engine.states[0]
-        #expect(ended.lastResult?.contains("pending_max") == true || ended.pendingPolls > 0, "\(ended.lastResult ?? "")")
+        #expect(ended.lastResult?.reason.contains("pending_max") == true || ended.pendingPolls > 0, "\(ended.lastResult?.description ?? "")")
         // After pending_max: given up once, then a new request (and its own pending_max) starts.
         let pollsInFirstDay = ca.attempts.filter { $0.time < start + day }.count
         #expect(pollsInFirstDay >= 24 && pollsInFirstDay <= 48)
@@ -300,8 +332,10 @@ import SCEPMessages
             init(_ a: SimulatedCA, _ b: SimulatedCA) { self.a = a; self.b = b }
             func pick(_ config: CertConfig) -> SimulatedCA { config.name == "wifi" ? a : b }
             func installed(_ config: CertConfig) -> InstalledCertificate? { pick(config).installed(config) }
-            func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult { pick(config).obtain(config, reenroll: reenroll, trust: trust) }
-            func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck { pick(config).checkCA(config, trust: trust) }
+            func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust, challengeLearned: Bool) -> AttemptResult {
+                pick(config).obtain(config, reenroll: reenroll, trust: trust, challengeLearned: challengeLearned)
+            }
+            func checkCA(_ config: CertConfig, trust: CATrust, after attempt: AttemptResult?) -> CACheck { pick(config).checkCA(config, trust: trust, after: attempt) }
             func abandonPending(_ config: CertConfig) {}
             func finishInterrupted(_ config: CertConfig, filesRolledForward: Bool) {}
         }
@@ -319,7 +353,8 @@ import SCEPMessages
         #expect(engine.insaneClockReason(now: start) == nil, "a certificate ahead of the clock pauses only itself")
         live(engine, clock: clock, until: start + 10 * day)
         #expect(future.attempts.isEmpty)
-        #expect(engine.states[0].lastResult?.contains("notBefore") == true)
+        #expect(engine.states[0].lastResult?.kind == .waiting && engine.states[0].lastResult?.notBefore == start + 30 * day)
+        #expect(engine.states[0].lastResult?.description.contains("notBefore") == true)
         #expect(other.issued.count >= 10, "the other certificate renews every ~0.66 day")
     }
 }
@@ -346,7 +381,7 @@ import SCEPMessages
             print("skipped: setting the clock needs CAP_SYS_TIME")
             return
         }
-        let waiter = try SignalWaiter()
+        let waiter = try SignalWaiter(fallbackWaitMilliseconds: DaemonRunner.maxSleepSeconds * 1000)
         let setter = Thread {
             Thread.sleep(forTimeInterval: 0.3)
             _ = Self.stepClockOneNanosecond()
@@ -360,7 +395,7 @@ import SCEPMessages
     }
 
     @Test func aPastDeadlineWakesAtOnceAndTheMonotonicLimitAlsoEndsTheWait() throws {
-        let waiter = try SignalWaiter()
+        let waiter = try SignalWaiter(fallbackWaitMilliseconds: DaemonRunner.maxSleepSeconds * 1000)
         #expect(waiter.wait(until: SystemClock().now() - 10) == .timeout)
         #expect(waiter.wait(until: SystemClock().now() + 3600, milliseconds: 50) == .timeout)
     }

@@ -2,6 +2,7 @@ import DER
 import SCEPAgent
 import SCEPClient
 import SCEPCrypto
+import SystemSupport
 
 /// The one twin the rules allow: time. `sleep` advances it instantly.
 final class TwinClock: Clock {
@@ -41,6 +42,11 @@ final class SimulatedCA: CertificateSource {
     /// Exchanges refused because the CA served was neither the pin nor the known successor.
     var pinFailures: [Int64] = []
     var caChecks: [Int64] = []
+    /// A CA that refuses renewals without the challenge: the first renewal not told so learns it.
+    var wantsTheChallenge = false
+    var renewalsToldTheChallengeIsNeeded: [Bool] = []
+    /// For each CA check, the kind of the attempt of the same pass it was handed (nil: none ran).
+    var checkedAfter: [AttemptResult.Kind?] = []
     /// The fingerprints in the `ca` file, as the real source composes it.
     var caFile: [[UInt8]] = []
     /// Times the server had switched CA and the `ca` file did not hold the new one yet.
@@ -85,8 +91,9 @@ final class SimulatedCA: CertificateSource {
 
     func status(_ ca: SimulatedCACertificate) -> CAStatus { CAStatus(fingerprint: ca.fingerprint, notAfter: ca.notAfter) }
 
-    func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust) -> AttemptResult {
+    func obtain(_ config: CertConfig, reenroll: Bool, trust: CATrust, challengeLearned: Bool) -> AttemptResult {
         attempts.append((clock.now(), reenroll))
+        renewalsToldTheChallengeIsNeeded.append(challengeLearned)
         if clock.now() < downUntil { return .failed("connect to 127.0.0.1: connection refused") }
         guard accepts(trust) else { return .failed("CA fingerprint mismatch", code: .verifyCAPin) }
         if pendingAnswers > 0 {
@@ -98,11 +105,14 @@ final class SimulatedCA: CertificateSource {
         installedCertificate = certificate
         issued.append(certificate)
         installCAFile(trust)
-        return .issued(certificate, ca: status(served))
+        var result = AttemptResult.issued(certificate, ca: status(served))
+        if wantsTheChallenge && !reenroll && !challengeLearned { result.challengeNeededBy = served.fingerprint }
+        return result
     }
 
-    func checkCA(_ config: CertConfig, trust: CATrust) -> CACheck {
+    func checkCA(_ config: CertConfig, trust: CATrust, after attempt: AttemptResult?) -> CACheck {
         caChecks.append(clock.now())
+        checkedAfter.append(attempt?.kind)
         if clock.now() < downUntil { return .failed("connect to 127.0.0.1: connection refused", code: .transportConnect) }
         guard accepts(trust) else { return .failed("CA fingerprint mismatch", code: .verifyCAPin) }
         let current = served

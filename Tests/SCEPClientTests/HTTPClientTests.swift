@@ -1,7 +1,9 @@
 import Foundation
+import SystemSupport
 import Testing
 import TestSupport
 import DER
+import SCEPCrypto
 @testable import SCEPClient
 
 private func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -258,7 +260,7 @@ private func errorCode(_ body: () throws(SCEPError) -> Void) -> SCEPError.Code? 
             let configuration = try TLSConfiguration(caFile: nginx.caFile)
             let deadline = Deadline(atMs: Syscall.monotonicMilliseconds() + 5000, budgetMs: 5000, option: "test")
             let connection = try TCPConnection(host: "127.0.0.1", port: nginx.port, connectTimeoutMs: 3000, deadline: deadline, purpose: "test")
-            let stream = TLSStream(connection: connection, session: try TLSSession(configuration: configuration, fd: connection.fd, hostname: "wrong.example"))
+            let stream = TLSStream(connection: connection, session: try TLSSession(configuration: configuration, fd: connection.fd, hostname: "wrong.example", addressNamed: HTTPClient.certificateNamesAddress))
             try stream.handshake(deadline: deadline)
         }
         #expect(code == .transportTLS)
@@ -278,37 +280,5 @@ private func errorCode(_ body: () throws(SCEPError) -> Void) -> SCEPError.Code? 
         let nginx = try TestNginx(upstreamPort: server.v4Port)
         let request = try get("https://localhost:\(nginx.port)/downgrade")
         #expect(errorCode { () throws(SCEPError) in _ = try client { $0.tlsCAFile = nginx.caFile }.send(request) } == .transportRedirects)
-    }
-}
-
-/// IP literals become addresses without getaddrinfo (which costs an enrollment about 190 KB of
-/// resident memory even for a literal); names and scoped IPv6 addresses still go to the resolver.
-@Suite struct NumericAddressTests {
-    @Test func ipv4LiteralIsItsOwnAddress() throws {
-        let address = try #require(Syscall.numericAddress(host: "127.0.0.1", port: 8080))
-        #expect(address.family == AF_INET)
-        #expect(address.text == "127.0.0.1")
-        // sockaddr_in: family, port 8080 in network order, then 127.0.0.1.
-        #expect(address.storage.count == MemoryLayout<sockaddr_in>.size)
-        #expect(Array(address.storage[2..<8]) == [0x1F, 0x90, 127, 0, 0, 1])
-    }
-
-    @Test func ipv6LiteralIsItsOwnAddress() throws {
-        let address = try #require(Syscall.numericAddress(host: "::1", port: 443))
-        #expect(address.family == AF_INET6)
-        #expect(address.storage.count == MemoryLayout<sockaddr_in6>.size)
-        #expect(Array(address.storage[2..<4]) == [0x01, 0xBB])
-        #expect(Array(address.storage[8..<24]) == [UInt8](repeating: 0, count: 15) + [1])
-    }
-
-    @Test func namesAndScopedAddressesGoToTheResolver() {
-        for host in ["localhost", "scep.example", "fe80::1%lo", "127.0.0.1.example", "", "1.2.3.4.5"] {
-            #expect(Syscall.numericAddress(host: host, port: 80) == nil, "\(host)")
-        }
-    }
-
-    @Test func resolveTakesTheLiteralPath() throws {
-        let resolved = try Syscall.resolve(host: "127.0.0.1", port: 80)
-        #expect(resolved.count == 1 && resolved[0].family == AF_INET)
     }
 }

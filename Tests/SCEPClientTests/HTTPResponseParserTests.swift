@@ -1,3 +1,4 @@
+import SystemSupport
 import Testing
 import DER
 @testable import SCEPClient

@@ -1,4 +1,5 @@
 import DER
+import SystemSupport
 import Testing
 import TestSupport
 @testable import SCEPClient

@@ -1,6 +1,7 @@
 import DER
 import Foundation
 @testable import SCEPCrypto
+import SystemSupport
 import Testing
 import TestSupport
 
@@ -229,19 +230,5 @@ import TestSupport
         #expect(parsed == pki.root)
         let blocks = try PEM.decode(pem)
         #expect(try blocks.map { try Certificate(der: $0.der).der } == [pki.root, pki.leaf])
-    }
-}
-
-@Suite struct UnixTimeTests {
-    /// Values from `date -u -d 'YYYY-MM-DD hh:mm:ss' +%s`.
-    @Test func civilDatesAroundLeapYearsAndCenturies() {
-        #expect(unixTime(year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0) == 0)
-        #expect(unixTime(year: 1969, month: 12, day: 31, hour: 23, minute: 59, second: 59) == -1)
-        #expect(unixTime(year: 2000, month: 2, day: 29, hour: 12, minute: 0, second: 0) == 951_825_600)
-        #expect(unixTime(year: 2000, month: 3, day: 1, hour: 0, minute: 0, second: 0) == 951_868_800)
-        #expect(unixTime(year: 2024, month: 12, day: 31, hour: 23, minute: 59, second: 59) == 1_735_689_599)
-        #expect(unixTime(year: 2038, month: 1, day: 19, hour: 3, minute: 14, second: 8) == 2_147_483_648)
-        #expect(unixTime(year: 2100, month: 3, day: 1, hour: 0, minute: 0, second: 0) == 4_107_542_400)
-        #expect(unixTime(year: 9999, month: 12, day: 31, hour: 23, minute: 59, second: 59) == 253_402_300_799)
     }
 }

@@ -1,6 +1,7 @@
 import DER
 import Foundation
 import SCEPCrypto
+import SystemSupport
 import Testing
 import TestSupport
 

@@ -1,5 +1,6 @@
 import DER
 import SCEPCrypto
+import SystemSupport
 import Testing
 import TestSupport
 

@@ -2,6 +2,7 @@ import DER
 import Foundation
 import SCEPCrypto
 import SCEPPKCS11
+import SystemSupport
 import Testing
 
 @Suite struct KeyEncodingTests {

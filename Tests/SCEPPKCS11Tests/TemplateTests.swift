@@ -1,5 +1,6 @@
 import CSCEPShim
 import DER
+import SystemSupport
 import Testing
 @testable import SCEPPKCS11
 

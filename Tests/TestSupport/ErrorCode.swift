@@ -1,4 +1,5 @@
 import DER
+import SystemSupport
 
 /// The code of the SCEPError `body` throws; nil when it returns (or throws something else).
 /// Tests assert codes, not message text.

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+import types
 
 import pytest
 
@@ -140,6 +141,33 @@ def test_sighup_and_renew_now_renew_at_once_and_sigterm_stops(agent, short_ca):
         assert gateway.stop() == 0
         assert time.monotonic() - started < 5
     assert not (agent.workdir / "state" / "scep-agent.pid").exists()
+
+
+def test_one_daemon_renewal_asks_for_the_ca_once(agent, short_ca):
+    """Each pass that enrolls or renews also checks the CA (rollover); the check reuses the discovery
+    (GetCACaps, GetCACert, verified under the pin) the enrollment or renewal just made instead of asking
+    again. Counted at a recording proxy in front of the real scepserver."""
+    with RecordingProxy(short_ca.base_url) as proxy:
+        through_proxy = types.SimpleNamespace(url=proxy.url, ca_fingerprint_sha256=short_ca.ca_fingerprint_sha256,
+                                              challenge=short_ca.challenge)
+        gateway = Gateway(agent, through_proxy)
+        metrics = agent.workdir / "metrics.prom"
+        gateway.start()
+        try:
+            # The metrics file is replaced (a new inode) once per pass, after its CA check.
+            gateway.wait_for(metrics.exists, what="the first pass: enrollment, then the CA check")
+            enrollment = [exchange.operation for exchange in proxy.exchanges]
+            written = metrics.stat().st_ino
+            proxy.clear()
+            gateway.process.send_signal(signal.SIGHUP)
+            gateway.wait_for(lambda: metrics.stat().st_ino != written, what="the SIGHUP pass: renewal, then the CA check")
+            renewal = [exchange.operation for exchange in proxy.exchanges]
+        finally:
+            assert gateway.stop() == 0
+    assert gateway.hooks() == 2
+    assert sorted(enrollment) == ["GetCACaps", "GetCACert", "PKIOperation"], enrollment
+    assert sorted(renewal) == ["GetCACaps", "GetCACert", "PKIOperation"], renewal
+    assert gateway.status()["ca"]["lastCheck"].lower().startswith("checked: ca sha256 " + short_ca.ca_fingerprint_sha256.lower())
 
 
 def test_renew_now_without_a_daemon_renews_in_process(agent, short_ca):

@@ -60,15 +60,27 @@ def undeclared_imports(graph, sources):
     """Imports of graph modules that the importing module's line does not reach (a build may then compile
     the importer first: CMake and build.sh order by the graph)."""
     names = {name for _, name, _ in graph}
-    errors = []
-    for _, name, _ in graph:
-        allowed = closure(graph, name)
+    return [f"{path.relative_to(sources.parent)} imports {module}, but {name}'s moduleGraph line does not reach it"
+            for name, _, path, module in source_imports(graph, sources)
+            if module in names and module not in closure(graph, name)]
+
+
+def source_imports(graph, sources):
+    """(module, the imports its line names, file, imported module) for each import in each module's files."""
+    for _, name, imports in graph:
         for path in sorted((sources / name).glob("*.swift")):
             for module in IMPORT.findall(path.read_text()):
-                if module in names and module not in allowed:
-                    errors.append(f"{path.relative_to(sources.parent)} imports {module}, "
-                                  f"but {name}'s moduleGraph line does not reach it")
-    return errors
+                yield name, imports, path, module
+
+
+def c_imports_off_their_line(graph, sources):
+    """Files importing a C module that their own module's line does not name: C stays in the modules
+    that wrap it (SystemSupport, SCEPCrypto, SCEPPKCS11), however many modules reach it through them."""
+    c_modules = {name for kind, name, _ in graph if kind == "c"}
+    return [f"{path.relative_to(sources.parent)} imports {module}, which {name}'s moduleGraph line does not name: "
+            "call a wrapper in SystemSupport instead"
+            for name, imports, path, module in source_imports(graph, sources)
+            if module in c_modules and module not in imports]
 
 
 def test_module_graph_is_well_formed():
@@ -84,6 +96,20 @@ def test_every_source_folder_is_a_module_of_the_graph():
 
 def test_every_module_imports_only_what_its_line_reaches():
     assert undeclared_imports(GRAPH, ROOT / "Sources") == []
+
+
+def test_only_the_modules_that_wrap_c_import_it():
+    assert c_imports_off_their_line(GRAPH, ROOT / "Sources") == []
+    assert sorted(name for _, name, imports in GRAPH if "CSCEPShim" in imports) == ["SCEPCrypto", "SCEPPKCS11", "SystemSupport"]
+
+
+def test_c_import_check_catches_a_forged_import(tmp_path):
+    """The executable importing the shim for getenv and exit, as it did before SystemSupport."""
+    (tmp_path / "Sources" / "scep-agent").mkdir(parents=True)
+    (tmp_path / "Sources" / "scep-agent" / "main.swift").write_text("import CSCEPShim\nimport SystemSupport\n")
+    assert c_imports_off_their_line(GRAPH, tmp_path / "Sources") == [
+        "Sources/scep-agent/main.swift imports CSCEPShim, which scep-agent's moduleGraph line does not name: "
+        "call a wrapper in SystemSupport instead"]
 
 
 def test_swiftpm_builds_exactly_the_graph():
@@ -120,7 +146,8 @@ def test_builds_read_the_graph_instead_of_naming_modules(reader):
 
 def test_graph_checks_catch_a_forged_graph(tmp_path):
     """The checks above, fed a graph broken the ways an edit breaks it."""
-    forged = MANIFEST.read_text().replace("    library     DER\n", "    library     DER     SCEPAgent\n    framework   Extra\n")
+    # DER's line, whatever it imports, made to import SCEPAgent (below it) and followed by an unknown kind.
+    forged = re.sub(r"^    library     DER\b.*$", "    library     DER     SCEPAgent\n    framework   Extra", MANIFEST.read_text(), count=1, flags=re.M)
     errors = graph_errors(module_graph(forged))
     assert "DER imports SCEPAgent, which is not on a line above it" in errors
     assert any(error.startswith("Extra: unknown kind") for error in errors)

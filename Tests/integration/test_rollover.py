@@ -168,9 +168,11 @@ def test_daemon_refuses_the_forged_successor_and_installs_nothing(agent, short_c
     assert "GetNextCACert reply's SignerInfo has no signed attributes" in result.stderr
     assert (gateway.dir / "ca.pem").read_bytes() == ca_before, "ca unchanged: only the pinned CA"
     state = state_lines(gateway)
-    assert "next_ca" not in state and state["ca_check_result"].startswith("failed: GetNextCACert")
+    assert "next_ca" not in state and state["ca_check_result"] == "failed" and state["ca_check_reason"].startswith("GetNextCACert")
+    assert state["ca_check_code"] == "messageSignatureInvalid"
     assert not (gateway.dir / "state" / "wifi.next-ca").exists()
     assert gateway.status()["ca"]["nextKnown"] is False
+    assert gateway.status()["ca"]["lastCheck"].startswith("failed: GetNextCACert")
 
 
 SUCCESSOR_KEY_PASSWORD = "successor-test"

@@ -230,8 +230,9 @@ def test_daemon_learns_that_the_ca_wants_the_challenge(agent, tmp_path):
             # Enrollment, then renewal 1: without the challenge (FAILURE badRequest), again with it; renewal 2: with it at once.
             wait_for(lambda: len(exchanges()) >= 4, 60, "the enrollment, renewal 1's two requests and renewal 2", process=daemon)
             assert exchanges()[:4] == [("19", "0"), ("17", "2"), ("17", "0"), ("17", "0")]
-            learned = (state / "wifi.renew-needs-challenge").read_text().strip()
+            learned = dict(line.split("=", 1) for line in (state / "wifi.state").read_text().splitlines())["renew_needs_challenge"]
             assert learned == ca.ca_fingerprint_sha256.lower(), "the state names the CA that wants the challenge"
+            assert not (state / "wifi.renew-needs-challenge").exists(), "no file of its own any more"
             wait_for(lambda: len(exchanges()) >= 5, 60, "renewal 3", process=daemon)
         finally:
             daemon.send_signal(signal.SIGTERM)

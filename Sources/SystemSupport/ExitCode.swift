@@ -1,8 +1,7 @@
-import DER
-
 /// The documented exit codes. Scripts depend on these numbers; `--help` prints this table (status and
 /// meaning) and README's "Exit codes" table is checked against it (Tests/integration/test_cli.py).
-enum ExitCode: Int32, CaseIterable {
+/// It sits beside `SCEPError` so that each error code's exit status is decided in one place.
+public enum ExitCode: Int32, CaseIterable {
     case ok = 0
     case internalError = 1
     case usage = 2
@@ -15,7 +14,7 @@ enum ExitCode: Int32, CaseIterable {
     case badReply = 9
     case token = 10
 
-    init(for error: SCEPError) {
+    public init(for error: SCEPError) {
         switch error.code {
         case .usage: self = .usage
         case .config: self = .config
@@ -38,7 +37,7 @@ enum ExitCode: Int32, CaseIterable {
     }
 
     /// A word for `--json`'s status field.
-    var status: String {
+    public var status: String {
         switch self {
         case .ok: "issued"
         case .internalError: "internal-error"
@@ -55,7 +54,7 @@ enum ExitCode: Int32, CaseIterable {
     }
 
     /// One line for the overview (README's table says more).
-    var meaning: String {
+    public var meaning: String {
         switch self {
         case .ok: "success"
         case .internalError: "a cryptographic library failure that should not happen"

@@ -3,7 +3,7 @@
 /// `code` is stable and what tests assert; `reason` is for people: what failed, on which input, and
 /// what to do next. `detail` carries a raw library code where there is one (an mbedTLS error, errno).
 public struct SCEPError: Error, CustomStringConvertible, Equatable {
-    public enum Code: String, CustomStringConvertible, Sendable {
+    public enum Code: String, CaseIterable, CustomStringConvertible, Sendable {
         // DER reader and writer
         case derTruncated, derBadLength, derNonMinimalLength, derBadTag, derTrailingBytes
         case derDepthExceeded, derSizeExceeded, derUnexpectedTag, derInvalidValue

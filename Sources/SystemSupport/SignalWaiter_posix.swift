@@ -1,6 +1,4 @@
 import CSCEPShim
-import DER
-import SCEPClient
 
 /// Waits for a wall-clock time, a clock change or SIGHUP, SIGTERM or SIGINT, whichever comes first:
 /// the signals blocked and read from a signalfd, the time from a timerfd on CLOCK_REALTIME with an
@@ -15,10 +13,15 @@ public final class SignalWaiter {
     private var set = sigset_t()
     private let signalFD: Int32
     private let timerFD: Int32
+    /// How long a wait without its own limit lasts if the timer cannot be armed.
+    private let fallbackWaitMilliseconds: Int64
 
     /// Blocks the signals for the whole process; create it before any thread starts.
+    /// - Parameter fallbackWaitMilliseconds: how long a wait without its own limit lasts if the
+    ///   timer cannot be armed (the caller's longest sleep).
     /// - Throws: `fileIO` when the kernel refuses a signalfd or timerfd (Linux before 2.6.27).
-    public init() throws(SCEPError) {
+    public init(fallbackWaitMilliseconds: Int64) throws(SCEPError) {
+        self.fallbackWaitMilliseconds = fallbackWaitMilliseconds
         CSCEPShim_sigset_empty(&set)
         CSCEPShim_sigset_add(&set, SIGHUP)
         CSCEPShim_sigset_add(&set, SIGTERM)
@@ -46,7 +49,7 @@ public final class SignalWaiter {
         expiry.it_value.tv_sec = Int(max(deadline, 1))
         guard timerfd_settime(timerFD, Int32(TFD_TIMER_ABSTIME) | Int32(TFD_TIMER_CANCEL_ON_SET), &expiry, nil) == 0 else {
             // Cannot happen with a valid descriptor and time; do not spin: a monotonic wait instead.
-            return wait(descriptors: false, milliseconds: milliseconds ?? DaemonRunner.maxSleepSeconds * 1000)
+            return wait(descriptors: false, milliseconds: milliseconds ?? fallbackWaitMilliseconds)
         }
         return wait(descriptors: true, milliseconds: milliseconds)
     }

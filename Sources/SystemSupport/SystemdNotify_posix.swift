@@ -1,5 +1,4 @@
 import CSCEPShim
-import DER
 
 /// sd_notify without libsystemd: datagrams to `$NOTIFY_SOCKET` (READY=1, STATUS=, WATCHDOG=1, STOPPING=1).
 public final class SystemdNotifier {
@@ -8,15 +7,15 @@ public final class SystemdNotifier {
     public let watchdogIntervalMilliseconds: Int64?
 
     public init() {
-        if let socketPath = getenv("NOTIFY_SOCKET") {
-            var bytes = Array(String(cString: socketPath).utf8)
+        if let socketPath = Syscall.environment("NOTIFY_SOCKET") {
+            var bytes = Array(socketPath.utf8)
             // A leading '@' names an abstract socket: a NUL byte on the wire.
             if bytes.first == UInt8(ascii: "@") { bytes[0] = 0 }
             address = bytes.isEmpty ? nil : bytes
         } else {
             address = nil
         }
-        if let text = getenv("WATCHDOG_USEC"), let microseconds = Int64(String(cString: text)), microseconds > 0 {
+        if let text = Syscall.environment("WATCHDOG_USEC"), let microseconds = Int64(text), microseconds > 0 {
             watchdogIntervalMilliseconds = max(microseconds / 2000, 1)
         } else {
             watchdogIntervalMilliseconds = nil

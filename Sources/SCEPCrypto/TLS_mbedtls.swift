@@ -1,24 +1,10 @@
 // The TLS 1.2 client for https: Swift owners of the mbedTLS contexts, driven over a non-blocking
 // socket through our own send/recv callbacks so the client's poll-based deadlines cover TLS too.
 import CSCEPShim
-import DER
-import SCEPCrypto
-import SCEPMessages
-
-/// The mbedTLS error text for a negative code (mbedtls_strerror).
-func mbedTLSErrorText(_ code: Int32) -> String {
-    var buffer = [CChar](repeating: 0, count: 200)
-    mbedtls_strerror(code, &buffer, buffer.count)
-    return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
-
-/// `mbedtls_ssl_handshake: X509 - Certificate verification failed (-0x2700)`
-func mbedTLSFailure(_ function: String, _ code: Int32) -> String {
-    function + ": " + mbedTLSErrorText(code) + " (-0x" + String(-Int(code), radix: 16) + ")"
-}
+import SystemSupport
 
 /// A TLS 1.2 client configuration: the CA bundle to verify servers against, verification required.
-final class TLSConfiguration {
+public final class TLSConfiguration {
     let config: UnsafeMutablePointer<mbedtls_ssl_config>
     let caChain: UnsafeMutablePointer<mbedtls_x509_crt>
     /// The handshake's randomness; mbedTLS keeps a pointer to it, so the configuration holds it.
@@ -27,7 +13,7 @@ final class TLSConfiguration {
 
     /// - Parameter caFile: PEM or DER file of trusted CA certificates.
     /// - Throws: `transportTLS` when the bundle cannot be loaded or the configuration fails.
-    init(caFile: String) throws(SCEPError) {
+    public init(caFile: String) throws(SCEPError) {
         config = .allocate(capacity: 1)
         caChain = .allocate(capacity: 1)
         mbedtls_ssl_config_init(config)
@@ -37,12 +23,12 @@ final class TLSConfiguration {
         let parsed = mbedtls_x509_crt_parse_file(caChain, caFile)
         guard parsed >= 0, caChain.pointee.version != 0 else {
             throw SCEPError(.transportTLS, "cannot load the TLS CA bundle '" + caFile + "': "
-                + (parsed < 0 ? mbedTLSFailure("mbedtls_x509_crt_parse_file", parsed) : "no certificate in it")
+                + (parsed < 0 ? mbedtlsFailureText(function: "mbedtls_x509_crt_parse_file", result: parsed) : "no certificate in it")
                 + "; set tlsCAFile to a readable PEM file of CA certificates", detail: parsed)
         }
         let rc = mbedtls_ssl_config_defaults(config, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT)
         guard rc == 0 else {
-            throw SCEPError(.transportTLS, "cannot configure TLS: " + mbedTLSFailure("mbedtls_ssl_config_defaults", rc), detail: rc)
+            throw SCEPError(.transportTLS, "cannot configure TLS: " + mbedtlsFailureText(function: "mbedtls_ssl_config_defaults", result: rc), detail: rc)
         }
         mbedtls_ssl_conf_authmode(config, MBEDTLS_SSL_VERIFY_REQUIRED)
         mbedtls_ssl_conf_ca_chain(config, caChain, nil)
@@ -94,6 +80,21 @@ private func tlsRecvCallback(_ context: UnsafeMutableRawPointer?, _ buffer: Unsa
     }
 }
 
+/// Whether a certificate (its DER) names `address` (4 or 16 bytes) in an iPAddress subjectAltName.
+/// The caller brings the subjectAltName parser (SCEPMessages), which sits above this module.
+public typealias TLSAddressNameCheck = (_ certificateDER: [UInt8], _ address: [UInt8]) -> Bool
+
+/// What `tlsVerifyIPAddressCallback` compares: the IP-literal host's bytes, and how to read a leaf's names.
+final class TLSExpectedAddress {
+    let address: [UInt8]
+    let certificateNames: TLSAddressNameCheck
+
+    init(address: [UInt8], certificateNames: @escaping TLSAddressNameCheck) {
+        self.address = address
+        self.certificateNames = certificateNames
+    }
+}
+
 /// Verifies an IP-literal host ourselves: mbedTLS 2.28 matches only DNS names and the CN, so for
 /// `https://192.0.2.1/` the leaf must carry an iPAddress subjectAltName with exactly these bytes
 /// (RFC 6125 §6.2.1); otherwise the handshake fails with the name-mismatch flag.
@@ -101,56 +102,52 @@ private func tlsVerifyIPAddressCallback(
     _ context: UnsafeMutableRawPointer?, _ certificate: UnsafeMutablePointer<mbedtls_x509_crt>?, _ depth: Int32, _ flags: UnsafeMutablePointer<UInt32>?
 ) -> Int32 {
     guard depth == 0, let context, let certificate, let flags else { return 0 }
-    let expected = context.assumingMemoryBound(to: [UInt8].self).pointee
+    let expected = Unmanaged<TLSExpectedAddress>.fromOpaque(context).takeUnretainedValue()
     let raw = certificate.pointee.raw
     guard let base = raw.p else {
         flags.pointee |= UInt32(MBEDTLS_X509_BADCERT_CN_MISMATCH)
         return 0
     }
     let der = Array(UnsafeBufferPointer(start: base, count: raw.len))
-    let names = (try? CertificateExtensions.subjectAltNames(certificate: der)) ?? []
-    if !names.contains(where: { $0.kind == .ip && $0.value == expected }) {
+    if !expected.certificateNames(der, expected.address) {
         flags.pointee |= UInt32(MBEDTLS_X509_BADCERT_CN_MISMATCH)
     }
     return 0
 }
 
-/// One TLS client session over a connected socket; the socket itself stays owned by `TCPConnection`.
-final class TLSSession {
+/// One TLS client session over a connected socket; the socket itself stays owned by its caller.
+public final class TLSSession {
     let ssl: UnsafeMutablePointer<mbedtls_ssl_context>
     let transport: UnsafeMutablePointer<TLSTransportState>
     let configuration: TLSConfiguration
     let hostname: String
-    /// The address bytes an IP-literal host must match (see `tlsVerifyIPAddressCallback`).
-    let expectedAddress: UnsafeMutablePointer<[UInt8]>?
+    /// The address an IP-literal host must match (see `tlsVerifyIPAddressCallback`), which holds it
+    /// unretained: the session keeps it alive.
+    let expectedAddress: TLSExpectedAddress?
 
     /// - Parameters:
     ///   - configuration: the shared client configuration (kept alive by the session).
     ///   - fd: the connected non-blocking socket.
     ///   - hostname: the name (or IP literal) the certificate must match (mbedtls_ssl_set_hostname).
-    init(configuration: TLSConfiguration, fd: Int32, hostname: String) throws(SCEPError) {
+    ///   - addressNamed: for an IP-literal `hostname`, whether the server's certificate names it.
+    public init(configuration: TLSConfiguration, fd: Int32, hostname: String, addressNamed: @escaping TLSAddressNameCheck) throws(SCEPError) {
         ssl = .allocate(capacity: 1)
         transport = .allocate(capacity: 1)
         transport.initialize(to: TLSTransportState(fd: fd, lastError: nil))
         mbedtls_ssl_init(ssl)
         self.configuration = configuration
         self.hostname = hostname
-        if let address = TLSSession.ipAddressBytes(hostname) {
-            expectedAddress = .allocate(capacity: 1)
-            expectedAddress?.initialize(to: address)
-        } else {
-            expectedAddress = nil
-        }
+        expectedAddress = TLSSession.ipAddressBytes(hostname).map { TLSExpectedAddress(address: $0, certificateNames: addressNamed) }
         let rc = mbedtls_ssl_setup(ssl, configuration.config)
         guard rc == 0 else {
-            throw SCEPError(.transportTLS, "cannot set up TLS for " + hostname + ": " + mbedTLSFailure("mbedtls_ssl_setup", rc), detail: rc)
+            throw SCEPError(.transportTLS, "cannot set up TLS for " + hostname + ": " + mbedtlsFailureText(function: "mbedtls_ssl_setup", result: rc), detail: rc)
         }
         if let expectedAddress {
-            mbedtls_ssl_set_verify(ssl, tlsVerifyIPAddressCallback, UnsafeMutableRawPointer(expectedAddress))
+            mbedtls_ssl_set_verify(ssl, tlsVerifyIPAddressCallback, Unmanaged.passUnretained(expectedAddress).toOpaque())
         } else {
             let rc = mbedtls_ssl_set_hostname(ssl, hostname)
             guard rc == 0 else {
-                throw SCEPError(.transportTLS, "cannot set the TLS server name '" + hostname + "': " + mbedTLSFailure("mbedtls_ssl_set_hostname", rc), detail: rc)
+                throw SCEPError(.transportTLS, "cannot set the TLS server name '" + hostname + "': " + mbedtlsFailureText(function: "mbedtls_ssl_set_hostname", result: rc), detail: rc)
             }
         }
         mbedtls_ssl_set_bio(ssl, UnsafeMutableRawPointer(transport), tlsSendCallback, tlsRecvCallback, nil)
@@ -161,12 +158,10 @@ final class TLSSession {
         ssl.deallocate()
         transport.deinitialize(count: 1)
         transport.deallocate()
-        expectedAddress?.deinitialize(count: 1)
-        expectedAddress?.deallocate()
     }
 
     /// The outcome of one mbedTLS call on a non-blocking socket.
-    enum Step { case done(Int), wantRead, wantWrite, endOfStream }
+    public enum Step { case done(Int), wantRead, wantWrite, endOfStream }
 
     private func step(_ rc: Int32, _ function: String) throws(SCEPError) -> Step {
         if rc >= 0 { return .done(Int(rc)) }
@@ -175,7 +170,7 @@ final class TLSSession {
         case MBEDTLS_ERR_SSL_WANT_WRITE: return .wantWrite
         case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY, MBEDTLS_ERR_SSL_CONN_EOF: return .endOfStream
         case MBEDTLS_ERR_NET_SEND_FAILED, MBEDTLS_ERR_NET_RECV_FAILED:
-            let cause = transport.pointee.lastError.map { $0.description } ?? mbedTLSErrorText(rc)
+            let cause = transport.pointee.lastError.map { $0.description } ?? mbedtlsErrorText(rc)
             throw SCEPError(.transportIO, "TLS connection to " + hostname + " failed: " + cause + "; the server or network dropped the connection", detail: rc)
         case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
             let flags = mbedtls_ssl_get_verify_result(ssl)
@@ -189,22 +184,22 @@ final class TLSSession {
             throw SCEPError(.transportTLS, "TLS server certificate of " + hostname + " failed verification against '" + configuration.caFile
                 + "': " + info + " (flags 0x" + String(flags, radix: 16) + "); check tlsCAFile and that the URL's host matches the certificate", detail: rc)
         default:
-            throw SCEPError(.transportTLS, "TLS with " + hostname + " failed: " + mbedTLSFailure(function, rc)
+            throw SCEPError(.transportTLS, "TLS with " + hostname + " failed: " + mbedtlsFailureText(function: function, result: rc)
                 + "; the server must speak TLS 1.2 with a certificate the CA bundle '" + configuration.caFile + "' trusts", detail: rc)
         }
     }
 
     /// One mbedtls_ssl_handshake attempt.
-    func handshakeStep() throws(SCEPError) -> Step { try step(mbedtls_ssl_handshake(ssl), "mbedtls_ssl_handshake") }
+    public func handshakeStep() throws(SCEPError) -> Step { try step(mbedtls_ssl_handshake(ssl), "mbedtls_ssl_handshake") }
 
     /// One mbedtls_ssl_write attempt.
-    func writeStep(_ bytes: UnsafeRawBufferPointer) throws(SCEPError) -> Step {
+    public func writeStep(_ bytes: UnsafeRawBufferPointer) throws(SCEPError) -> Step {
         guard let base = bytes.baseAddress else { return .done(0) }
         return try step(mbedtls_ssl_write(ssl, base.assumingMemoryBound(to: UInt8.self), bytes.count), "mbedtls_ssl_write")
     }
 
     /// One mbedtls_ssl_read attempt; 0 bytes means end of stream.
-    func readStep(_ buffer: UnsafeMutableRawBufferPointer) throws(SCEPError) -> Step {
+    public func readStep(_ buffer: UnsafeMutableRawBufferPointer) throws(SCEPError) -> Step {
         guard let base = buffer.baseAddress else { return .done(0) }
         let result = try step(mbedtls_ssl_read(ssl, base.assumingMemoryBound(to: UInt8.self), buffer.count), "mbedtls_ssl_read")
         if case .done(0) = result { return .endOfStream }
@@ -220,5 +215,5 @@ final class TLSSession {
     }
 
     /// Best-effort close_notify (mbedtls_ssl_close_notify); never waits.
-    func closeNotify() { _ = mbedtls_ssl_close_notify(ssl) }
+    public func closeNotify() { _ = mbedtls_ssl_close_notify(ssl) }
 }

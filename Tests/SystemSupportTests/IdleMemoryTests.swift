@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import SCEPAgent
+@testable import SystemSupport
 
 @Suite struct IdleMemoryTests {
     /// Shaped like /proc/self/smaps of the idle daemon (fields trimmed to those read; the kernel pads the

@@ -1,5 +1,3 @@
-import DER
-
 /// Where diagnostics go. The executable decides (stderr, syslog, systemd priority prefixes); libraries
 /// only call it. Secrets (challenge passwords, keys) are never passed here.
 public final class Log {

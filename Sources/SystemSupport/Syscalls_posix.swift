@@ -1,30 +1,35 @@
-// Thin wrappers over the POSIX calls the HTTP client makes: EINTR is retried, failures carry the
-// call's name and errno. Nothing else in SCEPClient calls these C functions directly.
+// Thin wrappers over the POSIX calls of sockets, descriptors and the environment: EINTR is retried,
+// failures carry the call's name and errno. The modules above call these, never the C functions.
 import CSCEPShim
 
 /// A failed system call: its name and errno.
-struct SystemCallError: Error, CustomStringConvertible {
-    var call: String
-    var errno: Int32
+public struct SystemCallError: Error, CustomStringConvertible {
+    public var call: String
+    public var errno: Int32
+
+    public init(call: String, errno: Int32) {
+        self.call = call
+        self.errno = errno
+    }
 
     /// `connect: Connection refused (errno 111)`
-    var description: String {
+    public var description: String {
         let text = strerror(errno).map { String(cString: $0) } ?? "unknown error"
         return call + ": " + text + " (errno " + String(errno) + ")"
     }
 }
 
-enum Syscall {
+public enum Syscall {
     /// clock_gettime(CLOCK_MONOTONIC) in milliseconds.
-    static func monotonicMilliseconds() -> Int64 {
+    public static func monotonicMilliseconds() -> Int64 {
         var ts = timespec()
         _ = clock_gettime(CLOCK_MONOTONIC, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
-    /// socket(2) with SOCK_CLOEXEC, then fcntl(2) O_NONBLOCK.
-    static func nonBlockingSocket(family: Int32, type: Int32, proto: Int32) throws(SystemCallError) -> Int32 {
-        let fd = socket(family, type | Int32(SOCK_CLOEXEC.rawValue), proto)
+    /// socket(2) with SOCK_CLOEXEC for `address`'s family and type, then fcntl(2) O_NONBLOCK.
+    public static func nonBlockingSocket(for address: Address) throws(SystemCallError) -> Int32 {
+        let fd = socket(address.family, address.socketType | Int32(SOCK_CLOEXEC.rawValue), address.proto)
         guard fd >= 0 else { throw SystemCallError(call: "socket", errno: CSCEPShim_errno()) }
         let flags = CSCEPShim_fcntl(fd, F_GETFL, 0)
         if flags < 0 || CSCEPShim_fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 {
@@ -37,15 +42,18 @@ enum Syscall {
 
     /// connect(2) on a non-blocking socket. Returns true when connected at once, false when in
     /// progress (EINPROGRESS, or EINTR: the connection then continues asynchronously).
-    static func connect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) throws(SystemCallError) -> Bool {
-        if CSCEPShim.connect(fd, address, length) == 0 { return true }
+    public static func connect(_ fd: Int32, to address: Address) throws(SystemCallError) -> Bool {
+        let result = address.storage.withUnsafeBytes { raw in
+            CSCEPShim.connect(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+        }
+        if result == 0 { return true }
         let e = CSCEPShim_errno()
         if e == EINPROGRESS || e == EINTR { return false }
         throw SystemCallError(call: "connect", errno: e)
     }
 
     /// getsockopt(2) SO_ERROR: the outcome of a non-blocking connect.
-    static func pendingSocketError(_ fd: Int32) throws(SystemCallError) -> Int32 {
+    public static func pendingSocketError(_ fd: Int32) throws(SystemCallError) -> Int32 {
         var value: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length) == 0 else {
@@ -54,9 +62,14 @@ enum Syscall {
         return value
     }
 
-    /// poll(2) on one descriptor. Returns the revents, or 0 on timeout. EINTR is retried with the
+    /// poll(2)'s POLLIN: data (or the end of the stream) can be read.
+    public static let readable = Int16(POLLIN)
+    /// poll(2)'s POLLOUT: data can be written (a non-blocking connect has finished).
+    public static let writable = Int16(POLLOUT)
+
+    /// poll(2) on one descriptor for `events` (`readable`, `writable`). Returns the revents, or 0 on timeout. EINTR is retried with the
     /// same timeout cap (the caller re-derives it from its deadline on the next round anyway).
-    static func poll(_ fd: Int32, events: Int16, timeoutMs: Int32) throws(SystemCallError) -> Int16 {
+    public static func poll(_ fd: Int32, events: Int16, timeoutMs: Int32) throws(SystemCallError) -> Int16 {
         var pfd = pollfd(fd: fd, events: events, revents: 0)
         while true {
             let n = CSCEPShim.poll(&pfd, 1, timeoutMs)
@@ -70,7 +83,7 @@ enum Syscall {
 
     /// send(2) with MSG_NOSIGNAL (a closed peer never raises SIGPIPE). Returns the bytes written, or
     /// nil when the socket would block.
-    static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> Int? {
+    public static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(SystemCallError) -> Int? {
         while true {
             let n = CSCEPShim.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
             if n >= 0 { return n }
@@ -82,7 +95,7 @@ enum Syscall {
     }
 
     /// recv(2). Returns the bytes read (0 at end of stream), or nil when the socket would block.
-    static func recv(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> Int? {
+    public static func recv(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer) throws(SystemCallError) -> Int? {
         while true {
             let n = CSCEPShim.recv(fd, buffer.baseAddress, buffer.count, 0)
             if n >= 0 { return n }
@@ -94,31 +107,48 @@ enum Syscall {
     }
 
     /// close(2); EINTR is not retried (Linux has already released the descriptor).
-    static func close(_ fd: Int32) {
+    public static func close(_ fd: Int32) {
         _ = CSCEPShim.close(fd)
     }
 
+    /// write(2) of all of `bytes`, retrying EINTR and short writes.
+    public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(SystemCallError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { CSCEPShim.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 {
+                let e = CSCEPShim_errno()
+                if e == EINTR { continue }
+                throw SystemCallError(call: "write", errno: e)
+            }
+            offset += written
+        }
+    }
+
+    /// isatty(3): whether `fd` is a terminal (a person may be watching).
+    public static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
+
     /// getenv(3).
-    static func environment(_ name: String) -> String? {
+    public static func environment(_ name: String) -> String? {
         guard let value = getenv(name) else { return nil }
         return String(cString: value)
     }
 
     /// One resolved address, copied out of getaddrinfo's list.
-    struct Address: CustomStringConvertible {
+    public struct Address: CustomStringConvertible {
         var family: Int32
         var socketType: Int32
         var proto: Int32
         var storage: [UInt8]   // the sockaddr bytes
         var text: String       // numeric form for messages
 
-        var description: String { family == AF_INET6 ? "[" + text + "]" : text }
+        public var description: String { family == AF_INET6 ? "[" + text + "]" : text }
     }
 
     /// getaddrinfo(3) for a TCP service. Returns every address (IPv6 and IPv4, in resolver order).
     /// getaddrinfo has no timeout of its own; the caller checks its deadline afterwards.
     /// - Throws: the resolver's message (gai_strerror) with its code.
-    static func resolve(host: String, port: Int) throws(ResolveError) -> [Address] {
+    public static func resolve(host: String, port: Int) throws(ResolveError) -> [Address] {
         if let literal = numericAddress(host: host, port: port) { return [literal] }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
@@ -180,9 +210,9 @@ enum Syscall {
         return Address(family: family, socketType: Int32(SOCK_STREAM.rawValue), proto: Int32(IPPROTO_TCP), storage: storage, text: text)
     }
 
-    struct ResolveError: Error, CustomStringConvertible {
-        var code: Int32
-        var text: String
-        var description: String { text }
+    public struct ResolveError: Error, CustomStringConvertible {
+        public var code: Int32
+        public var text: String
+        public var description: String { text }
     }
 }

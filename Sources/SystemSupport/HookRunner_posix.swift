@@ -1,6 +1,4 @@
 import CSCEPShim
-import DER
-import SCEPClient
 
 /// Runs the post-renew hook: an argv array (never a shell line), with a time limit.
 ///
@@ -8,7 +6,7 @@ import SCEPClient
 /// and a spawned program inherits both: the hook starts with an empty signal mask and every signal at
 /// its default instead, so the timeout's SIGTERM works. It runs in a process group of its own, which
 /// the timeout ends as a whole (grandchildren included), and it sees only `PATH` and the
-/// `SCEP_AGENT_*` variables of `environment(for:event:)`, never the daemon's NOTIFY_SOCKET,
+/// `SCEP_AGENT_*` variables of `environment(for:event:)` (in SCEPAgent, which knows the config), never the daemon's NOTIFY_SOCKET,
 /// WATCHDOG_USEC or proxies (docs/config.md, `post_renew`).
 public enum HookRunner {
     /// The hook's PATH: fixed, since the daemon's own may name directories others can write.
@@ -16,23 +14,13 @@ public enum HookRunner {
     /// How long the hook's group has between the timeout's SIGTERM and SIGKILL.
     static let killGraceMilliseconds: Int64 = 2000
 
-    /// What the hook is told, as `NAME=value` entries: PATH, the [cert] name, the event (`enrolled`, `recovered`
-    /// or `renewed`), and the key (a `pkcs11:` URI without its PIN), certificate, chain and ca paths.
-    public static func environment(for config: CertConfig, event: String) -> [String] {
-        var entries = ["PATH=" + path, "SCEP_AGENT_NAME=" + config.name, "SCEP_AGENT_EVENT=" + event,
-                       "SCEP_AGENT_KEY=" + config.paths.key.description, "SCEP_AGENT_CERT=" + config.paths.certificate]
-        if let chain = config.paths.chain { entries.append("SCEP_AGENT_CHAIN=" + chain) }
-        if let ca = config.paths.ca { entries.append("SCEP_AGENT_CA=" + ca) }
-        return entries
-    }
-
     /// Runs `argv` with `environment` and waits up to `timeoutSeconds`; then SIGTERM to its process
     /// group, and SIGKILL to what is left of it two seconds later.
     /// - Returns: a one-line result for logs and status (`exit 0`, `exit 3`, `killed after 30 s`).
     /// - Throws: `fileIO` when the program cannot be started.
     public static func run(_ argv: [String], environment: [String], timeoutSeconds: Int64, clock: Clock) throws(SCEPError) -> (succeeded: Bool, summary: String) {
         guard let program = argv.first else { return (true, "no hook") }
-        var pid: pid_t = 0
+        var pid = pid_t(0)
         var arguments: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         var variables: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
         defer { for pointer in arguments + variables { free(pointer) } }
