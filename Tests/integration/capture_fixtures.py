@@ -22,6 +22,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from helpers import OpenSSLError, openssl  # noqa: E402
 from recording_proxy import RecordingProxy  # noqa: E402
 from scepca import ScepCA, pem_to_der  # noqa: E402
 
@@ -34,20 +35,6 @@ CN_BAD = "scep-agent-fixture-badchallenge"
 
 class CaptureError(RuntimeError):
     pass
-
-
-def run(cmd, **kw):
-    kw.setdefault("capture_output", True)
-    kw.setdefault("timeout", 60)
-    r = subprocess.run(cmd, **kw)
-    if r.returncode != 0:
-        err = r.stderr.decode(errors="replace") if isinstance(r.stderr, bytes) else r.stderr
-        raise CaptureError(f"`{' '.join(cmd)}` failed ({r.returncode}): {err}")
-    return r
-
-
-def openssl(*args, input=None):
-    return run(["openssl", *args], input=input).stdout
 
 
 def asn1parse(path, *extra):
@@ -332,6 +319,6 @@ both forms.
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except CaptureError as e:
+    except (CaptureError, OpenSSLError) as e:
         print(f"capture_fixtures: {e}", file=sys.stderr)
         sys.exit(1)

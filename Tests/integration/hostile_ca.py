@@ -27,7 +27,6 @@ import hashlib
 import http.server
 import os
 import secrets
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -43,6 +42,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from background_http import BackgroundHTTPServer, ServesInBackground
+from helpers import OpenSSLError, openssl
 
 try:  # cryptography >= 43 moved 3DES here; Debian 12 has 38
     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -765,17 +765,15 @@ def pwri_envelope(content, cipher_name, password):
     """EnvelopedData to `password` (PasswordRecipientInfo), made by OpenSSL (PBKDF2-HMAC-SHA1, 2048
     iterations, the RFC 3211 wrap with the content cipher)."""
     flag = {"aes128": "-aes128", "aes256": "-aes256", "des3": "-des3"}[cipher_name]
-    return subprocess.run(["openssl", "cms", "-encrypt", "-pwri_password", password, flag, "-binary", "-outform", "DER"],
-                          input=content, capture_output=True, check=True).stdout
+    return openssl("cms", "-encrypt", "-pwri_password", password, flag, "-binary", "-outform", "DER", input=content)
 
 
 def pwri_decrypt(envelope_der, password):
     """The content of a PasswordRecipientInfo EnvelopedData, opened by OpenSSL."""
-    result = subprocess.run(["openssl", "cms", "-decrypt", "-pwri_password", password, "-inform", "DER", "-binary"],
-                            input=envelope_der, capture_output=True)
-    if result.returncode != 0:
-        raise RequestError("PasswordRecipientInfo does not open with the challenge: " + result.stderr.decode(errors="replace")[:200])
-    return result.stdout
+    try:
+        return openssl("cms", "-decrypt", "-pwri_password", password, "-inform", "DER", "-binary", input=envelope_der)
+    except OpenSSLError as error:
+        raise RequestError("PasswordRecipientInfo does not open with the challenge: " + error.stderr.decode(errors="replace")[:200])
 
 
 def signed_data(content, attributes, signer, ber=False):

@@ -146,8 +146,87 @@ def _cmdline(pid):
         return []
 
 
-class ScepCA:
+class ChildServer:
+    """A server this harness runs as a child process on a free 127.0.0.1 port (scepserver, nginx): start()
+    tries another port when it loses the race for one, stop() ends only a process that is ours, `with`
+    starts and stops it. A subclass names its `Error`, and gives _prepare() (run once before the first
+    try), _spawn_and_wait(detach) (launch with _launch(), then _wait_until_ready()) and _owns(pid)."""
+
+    Error = RuntimeError
+    name = "server"
+    requested_port = None  # a fixed port gets one try: losing it to another process is the caller's problem
+    start_timeout = 10.0
+    port = None
+    proc = None
+    _pid = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else self._pid
+
+    def start(self, detach=False):
+        """detach=True leaves the server running when this Python process exits (used by the CLIs)."""
+        if self.proc is not None:
+            raise self.Error("already started")
+        self._prepare()
+        last_error = None
+        for _ in range(1 if self.requested_port else 5):
+            self.port = self.requested_port or free_port()
+            try:
+                self._spawn_and_wait(detach)
+                break
+            except self.Error as e:  # most likely lost the port race: retry on another port
+                last_error = e
+                self.stop()
+        else:
+            raise last_error
+        if detach:
+            self.proc = None  # forget the Popen so nothing waits for or kills it at exit; _pid stays
+        return self
+
+    def _launch(self, command, log_path, cwd, detach):
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=cwd,
+                                         start_new_session=True, close_fds=True,
+                                         preexec_fn=None if detach else die_with_parent)
+        self._pid = self.proc.pid
+
+    def _wait_until_ready(self, ready, what, logs):
+        """Polls ready() (False, or an OSError, while the server is not up yet) for start_timeout seconds;
+        raises Error with the tail of `logs` when the server exits or the time runs out."""
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise self.Error(f"{self.name} exited with {self.proc.returncode}:\n" + "\n".join(map(_tail, logs)))
+            try:
+                if ready():
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise self.Error(f"{self.name} did not {what} within {self.start_timeout}s:\n" + "\n".join(map(_tail, logs)))
+            time.sleep(0.05)
+
+    def stop(self, timeout=5.0):
+        stop_owned(self.proc, self._pid, self._owns, timeout)
+        self.proc = None
+        self._pid = None
+
+    def running(self):
+        return self.pid is not None and pid_alive(self.pid)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class ScepCA(ChildServer):
     """A micromdm scepserver 2.1.0 CA on 127.0.0.1 (it actually listens on all interfaces)."""
+
+    Error = ScepCAError
+    name = "scepserver"
 
     def __init__(self, workdir, challenge=None, crtvalid=None, allowrenew=None, port=None,
                  key_size=2048, organization="scep-agent test CA", debug=False, extra_args=(),
@@ -165,9 +244,6 @@ class ScepCA:
         self.start_timeout = start_timeout
         self.depot = os.path.join(self.workdir, "depot")
         self.log_path = os.path.join(self.workdir, "scepserver.log")
-        self.port = None
-        self.proc = None
-        self._pid = None
 
     # ---- public properties
     @property
@@ -177,10 +253,6 @@ class ScepCA:
     @property
     def url(self):
         return f"{self.base_url}/scep"
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc is not None else self._pid
 
     @property
     def ca_cert_pem_path(self):
@@ -230,74 +302,26 @@ class ScepCA:
             cmd += ["-debug"]
         return cmd + self.extra_args
 
-    def start(self, detach=False):
-        """Init the CA if needed, start scepserver, wait until GetCACaps answers.
-
-        detach=True leaves the server running when this Python process exits (used by the CLI)."""
-        if self.proc is not None:
-            raise ScepCAError("already started")
+    def _prepare(self):
         self.init_ca()
-        attempts = 1 if self.requested_port else 5
-        last_error = None
-        for _ in range(attempts):
-            self.port = self.requested_port or free_port()
-            try:
-                self._spawn_and_wait(detach)
-                return self
-            except ScepCAError as e:  # most likely lost the port race: retry on another port
-                last_error = e
-                self.stop()
-        raise last_error
 
     def _spawn_and_wait(self, detach):
-        log = open(self.log_path, "ab")
-        try:
-            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.workdir,
-                                         start_new_session=True, close_fds=True,
-                                         preexec_fn=None if detach else die_with_parent)
-        finally:
-            log.close()
-        self._pid = self.proc.pid
-        deadline = time.monotonic() + self.start_timeout
+        """Start scepserver and wait until GetCACaps answers."""
+        self._launch(self.command(), self.log_path, self.workdir, detach)
         caps_url = f"{self.url}?operation=GetCACaps"
-        while True:
-            if self.proc.poll() is not None:
-                raise ScepCAError(f"scepserver exited with {self.proc.returncode}:\n{_tail(self.log_path)}")
-            try:
-                status, _, body = http_get(caps_url, timeout=1.0)
-                if status == 200 and b"SCEPStandard" in body:
-                    break
-            except (OSError, urllib.error.URLError):
-                pass
-            if time.monotonic() > deadline:
-                raise ScepCAError(f"scepserver did not answer {caps_url} within {self.start_timeout}s:\n"
-                                  f"{_tail(self.log_path)}")
-            time.sleep(0.05)
+
+        def answers():
+            status, _, body = http_get(caps_url, timeout=1.0)
+            return status == 200 and b"SCEPStandard" in body
+        self._wait_until_ready(answers, f"answer {caps_url}", [self.log_path])
         # Make sure the server on that port is ours (and not someone else's that won a race).
         status, _, body = http_get(f"{self.url}?operation=GetCACert", timeout=2.0)
         if status != 200 or body != self.ca_cert_der:
             raise ScepCAError(f"the server on port {self.port} is not serving our CA")
-        if detach:
-            self.proc = None  # forget the Popen so nothing waits for or kills it at exit
-
-    def stop(self, timeout=5.0):
-        stop_owned(self.proc, self._pid, self._owns, timeout)
-        self.proc = None
-        self._pid = None
 
     def _owns(self, pid):
         cmd = _cmdline(pid)
         return bool(cmd) and os.path.basename(cmd[0]) == SCEPSERVER and self.depot in cmd
-
-    def running(self):
-        return self.pid is not None and pid_alive(self.pid)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def info(self):
         return {"url": self.url, "challenge": self.challenge, "fingerprint": self.ca_fingerprint_sha256,

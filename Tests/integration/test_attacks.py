@@ -14,15 +14,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from hostile_ca import Identity
+from helpers import ExitCode, certificate_fingerprint_sha256, openssl
 from recording_proxy import RecordingProxy
 from test_daemon import Gateway, make_next_ca, short_ca, with_get_next_ca_cert  # noqa: F401 (fixture)
-from test_forged_files import EXIT_FILE, NOBODY, UNREACHABLE_CA, as_nobody, shared_directory
-from test_hostile import EXIT_VERIFY, Device, hostile, installed_device  # noqa: F401 (fixture)
-
-
-def sha256_of_pem(path):
-    out = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-fingerprint", "-sha256"], capture_output=True, text=True, check=True)
-    return out.stdout.strip().split("=")[1].replace(":", "").lower()
+from test_forged_files import NOBODY, UNREACHABLE_CA, as_nobody, shared_directory
+from test_hostile import Device, hostile, installed_device  # noqa: F401 (fixture)
 
 
 # ---- 1. GetNextCACert: the successor is taken from the SignedData's *unsigned* certificate bag
@@ -47,12 +43,12 @@ def test_rollover_does_not_take_a_successor_from_the_unsigned_certificate_bag(ag
     genuine, _ = make_next_ca(tmp_path / "next", short_ca)
     rogue = tmp_path / "rogue"
     rogue.mkdir()
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", rogue / "key.pem", "-out", rogue / "ca.pem",
-                    "-subj", "/O=attacker/CN=Rogue successor CA", "-days", "3650", "-addext", "basicConstraints=critical,CA:TRUE",
-                    "-addext", "keyUsage=critical,keyCertSign,cRLSign"], check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", rogue / "key.pem", "-out", rogue / "ca.pem",
+            "-subj", "/O=attacker/CN=Rogue successor CA", "-days", "3650", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     rogue_der = x509.load_pem_x509_certificate((rogue / "ca.pem").read_bytes()).public_bytes(serialization.Encoding.DER)
     forged = replace_certificate_bag(genuine, [rogue_der])
-    rogue_fingerprint = sha256_of_pem(rogue / "ca.pem")
+    rogue_fingerprint = certificate_fingerprint_sha256(rogue / "ca.pem")
     with RecordingProxy(short_ca.base_url, rewrite_caps=with_get_next_ca_cert,
                         overrides={"GetNextCACert": (200, "application/x-x509-next-ca-cert", forged)}) as proxy:
         gateway = Gateway(agent, short_ca, extra="ca_rollover = 1000d")
@@ -79,8 +75,7 @@ def test_recovery_does_not_install_a_temporary_planted_by_another_user(agent, tm
                         "--out", shared / "cert.pem", env={"SCEP_AGENT_FAULT": "install.renamed.key.pem"})
     assert crashed.returncode == -9, (crashed.returncode, crashed.stderr)
     assert (shared / ".cert.pem.scep-install").exists() and not (shared / ".key.pem.scep-new").exists()
-    attacker_key = subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
-                                  capture_output=True, check=True).stdout
+    attacker_key = openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256")
     as_nobody(shared, lambda: pathlib.Path(".key.pem.scep-new").write_bytes(attacker_key))
 
     config = Gateway(agent, UNREACHABLE_CA).config
@@ -124,7 +119,7 @@ def test_another_devices_certificate_cannot_sign_a_certrep(agent, hostile):  # n
     hostile.misbehave("failure")
     victim = Device(agent, hostile, name="victim")
     result = victim.enroll()
-    assert result.returncode == EXIT_VERIFY, (result.returncode, result.stderr)
+    assert result.returncode == ExitCode.verification, (result.returncode, result.stderr)
 
 
 # ---- 4. A FIFO where a journal is looked for hangs the agent (open(2) blocks before fstat)
@@ -138,18 +133,17 @@ def test_a_fifo_planted_as_the_install_journal_is_refused_not_waited_on(agent, t
                            "--key", shared / "key.pem", "--out", shared / "req.pem", timeout=10)
     except subprocess.TimeoutExpired:
         pytest.fail("scep-agent blocked forever opening nobody's FIFO as its install journal")
-    assert result.returncode == 8 and "not a regular file" in result.stderr, result.stderr
+    assert result.returncode == ExitCode.file and "not a regular file" in result.stderr, result.stderr
 
 
 # ---- 5. A pending key another user planted in a shared directory is "resumed": the CA certifies it
 
 def attacker_rsa_key():
-    return subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
-                          capture_output=True, check=True).stdout
+    return openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048")
 
 
 def public_key_of(pem_path):
-    return subprocess.run(["openssl", "pkey", "-in", pem_path, "-pubout"], capture_output=True, check=True).stdout
+    return openssl("pkey", "-in", pem_path, "-pubout")
 
 
 @pytest.mark.parametrize("planted", ["file", "symlink"])
@@ -175,5 +169,5 @@ def test_enroll_does_not_resume_a_pending_key_another_user_planted(agent, ca, tm
     key = shared / "key.pem"
     assert not (key.exists() and public_key_of(key) == public_key_of(attacker_key)), \
         "the agent resumed the planted pending key: the CA certified a key the attacker chose, installed as key.pem:\n" + result.stderr
-    assert result.returncode == EXIT_FILE and "refusing" in result.stderr and ".key.pem.scep-pending" in result.stderr, \
+    assert result.returncode == ExitCode.file and "refusing" in result.stderr and ".key.pem.scep-pending" in result.stderr, \
         (result.returncode, result.stderr)

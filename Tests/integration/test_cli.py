@@ -7,6 +7,7 @@ import re
 import pytest
 
 from conftest import ROOT, write_agent_config
+from helpers import ExitCode
 from hostile_ca import HostileCA
 from scepca import ScepCA
 
@@ -38,7 +39,7 @@ def test_the_overview_lists_every_command_of_the_table(agent):
     assert overview.returncode == 0
     assert COMMANDS and all(re.search(r"^  " + re.escape(name) + r" ", overview.stdout, re.M) for name in COMMANDS)
     unknown = agent.run("help", "nosuch")
-    assert unknown.returncode == 2
+    assert unknown.returncode == ExitCode.usage
     once(unknown, "no command 'nosuch'")
 
 
@@ -60,6 +61,14 @@ def test_overview_exit_codes_are_readmes_table(agent):
     assert printed and printed == documented
 
 
+def test_the_suites_exit_code_names_are_the_binarys(agent):
+    """helpers.ExitCode is read from ExitCode.swift: the binary under test prints the same numbers, so a
+    name in a suite means what the binary returns (a stale binary or a misread enum fails here)."""
+    overview = agent.run("--help").stdout
+    printed = [int(number) for number in re.findall(r"^ +(\d+)  [a-z-]+ ", overview.split("exit codes:")[1], re.M)]
+    assert printed == [code.value for code in ExitCode], [(code.name, code.value) for code in ExitCode]
+
+
 def test_help_shows_defaults(agent):
     text = agent.run("enroll", "--help").stdout
     for line in ("--timeout SECONDS", "--connect-timeout SECONDS", "--poll-interval SECONDS", "--max-poll-time SECONDS", "--key-type TYPE"):
@@ -79,7 +88,7 @@ def config(agent, ca):
 
 def test_renew_now_with_nothing_to_enroll_with_is_a_config_error(agent, config, ca):
     result = agent.run("renew-now", "--config", config)
-    assert result.returncode == 3, result.stderr
+    assert result.returncode == ExitCode.config, result.stderr
     once(result, "no challenge_file is configured", "add challenge_file to [cert wifi]")
     assert "FAILURE" not in result.stderr and "no CA was contacted" in result.stderr
 
@@ -87,7 +96,7 @@ def test_renew_now_with_nothing_to_enroll_with_is_a_config_error(agent, config, 
 @pytest.mark.parametrize("command", ["renew-now", "wpa-config"])
 def test_no_such_name_exits_3(agent, config, command):
     result = agent.run(command, "--config", config, "--name", "nosuch")
-    assert result.returncode == 3, result.stderr
+    assert result.returncode == ExitCode.config, result.stderr
     once(result, "[cert nosuch]")
 
 
@@ -96,7 +105,7 @@ def test_check_config_reports_every_error_in_file_order(agent, tmp_path):
     path.write_text("[agent]\nstate_dir = relative\n\n[cert wifi]\nurl = ftp://ca\ninsecure_skip_ca_pin = yes\nsubject = XX=1\n"
                     "key = key.pem\ncert = /tmp/cert.pem\nrenew_at = 2\ncolour = blue\n")
     result = agent.run("check-config", "--config", path)
-    assert result.returncode == 3
+    assert result.returncode == ExitCode.config
     lines = [line for line in result.stderr.splitlines() if "error:" in line]
     assert [re.search(r"five.conf:(\d+):", line).group(1) for line in lines] == ["2", "5", "7", "8", "10", "11"], result.stderr
     for key in ("state_dir", "url", "subject", "key", "renew_at", "colour"):
@@ -121,7 +130,7 @@ def config_with_key(tmp_path, key):
 def test_check_config_refuses_a_key_uri_the_agent_cannot_use(agent, tmp_path, uri, problem):
     path = config_with_key(tmp_path, uri)
     result = agent.run("check-config", "--config", path)
-    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.returncode == ExitCode.config, result.stdout + result.stderr
     once(result, f"{path}:5: key 'key': PKCS#11 URI {problem}")
     assert "1234" not in result.stdout + result.stderr, "a PIN in the URI is never printed"
 
@@ -136,7 +145,7 @@ def test_check_config_takes_a_key_uri_in_any_case_like_enroll(agent, tmp_path):
 @pytest.mark.parametrize("command", ["run", "check-config", "status", "renew-now"])
 def test_config_file_errors_name_the_option(agent, command):
     result = agent.run(command, "--config", "/nonexistent/agent.conf")
-    assert result.returncode == 8
+    assert result.returncode == ExitCode.file
     once(result, "config file (--config): open /nonexistent/agent.conf")
 
 
@@ -144,7 +153,7 @@ def test_run_with_a_bad_config_exits_3_once(agent, tmp_path):
     path = tmp_path / "bad.conf"
     path.write_text("[cert wifi]\nurl = http://127.0.0.1:1/scep\n")
     result = agent.run("run", "--config", path)
-    assert result.returncode == 3
+    assert result.returncode == ExitCode.config
     once(result, "key 'ca_fingerprint'")
 
 
@@ -152,7 +161,7 @@ def test_daemon_challenge_file_error_names_its_key(agent, ca):
     path = write_agent_config(agent.path("agent.conf"), ca, state_dir=agent.path("state"), challenge_file="/nonexistent/challenge",
                               key=agent.path("key.pem"), cert=agent.path("cert.pem"), chain=agent.path("chain.pem"))
     result = agent.run("renew-now", "--config", path)
-    assert result.returncode == 8, result.stderr
+    assert result.returncode == ExitCode.file, result.stderr
     once(result, "challenge file (challenge_file in [cert wifi]): open /nonexistent/challenge")
 
 
@@ -168,7 +177,7 @@ def enroll_args(agent, ca, *extra, challenge=None):
 def test_getcaps_on_a_wrong_path_exits_4_with_a_hint(agent, ca):
     wrong = ca.url.replace("/scep", "/scpe")
     result = agent.run("getcaps", "--url", wrong)
-    assert result.returncode == 4, result.stdout + result.stderr
+    assert result.returncode == ExitCode.transport, result.stdout + result.stderr
     once(result, "GetCACaps at " + wrong + " answered HTTP 404", "is the URL's path right?")
     assert "legacy" not in result.stderr
 
@@ -178,7 +187,7 @@ def test_enroll_on_a_wrong_path_is_no_legacy_server(agent, ca):
     args = list(enroll_args(agent, ca))
     args[args.index(ca.url)] = wrong
     result = agent.run(*args)
-    assert result.returncode == 4
+    assert result.returncode == ExitCode.transport
     once(result, "answered HTTP 404", "is the URL's path right?")
     assert "legacy" not in result.stderr and not agent.path("key.pem").exists()
 
@@ -194,7 +203,7 @@ def test_legacy_server_without_getcacaps_still_enrolls(agent, tmp_path):
 
 def test_wrong_challenge_names_the_likely_causes(agent, ca):
     result = agent.run(*enroll_args(agent, ca, challenge="not-the-challenge"))
-    assert result.returncode == 5
+    assert result.returncode == ExitCode.serverFailure
     once(result, "failInfo badRequest", "a wrong challenge password", "will not issue twice", "a key type it refuses")
 
 
@@ -204,14 +213,14 @@ def test_a_dn_issued_already_gets_the_same_hint(agent, tmp_path):
         for name in ("key.pem", "cert.pem"):
             agent.path(name).unlink()
         result = agent.run(*enroll_args(agent, strict))
-    assert result.returncode == 5
+    assert result.returncode == ExitCode.serverFailure
     once(result, "will not issue twice")
 
 
 def test_json_failure_is_reported_once(agent, ca):
     result = agent.run(*enroll_args(agent, ca, "--json", challenge="not-the-challenge"))
-    assert result.returncode == 5
-    assert result.stdout.count("\n") == 1 and '"exitCode":5' in result.stdout
+    assert result.returncode == ExitCode.serverFailure
+    assert result.stdout.count("\n") == 1 and f'"exitCode":{int(ExitCode.serverFailure)}' in result.stdout
     once(result, "PKCSReq refused by the CA")
 
 
@@ -225,21 +234,21 @@ def test_enroll_file_errors_name_role_and_option(agent, ca, role, args):
     for name, value in zip(args[::2], args[1::2]):
         base[base.index(name) + 1] = value
     result = agent.run(*base)
-    assert result.returncode == 8, result.stderr
+    assert result.returncode == ExitCode.file, result.stderr
     once(result, role)
 
 
 def test_renew_file_errors_name_role_and_option(agent, ca):
     result = agent.run("renew", "--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256,
                        "--key", agent.path("missing-key.pem"), "--cert", agent.path("cert.pem"))
-    assert result.returncode == 8
+    assert result.returncode == ExitCode.file
     once(result, "key (--key): open ")
 
 
 def test_pin_file_error_names_the_option(agent):
     result = agent.run("csr", "--subject", "CN=x", "--key", "pkcs11:token=t;object=k", "--pin-file", "/nonexistent/pin",
                        "--out", agent.path("req.pem"))
-    assert result.returncode == 8, result.stderr
+    assert result.returncode == ExitCode.file, result.stderr
     once(result, "PIN file (--pin-file): open /nonexistent/pin")
 
 
@@ -261,7 +270,7 @@ def test_quiet_still_prints_security_warnings(agent, flag, warning):
     if "--insecure-skip-ca-pin" not in flag:
         args += ["--insecure-skip-ca-pin"]
     result = agent.run(*args)
-    assert result.returncode == 4
+    assert result.returncode == ExitCode.transport
     once(result, warning)
     assert "secret-in-argv" not in result.stdout + result.stderr
 
@@ -277,5 +286,5 @@ def test_pending_polls_show_progress(agent, tmp_path):
     with HostileCA(tmp_path / "pending") as pending:
         pending.misbehave("pending")
         result = agent.run(*enroll_args(agent, pending, "--poll-interval", "1", "--max-poll-time", "1", "--verbose"))
-    assert result.returncode == 6
+    assert result.returncode == ExitCode.pending
     once(result, "waiting for approval: poll 1, next in 1 s, gives up in 1 s", "still PENDING")

@@ -16,6 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from helpers import certificate_serial, openssl
 from scepca import ScepCA
 from test_daemon import Gateway
 
@@ -115,7 +116,7 @@ def test_a_clock_300_days_ahead_gets_one_certificate_then_backs_off(agent, ca, c
 def issue_not_yet_valid(ca, key_path, certificate_path, days_ahead):
     """A certificate for the installed key, signed by the CA, valid only from `days_ahead` days on."""
     # `scepserver ca -init` encrypts ca.key with an empty password: openssl decrypts it for cryptography.
-    ca_key_pem = subprocess.run(["openssl", "pkey", "-in", ca.ca_key_path, "-passin", "pass:"], capture_output=True, check=True).stdout
+    ca_key_pem = openssl("pkey", "-in", ca.ca_key_path, "-passin", "pass:")
     ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
     ca_cert = x509.load_pem_x509_certificate(pathlib.Path(ca.ca_cert_pem_path).read_bytes())
     key = serialization.load_pem_private_key(pathlib.Path(key_path).read_bytes(), password=None)
@@ -154,7 +155,7 @@ min_renewal_interval = 1s
         try:
             def renewed_twice():
                 if vpn.exists():
-                    serials.add(subprocess.run(["openssl", "x509", "-in", vpn, "-noout", "-serial"], capture_output=True, text=True).stdout)
+                    serials.add(certificate_serial(vpn))
                 return len(serials) >= 3
             gateway.wait_for(renewed_twice, timeout=40, what="the other [cert] enrolling and renewing")
             assert gateway.serial() == future, "the not-yet-valid certificate is left as it is"

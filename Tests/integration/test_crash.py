@@ -15,6 +15,7 @@ import time
 import pytest
 
 from conftest import read_install_journal
+from helpers import certificate_public_key_der, certificate_serial, openssl, openssl_text
 from hostile_ca import HostileCA
 from test_daemon import FAULT_POINTS as INSTALL_POINTS, Gateway, short_ca  # noqa: F401 (fixture)
 from tokens import KINDS, SOFTHSM_MODULE, TPM2_MODULE, SoftHSM
@@ -22,18 +23,9 @@ from tokens import KINDS, SOFTHSM_MODULE, TPM2_MODULE, SoftHSM
 LEFTOVERS = (".scep-new", ".scep-install", ".scep-pending", ".tmp")
 
 
-def openssl(*args, input=None):
-    return subprocess.run(["openssl", *map(str, args)], capture_output=True, check=True, input=input).stdout.decode()
-
-
 def public_key(path, certificate=True):
     """The public key of a certificate or private key file, as PEM (OpenSSL reads it)."""
-    return openssl("x509", "-in", path, "-noout", "-pubkey") if certificate else openssl("pkey", "-in", path, "-pubout")
-
-
-def public_key_der(path):
-    return subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=public_key(path).encode(),
-                          capture_output=True, check=True).stdout
+    return openssl_text("x509", "-in", path, "-noout", "-pubkey") if certificate else openssl_text("pkey", "-in", path, "-pubout")
 
 
 def effective_files(directory, names=("key.pem", "cert.pem", "chain.pem", "ca.pem")):
@@ -57,16 +49,16 @@ def assert_whole_set(directory, ca, old_serial=None, token_keys=None):
         assert "key.pem" not in files, "a key without its certificate"
         return None
     cert = files["cert.pem"]
-    assert openssl("verify", "-CAfile", ca.ca_cert_pem_path, cert).strip().endswith("OK")
+    assert openssl_text("verify", "-CAfile", ca.ca_cert_pem_path, cert).strip().endswith("OK")
     if "chain.pem" in files:
-        assert openssl("verify", "-CAfile", files["chain.pem"], cert).strip().endswith("OK")
+        assert openssl_text("verify", "-CAfile", files["chain.pem"], cert).strip().endswith("OK")
     if token_keys is None:
         assert "key.pem" in files, "a certificate without its key"
         assert public_key(files["key.pem"], certificate=False) == public_key(cert), "key and certificate must match"
         assert stat.S_IMODE(files["key.pem"].stat().st_mode) == 0o600
     else:
-        assert public_key_der(cert) in token_keys.values(), ("the certificate belongs to no key on the token", list(token_keys))
-    return openssl("x509", "-in", cert, "-noout", "-serial").strip()
+        assert certificate_public_key_der(cert) in token_keys.values(), ("the certificate belongs to no key on the token", list(token_keys))
+    return certificate_serial(cert)
 
 
 def assert_no_leftovers(*directories):
@@ -112,7 +104,7 @@ def test_kill_9_in_a_one_shot_command(agent, ca, command, point):
     old_serial = None
     if command == "renew":
         run_ok(agent, "enroll", ca)
-        old_serial = openssl("x509", "-in", agent.path("cert.pem"), "-noout", "-serial").strip()
+        old_serial = certificate_serial(agent.path("cert.pem"))
     killed = agent.run(*one_shot_args(command, agent, ca, extra=["--key", agent.path("key.pem")]), env={"SCEP_AGENT_FAULT": point})
     assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr)
     serial = assert_whole_set(agent.workdir, ca)
@@ -130,7 +122,7 @@ def test_kill_9_after_installing_a_resumed_pending_key(agent, ca):
     never answers PENDING). The enroll that resumes it is killed after the install, before it removes the
     pending file: that key is the installed one now, and the next renew must make a new key, not resume it."""
     pending = agent.path(".key.pem.scep-pending")
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", pending], check=True, capture_output=True)
+    openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", pending)
     pending.chmod(0o600)
     killed = agent.run(*one_shot_args("enroll", agent, ca, extra=["--key", agent.path("key.pem")]), env={"SCEP_AGENT_FAULT": "oneshot.installed"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -306,7 +298,7 @@ def test_kill_9_during_a_token_key_renewal(agent, ca, crash_token, command, poin
     old_serial = None
     if command == "renew":
         assert run("enroll").returncode == 0
-        old_serial = openssl("x509", "-in", agent.path("cert.pem"), "-noout", "-serial").strip()
+        old_serial = certificate_serial(agent.path("cert.pem"))
     killed = run(command, env={"SCEP_AGENT_FAULT": point})
     assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr)
     keys = token_public_keys(crash_token)
@@ -318,7 +310,7 @@ def test_kill_9_during_a_token_key_renewal(agent, ca, crash_token, command, poin
     for step in ("renew" if serial else "enroll", "renew"):
         result = run(step)
         assert result.returncode == 0, (step, result.stderr)
-        assert public_key_der(agent.path("cert.pem")) == crash_token.public_key_der("device-key"), "the URI names the certified key"
+        assert certificate_public_key_der(agent.path("cert.pem")) == crash_token.public_key_der("device-key"), "the URI names the certified key"
     keys = token_public_keys(crash_token)
     assert list(keys) == ["device-key"], keys
     assert [key["label"] for key in crash_token.private_keys()] == ["device-key"]

@@ -11,14 +11,9 @@ import types
 
 import pytest
 
+from helpers import ExitCode, certificate_fingerprint_sha256, certificate_serial, openssl, openssl_text, wait_for
 from recording_proxy import RecordingProxy
 from scepca import ScepCA
-
-EXIT_CONFIG = 3
-
-
-def openssl(*args):
-    return subprocess.run(["openssl", *map(str, args)], capture_output=True, check=True).stdout.decode()
 
 
 @pytest.fixture
@@ -84,17 +79,11 @@ post_renew = /bin/sh -c "echo renewed >> {self.hook_log}"
         return len(self.hook_log.read_text().splitlines()) if self.hook_log.exists() else 0
 
     def wait_for(self, predicate, timeout=30, what="condition"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            if getattr(self, "process", None) is not None and self.process.poll() is not None:
-                raise AssertionError(f"daemon exited {self.process.returncode} while waiting for {what}: {self.process.stderr.read()}")
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}")
+        """helpers.wait_for, failing at once when the daemon (once started) has exited."""
+        wait_for(predicate, timeout, what, process=getattr(self, "process", None))
 
     def serial(self):
-        return openssl("x509", "-in", self.dir / "cert.pem", "-noout", "-serial").strip()
+        return certificate_serial(self.dir / "cert.pem")
 
     def status(self):
         result = self.agent.run("status", "--config", self.config, "--json")
@@ -103,9 +92,9 @@ post_renew = /bin/sh -c "echo renewed >> {self.hook_log}"
 
     def assert_valid_set(self):
         key, cert, chain, ca = (self.dir / name for name in ("key.pem", "cert.pem", "chain.pem", "ca.pem"))
-        assert openssl("pkey", "-in", key, "-pubout") == openssl("x509", "-in", cert, "-noout", "-pubkey"), "key and cert must match"
-        assert openssl("verify", "-CAfile", ca, cert).strip().endswith("OK")
-        assert openssl("verify", "-CAfile", chain, cert).strip().endswith("OK")
+        assert openssl_text("pkey", "-in", key, "-pubout") == openssl_text("x509", "-in", cert, "-noout", "-pubkey"), "key and cert must match"
+        assert openssl_text("verify", "-CAfile", ca, cert).strip().endswith("OK")
+        assert openssl_text("verify", "-CAfile", chain, cert).strip().endswith("OK")
         assert oct(key.stat().st_mode & 0o777) == "0o600"
 
 
@@ -197,7 +186,7 @@ def test_failure_is_retried_with_backoff_and_reported(agent, short_ca):
     gateway = Gateway(agent, short_ca)
     (agent.workdir / "challenge").write_text("wrong-challenge\n")
     result = agent.run("renew-now", "--config", gateway.config)
-    assert result.returncode == 5
+    assert result.returncode == ExitCode.serverFailure
     status = gateway.status()
     assert status["lastResult"].startswith("failed") and "badRequest" in status["lastResult"]
     assert status["consecutiveFailures"] == 1 and status["installed"] is False
@@ -255,7 +244,7 @@ def test_kill_9_during_a_renewal_leaves_a_set_the_next_run_completes(agent, shor
 def test_check_config_names_file_line_and_key(agent, short_ca, line, message):
     gateway = Gateway(agent, short_ca, extra=line)
     result = agent.run("check-config", "--config", gateway.config)
-    assert result.returncode == EXIT_CONFIG, result.stderr
+    assert result.returncode == ExitCode.config, result.stderr
     assert f"{gateway.config}:" in result.stderr and message in result.stderr, result.stderr
     line_number = next(i for i, text in enumerate(gateway.config.read_text().splitlines(), 1) if text == line)
     assert f":{line_number}:" in result.stderr
@@ -333,14 +322,13 @@ def make_next_ca(directory, ca, signer_key=None, signer_cert=None, next_ext=("ba
     if next_pem is None:
         next_pem = directory / "next.pem"
         extensions = [arg for ext in next_ext for arg in ("-addext", ext)]
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory / "next.key", "-out", next_pem,
-                        "-subj", "/O=scep-agent test CA/CN=Next CA", "-days", "3650", *extensions], check=True, capture_output=True)
-    subprocess.run(["openssl", "crl2pkcs7", "-nocrl", "-certfile", next_pem, "-outform", "DER", "-out", directory / "inner.der"],
-                   check=True, capture_output=True)
-    subprocess.run(["openssl", "cms", "-sign", "-binary", "-nodetach", "-outform", "DER", "-in", directory / "inner.der", "-md", "sha256",
-                    "-signer", signer_cert or ca.ca_cert_pem_path, "-inkey", signer_key or ca.ca_key_path, "-passin", "pass:",
-                    *sign_options, "-out", directory / "nextca.p7"], check=True, capture_output=True)
-    fingerprint = openssl("x509", "-in", next_pem, "-noout", "-fingerprint", "-sha256").strip().split("=")[1].replace(":", "").lower()
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory / "next.key", "-out", next_pem,
+                "-subj", "/O=scep-agent test CA/CN=Next CA", "-days", "3650", *extensions)
+    openssl("crl2pkcs7", "-nocrl", "-certfile", next_pem, "-outform", "DER", "-out", directory / "inner.der")
+    openssl("cms", "-sign", "-binary", "-nodetach", "-outform", "DER", "-in", directory / "inner.der", "-md", "sha256",
+            "-signer", signer_cert or ca.ca_cert_pem_path, "-inkey", signer_key or ca.ca_key_path, "-passin", "pass:",
+            *sign_options, "-out", directory / "nextca.p7")
+    fingerprint = certificate_fingerprint_sha256(next_pem)
     return (directory / "nextca.p7").read_bytes(), fingerprint
 
 

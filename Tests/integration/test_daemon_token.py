@@ -5,25 +5,15 @@ config file, for SoftHSM2 and a TPM 2.0 (swtpm + tpm2-abrmd + tpm2-pkcs11), agai
 public key of the token's `device-key`, which is the only private key there, no `OBJECT.scep-new` pair
 is left, no private key was written anywhere, and the certificate chains to the CA."""
 
-import subprocess
 
 import pytest
 
+from helpers import ExitCode, certificate_public_key_der, certificate_serial, openssl, openssl_text
 from hostile_ca import HostileCA
 from test_crash import assert_no_leftovers
 from test_daemon import Gateway
-from test_pkcs11 import assert_no_private_key_files, cert_public_key_der, openssl
+from test_pkcs11 import assert_no_private_key_files, token  # noqa: F401 (fixture)
 from tokens import KINDS
-
-
-@pytest.fixture(params=sorted(KINDS))
-def token(request, tmp_path):
-    made = KINDS[request.param](tmp_path / ("token-" + request.param))
-    yield made
-    made.close()
-
-
-EXIT_FAILURE, EXIT_PENDING = 5, 6
 
 
 @pytest.fixture
@@ -43,9 +33,9 @@ def token_gateway(agent, ca, token):
 
 def assert_token_set(agent, ca, token, tmp_path):
     cert = agent.path("cert.pem")
-    assert openssl("verify", "-CAfile", ca.ca_cert_pem_path, cert).decode().strip().endswith("OK")
-    assert openssl("verify", "-CAfile", agent.path("chain.pem"), cert).decode().strip().endswith("OK")
-    assert cert_public_key_der(cert) == token.public_key_der("device-key"), "the certificate is for the token's device-key"
+    assert openssl_text("verify", "-CAfile", ca.ca_cert_pem_path, cert).strip().endswith("OK")
+    assert openssl_text("verify", "-CAfile", agent.path("chain.pem"), cert).strip().endswith("OK")
+    assert certificate_public_key_der(cert) == token.public_key_der("device-key"), "the certificate is for the token's device-key"
     assert [key["label"] for key in token.private_keys()] == ["device-key"], token.private_keys()
     labels = [entry.get("label", "") for entry in token.objects()]
     assert not [label for label in labels if label.endswith(".scep-new")], labels
@@ -54,22 +44,18 @@ def assert_token_set(agent, ca, token, tmp_path):
     assert_no_leftovers(agent.workdir, agent.workdir / "state")
 
 
-def serial(agent):
-    return openssl("x509", "-in", agent.path("cert.pem"), "-noout", "-serial").decode().strip()
-
-
 def test_in_process_renew_now_enrolls_then_renews_with_the_key_on_the_token(agent, ca, token, tmp_path):
     gateway = token_gateway(agent, ca, token)
     first = agent.run("renew-now", "--config", gateway.config, env=token.env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert gateway.hooks() == 1
     assert_token_set(agent, ca, token, tmp_path)
-    first_serial, first_key = serial(agent), token.public_key_der("device-key")
+    first_serial, first_key = certificate_serial(agent.path("cert.pem")), token.public_key_der("device-key")
 
     second = agent.run("renew-now", "--config", gateway.config, env=token.env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert gateway.hooks() == 2
-    assert serial(agent) != first_serial
+    assert certificate_serial(agent.path("cert.pem")) != first_serial
     assert token.public_key_der("device-key") != first_key, "a renewal makes a new key on the token"
     assert_token_set(agent, ca, token, tmp_path)
     assert gateway.status()["lastResult"].startswith("issued")
@@ -82,12 +68,12 @@ def test_daemon_enrolls_and_renews_on_renew_now_with_the_key_on_the_token(agent,
         gateway.wait_for(lambda: gateway.hooks() >= 1, timeout=60, what="the first enrollment")
         gateway.wait_for(lambda: gateway.status().get("lastResult", "").startswith("issued"), what="the state")
         assert_token_set(agent, ca, token, tmp_path)
-        first_serial, first_key = serial(agent), token.public_key_der("device-key")
+        first_serial, first_key = certificate_serial(agent.path("cert.pem")), token.public_key_der("device-key")
 
         asked = agent.run("renew-now", "--config", gateway.config, env=token.env)
         assert asked.returncode == 0 and "asked the daemon" in asked.stdout, asked.stdout + asked.stderr
         gateway.wait_for(lambda: gateway.hooks() >= 2, timeout=60, what="the renewal on renew-now")
-        assert serial(agent) != first_serial
+        assert certificate_serial(agent.path("cert.pem")) != first_serial
         assert token.public_key_der("device-key") != first_key, "a renewal makes a new key on the token"
         assert_token_set(agent, ca, token, tmp_path)
     finally:
@@ -118,7 +104,7 @@ def test_reenroll_with_a_token_key_and_no_certificate(agent, ca, token, tmp_path
 def test_the_daemon_finishes_a_killed_token_renewal_at_start(agent, ca, token, tmp_path, point):
     gateway = token_gateway(agent, ca, token)
     assert agent.run("renew-now", "--config", gateway.config, env=token.env).returncode == 0
-    first_serial = serial(agent)
+    first_serial = certificate_serial(agent.path("cert.pem"))
     killed = agent.run("renew-now", "--config", gateway.config, env={**token.env, "SCEP_AGENT_FAULT": point})
     assert killed.returncode == -9, (killed.returncode, killed.stderr)
     hooks = gateway.hooks()
@@ -128,12 +114,12 @@ def test_the_daemon_finishes_a_killed_token_renewal_at_start(agent, ca, token, t
             try:
                 labels = [entry.get("label", "") for entry in token.objects()]
                 return (not any(label.endswith(".scep-new") for label in labels)
-                        and cert_public_key_der(agent.path("cert.pem")) == token.public_key_der("device-key"))
+                        and certificate_public_key_der(agent.path("cert.pem")) == token.public_key_der("device-key"))
             except RuntimeError:  # SoftHSM's file store, read while the daemon rewrites it, may miss the token
                 return False
         gateway.wait_for(finished, timeout=20, what="the token key matching the certificate")
         gateway.wait_for(lambda: gateway.hooks() == hooks + 1, timeout=20, what="post_renew after the roll-forward")
-        assert serial(agent) != first_serial, "the killed run's certificate, not a new renewal"
+        assert certificate_serial(agent.path("cert.pem")) != first_serial, "the killed run's certificate, not a new renewal"
         assert_token_set(agent, ca, token, tmp_path)
     finally:
         assert gateway.stop() == 0, gateway.process.stderr.read()
@@ -155,8 +141,7 @@ def pending_key(agent, token):
         labels = [key["label"] for key in token.private_keys()]
         assert sorted(labels) == ["device-key", "device-key.scep-new"], labels
         return token.public_key_der("device-key.scep-new")
-    return subprocess.run(["openssl", "pkey", "-in", agent.path(".key.pem.scep-pending"), "-pubout", "-outform", "DER"],
-                          capture_output=True, check=True).stdout
+    return openssl("pkey", "-in", agent.path(".key.pem.scep-pending"), "-pubout", "-outform", "DER")
 
 
 @pytest.fixture(params=["file", "softhsm", "tpm"])
@@ -184,7 +169,7 @@ def test_a_pending_renewal_keeps_one_key_and_transaction_across_polls_then_compl
     keys = []
     for _ in range(3):
         result = renew_now()
-        assert result.returncode == EXIT_PENDING, (result.returncode, result.stderr)
+        assert result.returncode == ExitCode.pending, (result.returncode, result.stderr)
         keys.append(pending_key(agent, token))
     assert keys[0] == keys[1] == keys[2], "one key across polls"
     hostile.misbehave("good")
@@ -193,7 +178,7 @@ def test_a_pending_renewal_keeps_one_key_and_transaction_across_polls_then_compl
     renewal = [entry for entry in hostile.operations("PKIOperation") if entry["mode"] != "good" or entry["messageType"] == "CertPoll"]
     assert [entry["messageType"] for entry in renewal] == ["RenewalReq", "CertPoll", "CertPoll", "CertPoll"], renewal
     assert len({entry["transactionID"] for entry in renewal}) == 1, "one transactionID across polls"
-    certified = cert_public_key_der(agent.path("cert.pem"))
+    certified = certificate_public_key_der(agent.path("cert.pem"))
     assert certified == keys[0], "the CA issued for the pending key"
     if token:
         assert [key["label"] for key in token.private_keys()] == ["device-key"]
@@ -204,11 +189,11 @@ def test_a_pending_renewal_keeps_one_key_and_transaction_across_polls_then_compl
 def test_a_failure_discards_the_pending_key_and_the_next_request_is_new(agent, hostile, key_place):
     token = key_place
     renew_now = enrolled_then_pending(agent, hostile, token)
-    assert renew_now().returncode == EXIT_PENDING
+    assert renew_now().returncode == ExitCode.pending
     refused = pending_key(agent, token)
     hostile.misbehave("failure")
     result = renew_now()
-    assert result.returncode == EXIT_FAILURE, (result.returncode, result.stderr)
+    assert result.returncode == ExitCode.serverFailure, (result.returncode, result.stderr)
     assert not agent.path(".key.pem.scep-pending").exists() and not agent.path(".cert.pem.scep-pending").exists()
     if token:
         assert [key["label"] for key in token.private_keys()] == ["device-key"], "the refused request's pair is gone"
@@ -218,4 +203,4 @@ def test_a_failure_discards_the_pending_key_and_the_next_request_is_new(agent, h
     assert result.returncode == 0, result.stderr
     last = hostile.operations("PKIOperation")[-1]
     assert last["messageType"] == "RenewalReq" and last["transactionID"] not in before, "a new transaction, not the refused one"
-    assert cert_public_key_der(agent.path("cert.pem")) != refused, "with a new key"
+    assert certificate_public_key_der(agent.path("cert.pem")) != refused, "with a new key"

@@ -15,11 +15,11 @@ import pathlib
 import re
 import shutil
 import subprocess
-import time
 
 import pytest
 
 from conftest import write_agent_config
+from helpers import ExitCode, certificate_serial, wait_for
 from recording_proxy import RecordingProxy
 from scepca import ScepCA
 from test_daemon import make_next_ca, with_get_next_ca_cert
@@ -41,15 +41,6 @@ def _need_tools():
 
 def run(*args, check=True, timeout=15):
     return subprocess.run([str(arg) for arg in args], capture_output=True, text=True, check=check, timeout=timeout)
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Port:
@@ -212,10 +203,6 @@ def enroll(agent, ca, name="wifi", cn="gw-dot1x"):
     assert result.returncode == 0, result.stderr
 
 
-def serial_of(path):
-    return run("openssl", "x509", "-in", path, "-noout", "-serial").stdout.strip().split("=", 1)[1].upper()
-
-
 def test_enrolled_certificate_authorizes_the_port(agent, ca, port):
     port.start_hostapd(ca)
     config = write_config(agent, ca)
@@ -227,7 +214,7 @@ def test_enrolled_certificate_authorizes_the_port(agent, ca, port):
     port.start_supplicant(block.stdout)
     port.wait_authorized()
     assert "CTRL-EVENT-EAP-SUCCESS" in port.log("supplicant")
-    assert port.peer_certificates() == [(serial_of(agent.workdir / "wifi-cert.pem"), "/O=Example/CN=gw-dot1x")]
+    assert port.peer_certificates() == [(certificate_serial(agent.workdir / "wifi-cert.pem"), "/O=Example/CN=gw-dot1x")]
     assert "CTRL-EVENT-EAP-SUCCESS" in port.log("hostapd")
 
 
@@ -271,9 +258,9 @@ post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
         seen = [serial for serial, _ in port.peer_certificates()]
         renewed = seen[-1]
         assert renewed != first
-        assert renewed == serial_of(directory / "wifi-cert.pem"), (seen, (directory / "daemon.log").read_text())
+        assert renewed == certificate_serial(directory / "wifi-cert.pem"), (seen, (directory / "daemon.log").read_text())
         assert first in seen and seen.index(first) < seen.index(renewed)
-        assert serial_of(directory / "wifi-cert.pem.prev") != renewed
+        assert certificate_serial(directory / "wifi-cert.pem.prev") != renewed
         hostapd_log = port.log("hostapd")
         last_renewed = [m.start() for m in re.finditer(f"peer certificate: depth=0 serial_num={renewed}", hostapd_log, re.IGNORECASE)][-1]
         assert hostapd_log.find("CTRL-EVENT-EAP-SUCCESS", last_renewed) > 0, "the renewed certificate must authenticate"
@@ -312,7 +299,7 @@ post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
             port.start_supplicant("ap_scan=0\n" + block.stdout)
             port.wait_authenticated_since(0)
             assert port.server_chain_hashes(0)[1] == old.ca_fingerprint_sha256
-            assert port.peer_certificates()[-1][0] == serial_of(directory / "wifi-cert.pem")
+            assert port.peer_certificates()[-1][0] == certificate_serial(directory / "wifi-cert.pem")
 
             # 2. The old CA announces its successor: ca holds both, and the hook's reconfigure authenticates again.
             proxy.rewrite_caps = with_get_next_ca_cert
@@ -321,7 +308,7 @@ post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
             assert proxy.by_operation("GetNextCACert")
             assert certificates_in(ca_file) == [old.ca_fingerprint_sha256, new_fingerprint]
             port.wait_authenticated_since(mark)
-            assert port.peer_certificates()[-1][0] == serial_of(directory / "wifi-cert.pem")
+            assert port.peer_certificates()[-1][0] == certificate_serial(directory / "wifi-cert.pem")
 
             # 3. hostapd's certificate is reissued by the successor, and hostapd trusts both CAs for clients: the
             # supplicant (its files unchanged since step 2) verifies the new server certificate up to the successor.
@@ -332,9 +319,9 @@ post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
             port.wpa_cli("reconfigure")
             port.wait_authenticated_since(mark)
             assert port.server_chain_hashes(mark)[1] == new_fingerprint
-            old_issued = serial_of(directory / "wifi-cert.pem")
+            old_issued = certificate_serial(directory / "wifi-cert.pem")
             assert port.peer_certificates()[-1][0] == old_issued
-            assert port.peer_certificates(depth=1)[-1][0] == serial_of(old.ca_cert_pem_path)
+            assert port.peer_certificates(depth=1)[-1][0] == certificate_serial(old.ca_cert_pem_path)
 
             # 4. The CA switches: the proxy moves upstream to the successor, which issues the renewed certificate.
             proxy.overrides.clear()
@@ -346,8 +333,8 @@ post_renew = {WPA_CLI} -p {port.supplicant_ctrl} -i {port.if_b} reconfigure
             port.wait_authenticated_since(mark)
             assert port.server_chain_hashes(mark)[1] == new_fingerprint
             # Each CA numbers from 2: the serial alone does not tell the CAs apart, the CA hostapd chained to does.
-            assert port.peer_certificates()[-1][0] == serial_of(directory / "wifi-cert.pem")
-            assert port.peer_certificates(depth=1)[-1][0] == serial_of(successor_pem)
+            assert port.peer_certificates()[-1][0] == certificate_serial(directory / "wifi-cert.pem")
+            assert port.peer_certificates(depth=1)[-1][0] == certificate_serial(successor_pem)
 
 
 @pytest.mark.parametrize("kind", ["softhsm", "tpm"])
@@ -378,7 +365,7 @@ def test_key_in_a_token_through_the_pkcs11_engine(agent, ca, tmp_path, port, kin
         port.start_supplicant(f"ap_scan=0\npkcs11_engine_path={engine}\npkcs11_module_path={token.module}\n" + block.stdout,
                               env=token.env)
         port.wait_authorized()
-        assert port.peer_certificates() == [(serial_of(directory / "wifi-cert.pem"), "/O=Example/CN=gw-hsm")]
+        assert port.peer_certificates() == [(certificate_serial(directory / "wifi-cert.pem"), "/O=Example/CN=gw-hsm")]
     finally:
         port.teardown()
         token.close()
@@ -452,17 +439,17 @@ def test_wpa_config_pkcs11_key_uses_the_engine(agent, ca):
 def test_wpa_config_errors(agent, ca):
     config = write_config(agent, ca)
     missing = agent.run("wpa-config", "--config", config, "--name", "wifi")
-    assert missing.returncode == 8 and "no certificate installed" in missing.stderr, missing.stderr
+    assert missing.returncode == ExitCode.file and "no certificate installed" in missing.stderr, missing.stderr
     unknown = agent.run("wpa-config", "--config", config, "--name", "lan")
-    assert unknown.returncode == 3 and "no [cert lan]" in unknown.stderr, unknown.stderr
+    assert unknown.returncode == ExitCode.config and "no [cert lan]" in unknown.stderr, unknown.stderr
     broken = agent.workdir / "broken.conf"
     broken.write_text("[cert wifi]\nurl = ftp://x\n")
-    assert agent.run("wpa-config", "--config", broken, "--name", "wifi").returncode == 3
-    assert agent.run("wpa-config", "--config", config).returncode == 2
+    assert agent.run("wpa-config", "--config", broken, "--name", "wifi").returncode == ExitCode.config
+    assert agent.run("wpa-config", "--config", config).returncode == ExitCode.usage
     enroll(agent, ca)
-    assert agent.run("wpa-config", "--config", config, "--name", "wifi", "--iface", "eth 1").returncode == 2
+    assert agent.run("wpa-config", "--config", config, "--name", "wifi", "--iface", "eth 1").returncode == ExitCode.usage
     quoted = agent.run("wpa-config", "--config", config, "--name", "wifi", "--identity", 'a"b')
-    assert quoted.returncode == 2 and "quote" in quoted.stderr
+    assert quoted.returncode == ExitCode.usage and "quote" in quoted.stderr
     help_text = agent.run("wpa-config", "--help")
     assert help_text.returncode == 0 and "usage: scep-agent wpa-config" in help_text.stdout
     assert "wpa-config" in agent.run("--help").stdout

@@ -14,10 +14,10 @@ import tempfile
 import pytest
 
 from conftest import files_snapshot, write_agent_config
+from helpers import ExitCode, openssl_text
 from recording_proxy import RecordingProxy
 from test_enroll import assert_valid_set, enroll_args
 
-EXIT_OK, EXIT_FILE = 0, 8
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TEMPORARY_MARKERS = (".scep-new", ".scep-old", ".scep-install", ".scep-pending", ".tmp")
 
@@ -88,11 +88,10 @@ def renew_in(agent, ca, directory, url=None, extra=(), env=None):
 
 def assert_valid_set_in(ca, directory):
     key, cert, chain = set_paths(directory)
-    openssl = lambda *a: subprocess.run(["openssl", *map(str, a)], capture_output=True, check=True).stdout.decode()  # noqa: E731
     assert oct(key.stat().st_mode & 0o777) == "0o600"
-    assert openssl("verify", "-CAfile", ca.ca_cert_pem_path, cert).strip().endswith("OK")
-    assert openssl("verify", "-CAfile", chain, cert).strip().endswith("OK")
-    assert openssl("pkey", "-in", key, "-pubout") == openssl("x509", "-in", cert, "-noout", "-pubkey"), "key and cert must match"
+    assert openssl_text("verify", "-CAfile", ca.ca_cert_pem_path, cert).strip().endswith("OK")
+    assert openssl_text("verify", "-CAfile", chain, cert).strip().endswith("OK")
+    assert openssl_text("pkey", "-in", key, "-pubout") == openssl_text("x509", "-in", cert, "-noout", "-pubkey"), "key and cert must match"
 
 
 def installed(directory):
@@ -114,25 +113,25 @@ class TestRenameFailsAfterTheCommitPoint:
     def test_a_rename_that_keeps_failing_puts_the_previous_set_back(self, agent, ca, tmp_path, temporary):
         directory = tmp_path / "set"
         directory.mkdir()
-        assert enroll_into(agent, ca, directory).returncode == EXIT_OK, agent.last.stderr
+        assert enroll_into(agent, ca, directory).returncode == ExitCode.ok, agent.last.stderr
         before = installed(directory)
         result = renew_in(agent, ca, directory, env={"SCEP_AGENT_FAULT": "eio:install.rename." + temporary})
-        assert result.returncode == EXIT_FILE, (result.returncode, result.stderr)
+        assert result.returncode == ExitCode.file, (result.returncode, result.stderr)
         assert "Input/output error" in result.stderr and temporary in result.stderr, result.stderr
         assert "previous set was put back" in result.stderr, result.stderr
         the_set = lambda files: {name: files[name] for name in ("key.pem", "cert.pem", "chain.pem")}  # noqa: E731
         assert the_set(installed(directory)) == the_set(before), "the whole old set, byte for byte"
         assert_no_temporaries(directory)
-        assert renew_in(agent, ca, directory).returncode == EXIT_OK, agent.last.stderr
+        assert renew_in(agent, ca, directory).returncode == ExitCode.ok, agent.last.stderr
         assert_valid_set_in(ca, directory)
 
     def test_a_rename_that_fails_once_is_retried_and_the_new_set_installed(self, agent, ca, tmp_path):
         directory = tmp_path / "set"
         directory.mkdir()
-        assert enroll_into(agent, ca, directory).returncode == EXIT_OK, agent.last.stderr
+        assert enroll_into(agent, ca, directory).returncode == ExitCode.ok, agent.last.stderr
         before = installed(directory)
         result = renew_in(agent, ca, directory, env={"SCEP_AGENT_FAULT": "eio:install.rename..cert.pem.scep-new@1"})
-        assert result.returncode == EXIT_OK, result.stderr
+        assert result.returncode == ExitCode.ok, result.stderr
         assert_valid_set_in(ca, directory)
         assert set_paths(directory)[1].read_bytes() != before["cert.pem"][0]
         assert_no_temporaries(directory)
@@ -146,10 +145,10 @@ class TestRenameFailsAfterTheCommitPoint:
         for flag, path in (("--key", key), ("--cert", cert), ("--chain", chain)):
             args[args.index(flag) + 1] = path
         result = agent.run(*args, env={"SCEP_AGENT_FAULT": "eio:install.rename..cert.pem.scep-new"})
-        assert result.returncode == EXIT_FILE, result.stderr
+        assert result.returncode == ExitCode.file, result.stderr
         assert "next run" in result.stderr, result.stderr
         assert (directory / ".cert.pem.scep-install").exists()
-        assert renew_in(agent, ca, directory).returncode == EXIT_OK, agent.last.stderr
+        assert renew_in(agent, ca, directory).returncode == ExitCode.ok, agent.last.stderr
         assert_valid_set_in(ca, directory)
         assert_no_temporaries(directory)
 
@@ -165,18 +164,18 @@ class TestFullDisk:
     # new key, the certificate, the chain and the journal in turn.
     @pytest.mark.parametrize("pages", [0, 1, 2, 3])
     def test_renew_on_a_full_disk_fails_cleanly_and_recovers(self, agent, ca, mounted, pages):
-        assert enroll_into(agent, ca, mounted.path).returncode == EXIT_OK, agent.last.stderr
+        assert enroll_into(agent, ca, mounted.path).returncode == ExitCode.ok, agent.last.stderr
         before = installed(mounted.path)
         filler = mounted.fill(pages * PAGE)
         result = renew_in(agent, ca, mounted.path)
-        assert result.returncode == EXIT_FILE, result.stderr
+        assert result.returncode == ExitCode.file, result.stderr
         assert "No space left on device" in result.stderr
         assert str(mounted.path) in result.stderr
         assert installed(mounted.path) == before
         assert_no_temporaries(mounted.path)
         filler.unlink()
         result = renew_in(agent, ca, mounted.path)
-        assert result.returncode == EXIT_OK, result.stderr
+        assert result.returncode == ExitCode.ok, result.stderr
         assert_valid_set_in(ca, mounted.path)
         assert_no_temporaries(mounted.path)
         assert set_paths(mounted.path)[1].read_bytes() != before["cert.pem"][0]
@@ -184,12 +183,12 @@ class TestFullDisk:
     def test_enroll_on_a_full_disk_installs_nothing(self, agent, ca, mounted):
         filler = mounted.fill(PAGE)
         result = enroll_into(agent, ca, mounted.path)
-        assert result.returncode == EXIT_FILE, result.stderr
+        assert result.returncode == ExitCode.file, result.stderr
         assert "No space left on device" in result.stderr and str(mounted.path) in result.stderr
         assert not any(path.exists() for path in set_paths(mounted.path))
         assert_no_temporaries(mounted.path)
         filler.unlink()
-        assert enroll_into(agent, ca, mounted.path).returncode == EXIT_OK, agent.last.stderr
+        assert enroll_into(agent, ca, mounted.path).returncode == ExitCode.ok, agent.last.stderr
         assert_valid_set_in(ca, mounted.path)
 
     def test_daemon_renew_now_on_a_full_disk(self, agent, ca, mounted, tmp_path):
@@ -198,31 +197,31 @@ class TestFullDisk:
         config = write_agent_config(agent.workdir / "agent.conf", ca, state_dir=agent.workdir / "state",
                                     challenge_file=agent.workdir / "challenge", key=key, cert=cert, chain=chain)
         first = agent.run("renew-now", "--config", config)
-        assert first.returncode == EXIT_OK, first.stderr
+        assert first.returncode == ExitCode.ok, first.stderr
         before = installed(mounted.path)
         filler = mounted.fill(PAGE)
         failed = agent.run("renew-now", "--config", config)
-        assert failed.returncode == EXIT_FILE, failed.stdout + failed.stderr
+        assert failed.returncode == ExitCode.file, failed.stdout + failed.stderr
         assert "No space left on device" in failed.stderr and str(mounted.path) in failed.stderr
         assert installed(mounted.path) == before
         assert_no_temporaries(mounted.path)
         filler.unlink()
         again = agent.run("renew-now", "--config", config)
-        assert again.returncode == EXIT_OK, again.stderr
+        assert again.returncode == ExitCode.ok, again.stderr
         assert_valid_set_in(ca, mounted.path)
         assert cert.read_bytes() != before["cert.pem"][0]
 
 
 class TestReadOnly:
     def test_renew_on_a_read_only_mount_fails_and_recovers_after_remount(self, agent, ca, mounted):
-        assert enroll_into(agent, ca, mounted.path).returncode == EXIT_OK, agent.last.stderr
+        assert enroll_into(agent, ca, mounted.path).returncode == ExitCode.ok, agent.last.stderr
         before = installed(mounted.path)
         mounted.remount("ro")
         try:
             with RecordingProxy(ca.base_url) as proxy:
                 result = renew_in(agent, ca, mounted.path, url=proxy.url)
                 operations = [exchange.operation for exchange in proxy.exchanges]
-            assert result.returncode == EXIT_FILE, result.stderr
+            assert result.returncode == ExitCode.file, result.stderr
             assert "Read-only file system" in result.stderr and str(mounted.path) in result.stderr
             assert "PKIOperation" not in operations, "a renewal that cannot be installed must not be sent"
             assert installed(mounted.path) == before
@@ -230,7 +229,7 @@ class TestReadOnly:
             mounted.remount("rw")
         assert_no_temporaries(mounted.path)
         result = renew_in(agent, ca, mounted.path)
-        assert result.returncode == EXIT_OK, result.stderr
+        assert result.returncode == ExitCode.ok, result.stderr
         assert_valid_set_in(ca, mounted.path)
 
     def test_enroll_on_a_read_only_mount(self, agent, ca, mounted):
@@ -239,7 +238,7 @@ class TestReadOnly:
             result = enroll_into(agent, ca, mounted.path)
         finally:
             mounted.remount("rw")
-        assert result.returncode == EXIT_FILE, result.stderr
+        assert result.returncode == ExitCode.file, result.stderr
         assert "Read-only file system" in result.stderr and str(mounted.path) in result.stderr
         assert list(mounted.path.iterdir()) == []
 
@@ -268,7 +267,7 @@ class TestPermission:
         challenge.write_text(ca.challenge + "\n")
         challenge.chmod(0o644)
         if command == "renew":
-            assert enroll_into(agent, ca, out).returncode == EXIT_OK, agent.last.stderr
+            assert enroll_into(agent, ca, out).returncode == ExitCode.ok, agent.last.stderr
             for path in set_paths(out):
                 path.chmod(0o644)  # readable, so only the directory's permission is in the way
         before = files_snapshot(out)
@@ -279,7 +278,7 @@ class TestPermission:
             args += ["--subject", "CN=gw-0042,O=Example"]
         result = subprocess.run([*self.AS_NOBODY, str(agent.binary), *map(str, args)], capture_output=True, text=True, timeout=60,
                                 cwd=public_dir)
-        assert result.returncode == EXIT_FILE, result.stderr
+        assert result.returncode == ExitCode.file, result.stderr
         assert "Permission denied" in result.stderr and str(out) in result.stderr
         assert files_snapshot(out) == before
         assert_no_temporaries(out)
@@ -292,7 +291,7 @@ class TestMissingDirectory:
         good.mkdir()
         missing = agent.workdir / "no-such-dir"
         if command == "renew":
-            assert enroll_into(agent, ca, good).returncode == EXIT_OK, agent.last.stderr
+            assert enroll_into(agent, ca, good).returncode == ExitCode.ok, agent.last.stderr
         before = files_snapshot(good)
         with RecordingProxy(ca.base_url) as proxy:
             if command == "enroll":
@@ -302,7 +301,7 @@ class TestMissingDirectory:
                 result = agent.run("renew", "--url", proxy.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--key", key,
                                    "--cert", cert, "--chain", missing / "chain.pem", "--challenge-file", agent.path("challenge"))
             operations = [exchange.operation for exchange in proxy.exchanges]
-        assert result.returncode == EXIT_FILE, result.stderr
+        assert result.returncode == ExitCode.file, result.stderr
         assert str(missing) in result.stderr and "No such file or directory" in result.stderr
         assert "PKIOperation" not in operations
         assert not missing.exists()
@@ -313,7 +312,7 @@ class TestBadFiles:
     @pytest.mark.parametrize("damage", ["garbage-key", "garbage-cert", "empty-key", "truncated-cert", "key-is-directory",
                                         "cert-missing", "key-unreadable"])
     def test_renew_with_a_bad_key_or_certificate(self, agent, ca, damage):
-        assert agent.run(*enroll_args(agent, ca)).returncode == EXIT_OK, agent.last.stderr
+        assert agent.run(*enroll_args(agent, ca)).returncode == ExitCode.ok, agent.last.stderr
         key, cert = agent.path("key.pem"), agent.path("cert.pem")
         target = key if "key" in damage else cert
         if damage.startswith("garbage"):
@@ -339,7 +338,7 @@ class TestBadFiles:
             else:
                 result = agent.run(*args)
             operations = [exchange.operation for exchange in proxy.exchanges]
-        assert result.returncode == EXIT_FILE, result.stderr
+        assert result.returncode == ExitCode.file, result.stderr
         assert str(target) in result.stderr
         assert "PKIOperation" not in operations
         assert files_snapshot(agent.workdir) == before

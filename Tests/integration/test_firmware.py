@@ -11,11 +11,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from conftest import ROOT, Agent, skip_or_fail_in_ci, write_agent_config
+from helpers import openssl, openssl_text, wait_for
 
 sys.path.insert(0, str(ROOT / "Benchmarks"))
 # The budgets live beside the benchmark that reports them.
@@ -101,13 +101,10 @@ def test_enroll_under_emulation(arch, binary, ca, tmp_path):
     verify = subprocess.run(["openssl", "verify", "-CAfile", str(ca.ca_cert_pem_path), str(agent.path("cert.pem"))],
                             capture_output=True, text=True)
     assert verify.returncode == 0 and verify.stdout.strip().endswith("OK"), verify.stdout + verify.stderr
-    subject = subprocess.run(["openssl", "x509", "-in", str(agent.path("cert.pem")), "-noout", "-subject"],
-                             capture_output=True, text=True, check=True).stdout
+    subject = openssl_text("x509", "-in", str(agent.path("cert.pem")), "-noout", "-subject")
     assert f"CN = board-{arch}" in subject
-    key_pub = subprocess.run(["openssl", "pkey", "-in", str(agent.path("key.pem")), "-pubout"],
-                             capture_output=True, text=True, check=True).stdout
-    cert_pub = subprocess.run(["openssl", "x509", "-in", str(agent.path("cert.pem")), "-noout", "-pubkey"],
-                              capture_output=True, text=True, check=True).stdout
+    key_pub = openssl_text("pkey", "-in", str(agent.path("key.pem")), "-pubout")
+    cert_pub = openssl_text("x509", "-in", str(agent.path("cert.pem")), "-noout", "-pubkey")
     assert key_pub == cert_pub
 
 
@@ -123,7 +120,7 @@ def enrollment_peak_rss_kib(binary, ca, work, name):
     if gnu_time is None:
         pytest.fail("GNU time (/usr/bin/time) is missing: Scripts/install-cross-deps.sh installs it")
     key = work / f"{name}.key"
-    subprocess.run(["openssl", "genrsa", "-traditional", "-out", str(key), "2048"], check=True, capture_output=True)
+    openssl("genrsa", "-traditional", "-out", str(key), "2048")
     challenge = work / "challenge"
     challenge.write_text(ca.challenge + "\n")
     report = work / f"{name}.rss"
@@ -151,11 +148,7 @@ def test_idle_daemon_rss_within_budget(host_firmware, ca, tmp_path):
     daemon = subprocess.Popen([str(host_firmware), "run", "--config", str(config), "--quiet"], cwd=tmp_path,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "cert.pem").exists():
-            assert daemon.poll() is None, daemon.stderr.read()
-            assert time.monotonic() < deadline, "the daemon did not enroll within 60 s"
-            time.sleep(0.1)
+        wait_for(lambda: (tmp_path / "cert.pem").exists(), 60, "the daemon's first enrollment", process=daemon)
         rss = settled_rss_kib(daemon.pid)
         assert daemon.poll() is None, daemon.stderr.read()
         print(f"x86_64 firmware, idle daemon after enrolling: RSS {rss} KiB, budget {IDLE_RSS_BUDGET_KIB:.0f}")

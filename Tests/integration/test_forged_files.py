@@ -13,10 +13,9 @@ import types
 import pytest
 
 from conftest import files_snapshot, install_journal
+from helpers import ExitCode, openssl_text
 from test_daemon import Gateway, short_ca  # noqa: F401 (fixture)
 
-EXIT_TRANSPORT = 4
-EXIT_FILE = 8
 NOBODY = pwd.getpwnam("nobody")
 # Nothing listens on the discard port: a run that gets as far as the network fails there, fast.
 UNREACHABLE_CA = types.SimpleNamespace(url="http://127.0.0.1:9/scep", ca_fingerprint_sha256="00" * 32, challenge="not-a-secret")
@@ -55,7 +54,7 @@ def csr(agent, directory):
 
 
 def assert_refused(result, path):
-    assert result.returncode == EXIT_FILE, (result.returncode, result.stdout, result.stderr)
+    assert result.returncode == ExitCode.file, (result.returncode, result.stdout, result.stderr)
     assert "refusing" in result.stderr and str(path) in result.stderr, result.stderr
 
 
@@ -187,7 +186,7 @@ def test_a_state_dir_others_can_write_is_refused(agent, owner, mode, problem):
 def test_a_missing_state_dir_is_made_0700(agent):
     gateway = gateway_without_ca(agent)
     result = agent.run("renew-now", "--config", gateway.config)
-    assert result.returncode == EXIT_TRANSPORT, result.stderr
+    assert result.returncode == ExitCode.transport, result.stderr
     assert (agent.workdir / "state").stat().st_mode & 0o7777 == 0o700
 
 
@@ -274,8 +273,7 @@ def test_csr_with_a_challenge_is_written_0600(agent):
     result = agent.run("csr", "--subject", "CN=gw-csr", "--key-type", "ec:p256", "--challenge-file", challenge,
                        "--key", agent.path("key.pem"), "--out", agent.path("req.pem"))
     assert result.returncode == 0, result.stderr
-    assert "a-challenge-password" in subprocess.run(["openssl", "req", "-in", agent.path("req.pem"), "-noout", "-text"],
-                                                    capture_output=True, text=True, check=True).stdout
+    assert "a-challenge-password" in openssl_text("req", "-in", agent.path("req.pem"), "-noout", "-text")
     assert agent.path("req.pem").stat().st_mode & 0o777 == 0o600
 
 

@@ -6,16 +6,12 @@ import re
 import subprocess
 
 from conftest import files_snapshot
-from test_hostile import EXIT_BAD_REPLY, EXIT_OK, EXIT_VERIFY, Device, expect_refusal, hostile, installed_device  # noqa: F401
+from helpers import ExitCode, certificate_fingerprint_sha256, certificate_serial
+from test_hostile import Device, expect_refusal, hostile, installed_device  # noqa: F401
 
 
 def pem_blocks(path, label="CERTIFICATE"):
     return re.findall(f"-----BEGIN {label}-----.*?-----END {label}-----", pathlib.Path(path).read_text(), re.S)
-
-
-def x509_field(pem_text, *options):
-    return subprocess.run(["openssl", "x509", "-noout", *options], input=pem_text, capture_output=True, text=True,
-                          check=True).stdout.strip()
 
 
 def query_args(device, *extra):
@@ -32,51 +28,51 @@ def test_forged_ra_by_name_never_gets_the_request(agent, hostile):
 
 
 def test_forged_ra_signing_the_certrep_is_refused(agent, hostile):
-    expect_refusal(agent, hostile, "forged RA by name signs the CertRep", "forged-ra", EXIT_VERIFY, "CertRep",
+    expect_refusal(agent, hostile, "forged RA by name signs the CertRep", "forged-ra", ExitCode.verification, "CertRep",
                    on=["GetCACert", "PKIOperation"])
 
 
 def test_forged_pending_is_refused(agent, hostile):
     """A forged PENDING would keep a device polling forever: it must not pass either."""
-    expect_refusal(agent, hostile, "forged RA by name answers PENDING", "forged-ra-pending", EXIT_VERIFY, "CertRep",
+    expect_refusal(agent, hostile, "forged RA by name answers PENDING", "forged-ra-pending", ExitCode.verification, "CertRep",
                    on=["GetCACert", "PKIOperation"])
 
 
 def test_certificate_signed_with_sha1_is_refused(agent, hostile):
-    expect_refusal(agent, hostile, "issued certificate signed with SHA-1", "sha1-issued", EXIT_VERIFY, "does not chain to the pinned CA")
+    expect_refusal(agent, hostile, "issued certificate signed with SHA-1", "sha1-issued", ExitCode.verification, "does not chain to the pinned CA")
 
 
 def test_getca_out_writes_only_what_verifies(agent, hostile):
     hostile.misbehave("forged-ra", on=["GetCACert"])
     out = agent.path("ca.pem")
     result = agent.run("getca", "--url", hostile.url, "--ca-fingerprint", hostile.ca_fingerprint_sha256, "--out", out)
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     assert re.search(r"^unverified .*Hostile RA", result.stdout, re.M), result.stdout
     assert "CA  " in result.stdout and "(pinned)" in result.stdout
     blocks = pem_blocks(out)
     assert len(blocks) == 1
-    assert x509_field(blocks[0], "-fingerprint", "-sha256").split("=")[1].replace(":", "").lower() == hostile.ca_fingerprint_sha256
+    assert certificate_fingerprint_sha256(out) == hostile.ca_fingerprint_sha256
 
 
 def test_getcert_writes_the_requested_certificate_first(agent, hostile):
     device = installed_device(agent, hostile)
-    serial = x509_field(device.path("cert.pem").read_text(), "-serial").split("=")[1]
+    serial = certificate_serial(device.path("cert.pem"))
     out = agent.path("fetched.pem")
     result = agent.run("getcert", *query_args(device, "--serial", serial, "--out", out))
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     blocks = pem_blocks(out)
     assert len(blocks) == 2
-    assert x509_field(blocks[0], "-serial") == "serial=" + serial
+    assert certificate_serial(out) == serial
     assert pem_blocks(device.path("cert.pem"))[0] == blocks[0]
 
 
 def test_getcert_of_a_forged_certificate_is_refused(agent, hostile):
     device = installed_device(agent, hostile)
-    serial = x509_field(device.path("cert.pem").read_text(), "-serial").split("=")[1]
+    serial = certificate_serial(device.path("cert.pem"))
     hostile.misbehave("forged-getcert")
     before = files_snapshot(agent.workdir)
     result = agent.run("getcert", *query_args(device, "--serial", serial, "--out", agent.path("fetched.pem")))
-    assert result.returncode == EXIT_VERIFY, result.stderr
+    assert result.returncode == ExitCode.verification, result.stderr
     assert "does not chain to the pinned CA" in result.stderr
     assert files_snapshot(agent.workdir) == before
 
@@ -85,7 +81,7 @@ def test_getcrl_checks_the_signature(agent, hostile):
     device = installed_device(agent, hostile)
     out = agent.path("ca.crl")
     result = agent.run("getcrl", *query_args(device, "--out", out))
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     verified = subprocess.run(["openssl", "crl", "-in", out, "-noout", "-CAfile", hostile.ca_cert_pem_path], capture_output=True, text=True)
     assert "verify OK" in verified.stdout + verified.stderr
     out.unlink()
@@ -93,7 +89,7 @@ def test_getcrl_checks_the_signature(agent, hostile):
         hostile.misbehave(mode)
         before = files_snapshot(agent.workdir)
         result = agent.run("getcrl", *query_args(device, "--out", out))
-        assert result.returncode == EXIT_VERIFY, mode + ": " + result.stderr
+        assert result.returncode == ExitCode.verification, mode + ": " + result.stderr
         assert "CRL" in result.stderr and "nothing was written" in result.stderr
         assert files_snapshot(agent.workdir) == before
 
@@ -105,18 +101,18 @@ def test_strict_refuses_scepservers_single_des_sha1_reply(agent, ca, tmp_path):
     common = ["--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--subject", "CN=gw-strict,O=Example",
               "--challenge-file", challenge, "--key", agent.path("key.pem"), "--cert", agent.path("cert.pem")]
     result = agent.run("enroll", *common, "--strict")
-    assert result.returncode == EXIT_BAD_REPLY, result.stderr
+    assert result.returncode == ExitCode.badReply, result.stderr
     assert "strict mode" in result.stderr and "SHA-1" in result.stderr
     assert not agent.path("cert.pem").exists() and not agent.path("key.pem").exists()
     result = agent.run("enroll", *common)
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     assert "(weak); accepted because the server chose it" in result.stderr
     # A renewal tries two keys (the current one signs, the new one is certified): the strict refusal
     # must be what is reported, not the second key's failure to decrypt.
     before = files_snapshot(agent.workdir)
     result = agent.run("renew", *common[:4], "--key", agent.path("key.pem"), "--cert", agent.path("cert.pem"),
                        "--challenge-file", challenge, "--strict")
-    assert result.returncode == EXIT_BAD_REPLY, result.stderr
+    assert result.returncode == ExitCode.badReply, result.stderr
     assert "strict mode" in result.stderr, result.stderr
     assert files_snapshot(agent.workdir) == before
 
@@ -126,6 +122,6 @@ def test_strict_refuses_a_ca_offering_only_3des(agent, tmp_path):
     with HostileCA(tmp_path / "weak", caps=("Renewal", "SHA-1", "DES3", "POSTPKIOperation")) as weak:
         device = Device(agent, weak)
         result = device.enroll("--strict")
-        assert result.returncode == EXIT_BAD_REPLY, result.stderr
+        assert result.returncode == ExitCode.badReply, result.stderr
         assert "strict mode" in result.stderr and "without AES and SHA-256" in result.stderr
         assert not weak.operations("PKIOperation"), "nothing may be sent to a CA strict mode refuses"

@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+from helpers import ExitCode, wait_for
 from hostile_ca import HostileCA
 from test_daemon import Gateway
 from tokens import SoftHSM
@@ -51,7 +52,7 @@ def hostile(tmp_path):
         yield ca
 
 
-MODES = [("forged-text", 4), ("forged-failinfo-text", 5)]
+MODES = [("forged-text", ExitCode.transport), ("forged-failinfo-text", ExitCode.serverFailure)]
 
 
 @pytest.mark.parametrize("mode,exit_code", MODES)
@@ -199,10 +200,7 @@ def test_hook_runs_with_default_signals_own_group_and_minimal_environment(agent,
         gateway.wait_for(lambda: (agent.workdir / "grandchild.pid").exists() and (agent.workdir / "grandchild.pid").read_text().strip(),
                          what="the hook's grandchild")
         grandchild = int((agent.workdir / "grandchild.pid").read_text())
-        deadline = time.monotonic() + 15
-        while process_alive(grandchild) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not process_alive(grandchild), "the hook timed out: its whole process group must be gone"
+        wait_for(lambda: not process_alive(grandchild), 15, "the hook's timeout to end its whole process group")
     finally:
         if grandchild and process_alive(grandchild):
             os.kill(grandchild, signal.SIGKILL)
@@ -258,7 +256,7 @@ def test_pin_value_and_challenge_appear_in_no_output(agent, ca, tmp_path):
                       ("no module", f"pkcs11:token=gw;object=k?module-path=/nonexistent.so&pin-value={PIN}"),
                       ("malformed", f"pkcs11:token=gw;objekt=k?pin-value={PIN}")]:
         assert run(name, *one_shot, "--key", key, "--json").returncode != 0
-    assert run("stray argument", "getcaps", "--url", ca.url, other).returncode == 2
+    assert run("stray argument", "getcaps", "--url", ca.url, other).returncode == ExitCode.usage
     for path in (agent.workdir / "state").iterdir():
         outputs[path.name] = path.read_bytes()
     for name, output in outputs.items():
@@ -296,9 +294,7 @@ retry_min = 60s
         process = subprocess.Popen([str(agent_binary), "run", "--config", str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    preexec_fn=as_nobody_with_cores_allowed)
         try:
-            deadline = time.monotonic() + 10
-            while not (work / "state" / "scep-agent.pid").exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_for(lambda: (work / "state" / "scep-agent.pid").exists(), 10, "the daemon's pid file", process=process, interval=0.05)
             assert process.poll() is None, process.stderr.read()
             limits = pathlib.Path(f"/proc/{process.pid}/limits").read_text()
             core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))

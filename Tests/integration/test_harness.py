@@ -22,6 +22,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from helpers import openssl, openssl_text  # noqa: E402
 from recording_proxy import RecordingProxy  # noqa: E402
 from scepca import ScepCA, _opener, http_get, pem_to_der, pid_alive  # noqa: E402
 from tls_proxy import TLSProxy  # noqa: E402
@@ -57,7 +58,7 @@ def tls(ca, tmp_path_factory):
 @pytest.fixture(scope="module")
 def client_key(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("key") / "key.pem")
-    subprocess.run(["openssl", "genrsa", "-traditional", "-out", path, "2048"], check=True, capture_output=True)
+    openssl("genrsa", "-traditional", "-out", path, "2048")
     return path
 
 
@@ -75,8 +76,8 @@ def scepclient(tmp_path, key, url, challenge, cn, env=None):
 
 
 def cert_text(pem_path):
-    return subprocess.run(["openssl", "x509", "-in", str(pem_path), "-noout", "-subject", "-ext",
-                           "keyUsage,extendedKeyUsage"], check=True, capture_output=True, text=True).stdout
+    return openssl_text("x509", "-in", str(pem_path), "-noout", "-subject", "-ext",
+                        "keyUsage,extendedKeyUsage")
 
 
 # ---- scepserver CA
@@ -175,8 +176,7 @@ def test_scepclient_enrolls_through_recording_proxy(ca, client_key, tmp_path):
         get = proxy.exchanges[-1]
         assert get.method == "GET" and get.request_body == pki.request_body and get.response_body == body
 
-    subprocess.run(["openssl", "verify", "-CAfile", ca.ca_cert_pem_path, str(cert)], check=True,
-                   capture_output=True)
+    openssl("verify", "-CAfile", ca.ca_cert_pem_path, str(cert))
     text = cert_text(cert)
     assert "CN = harness-ok" in text and "Digital Signature" in text and "TLS Web Client Authentication" in text
 

@@ -10,15 +10,14 @@ With HOSTILE_REPORT=FILE, the outcome of every case is written there as Markdown
 README's hostile-server table is made from it)."""
 import os
 import pathlib
-import subprocess
 import time
 
 import pytest
 
 from conftest import files_snapshot, write_agent_config
+from helpers import ExitCode, openssl_text
 from hostile_ca import HostileCA
 
-EXIT_OK, EXIT_TRANSPORT, EXIT_FAILURE, EXIT_PENDING, EXIT_VERIFY, EXIT_BAD_REPLY = 0, 4, 5, 6, 7, 9
 TEMPORARY_MARKERS = (".scep-new", ".scep-install", ".scep-pending", ".tmp")
 
 _REPORT = []
@@ -38,10 +37,6 @@ def record(case, result, intact, binary):
     message = next((line.split("error: ", 1)[1] for line in result.stderr.splitlines() if "error: " in line), "issued")
     _REPORT.append(("/".join(binary.parts[-4:]), case, str(result.returncode), message[:160],
                     "yes" if intact else "NO"))
-
-
-def openssl(*args):
-    return subprocess.run(["openssl", *map(str, args)], capture_output=True, check=True, text=True).stdout
 
 
 class Device:
@@ -82,15 +77,15 @@ class Device:
     def assert_valid(self):
         key, cert, chain = self.path("key.pem"), self.path("cert.pem"), self.path("chain.pem")
         assert oct(key.stat().st_mode & 0o777) == "0o600"
-        assert openssl("verify", "-CAfile", self.ca.ca_cert_pem_path, cert).strip().endswith("OK")
-        assert openssl("verify", "-CAfile", chain, cert).strip().endswith("OK")
-        assert openssl("pkey", "-in", key, "-pubout") == openssl("x509", "-in", cert, "-noout", "-pubkey")
+        assert openssl_text("verify", "-CAfile", self.ca.ca_cert_pem_path, cert).strip().endswith("OK")
+        assert openssl_text("verify", "-CAfile", chain, cert).strip().endswith("OK")
+        assert openssl_text("pkey", "-in", key, "-pubout") == openssl_text("x509", "-in", cert, "-noout", "-pubkey")
 
 
 def installed_device(agent, ca):
     device = Device(agent, ca)
     result = device.enroll()
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     device.assert_valid()
     return device
 
@@ -148,40 +143,40 @@ VERIFY_CASES = [
 
 @pytest.mark.parametrize("case,mode,fragment", VERIFY_CASES, ids=[case[1] for case in VERIFY_CASES])
 def test_certrep_lies_are_refused(agent, hostile, case, mode, fragment):
-    expect_refusal(agent, hostile, case, mode, EXIT_VERIFY, fragment)
+    expect_refusal(agent, hostile, case, mode, ExitCode.verification, fragment)
 
 
 def test_replayed_certrep_is_refused(agent, hostile):
     # The earlier transaction's SUCCESS reply, byte for byte: every transaction has a new transactionID...
-    expect_refusal(agent, hostile, "CertRep replayed from an earlier transaction", "replay", EXIT_VERIFY, "is not ours", fresh=False)
+    expect_refusal(agent, hostile, "CertRep replayed from an earlier transaction", "replay", ExitCode.verification, "is not ours", fresh=False)
 
 
 def test_replayed_certrep_for_the_same_key_is_refused(agent, hostile):
     # ...with --reuse-key too (it is random, not derived from the key); a reply whose transactionID
     # matches but whose recipientNonce does not is the wrong-recipient-nonce case.
-    expect_refusal(agent, hostile, "CertRep replayed, same key (--reuse-key)", "replay", EXIT_VERIFY, "is not ours",
+    expect_refusal(agent, hostile, "CertRep replayed, same key (--reuse-key)", "replay", ExitCode.verification, "is not ours",
                    renew_args=["--reuse-key"], fresh=False)
 
 
 def test_ndes_certrep_signed_by_the_encryption_only_ra_is_refused(agent, ndes):
-    expect_refusal(agent, ndes, "NDES: CertRep signed by the keyEncipherment-only RA", "wrong-ra-signs", EXIT_VERIFY,
+    expect_refusal(agent, ndes, "NDES: CertRep signed by the keyEncipherment-only RA", "wrong-ra-signs", ExitCode.verification,
                    "neither the pinned CA nor one of its RAs")
 
 
 # ---- the server refuses or speaks nonsense
 
 def test_failure_with_failinfo(agent, hostile):
-    expect_refusal(agent, hostile, "FAILURE with failInfo badCertId", "failure", EXIT_FAILURE, "failInfo badCertId")
+    expect_refusal(agent, hostile, "FAILURE with failInfo badCertId", "failure", ExitCode.serverFailure, "failInfo badCertId")
 
 
 @pytest.mark.parametrize("mode", ["unknown-message-type", "request-message-type"])
 def test_reply_that_is_not_a_certrep(agent, hostile, mode):
-    expect_refusal(agent, hostile, f"reply with messageType {'99' if mode.startswith('unknown') else '19'}", mode, EXIT_BAD_REPLY,
+    expect_refusal(agent, hostile, f"reply with messageType {'99' if mode.startswith('unknown') else '19'}", mode, ExitCode.badReply,
                    "expected 3 (CertRep)")
 
 
 def test_garbage_instead_of_pkcs7(agent, hostile):
-    expect_refusal(agent, hostile, "random bytes instead of PKCS#7", "garbage", EXIT_BAD_REPLY,
+    expect_refusal(agent, hostile, "random bytes instead of PKCS#7", "garbage", ExitCode.badReply,
                    "PKIOperation reply from " + hostile.url + " is not a PKCS#7 CertRep", on=["PKIOperation"])
 
 
@@ -191,7 +186,7 @@ def test_garbage_instead_of_pkcs7(agent, hostile):
     ("PKIOperation", "PKIOperation reply from {url} is not a PKCS#7 CertRep (Content-Type text/html"),
 ])
 def test_html_page_with_wrong_content_type(agent, hostile, operation, fragment):
-    expect_refusal(agent, hostile, f"{operation}: HTML page, Content-Type text/html", "html", EXIT_BAD_REPLY,
+    expect_refusal(agent, hostile, f"{operation}: HTML page, Content-Type text/html", "html", ExitCode.badReply,
                    fragment.format(url=hostile.url), on=[operation])
 
 
@@ -200,14 +195,14 @@ def test_correct_body_under_a_wrong_content_type_is_accepted_with_a_warning(agen
     hostile.misbehave("wrong-content-type", on=["GetCACert", "PKIOperation"])
     result = device.renew()
     record("GetCACert and PKIOperation: correct body labelled text/html", result, True, agent.binary)
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     assert "GetCACert reply has Content-Type text/html" in result.stderr
     assert "PKIOperation reply has Content-Type text/html" in result.stderr
     device.assert_valid()
 
 
 def test_http_500(agent, hostile):
-    expect_refusal(agent, hostile, "PKIOperation: HTTP 500", "http-500", EXIT_TRANSPORT, "answered HTTP 500 Internal Server Error: internal trouble",
+    expect_refusal(agent, hostile, "PKIOperation: HTTP 500", "http-500", ExitCode.transport, "answered HTTP 500 Internal Server Error: internal trouble",
                    on=["PKIOperation"])
 
 
@@ -215,7 +210,7 @@ def test_http_500(agent, hostile):
 
 @pytest.mark.parametrize("operation", ["GetCACert", "PKIOperation"])
 def test_truncated_body(agent, hostile, operation):
-    expect_refusal(agent, hostile, f"{operation}: body truncated (half of Content-Length, then close)", "truncated", EXIT_TRANSPORT,
+    expect_refusal(agent, hostile, f"{operation}: body truncated (half of Content-Length, then close)", "truncated", ExitCode.transport,
                    "bytes of the Content-Length body missing", on=[operation])
 
 
@@ -227,7 +222,7 @@ def test_truncated_body(agent, hostile, operation):
 def test_oversized_body(agent, hostile, mode, fragment):
     label = {"oversized": "Content-Length 1 MiB + 1", "oversized-unframed": "1 MiB + 64 KiB, no length",
              "oversized-chunked": "1 MiB + 64 KiB chunked"}[mode]
-    expect_refusal(agent, hostile, f"PKIOperation: body over the 1 MiB cap ({label})", mode, EXIT_TRANSPORT, "is too large: " + fragment,
+    expect_refusal(agent, hostile, f"PKIOperation: body over the 1 MiB cap ({label})", mode, ExitCode.transport, "is too large: " + fragment,
                    on=["PKIOperation"])
 
 
@@ -240,14 +235,14 @@ def test_slow_drip_hits_the_timeout(agent, hostile):
     result = device.renew()
     elapsed = time.monotonic() - started
     record("PKIOperation: one byte every 0.2 s, --timeout 1", result, device.snapshot() == before, agent.binary)
-    assert result.returncode == EXIT_TRANSPORT, result.stderr
+    assert result.returncode == ExitCode.transport, result.stderr
     assert "timed out waiting for data" in result.stderr and "the --timeout of 1000 ms passed" in result.stderr
     assert elapsed < 4, f"--timeout 1 took {elapsed:.1f} s"
     assert device.snapshot() == before and device.temporaries() == []
 
 
 def test_redirect_loop(agent, hostile):
-    expect_refusal(agent, hostile, "redirect loop /scep <-> /scep-loop", "redirect-loop", EXIT_TRANSPORT, "redirect loop: ")
+    expect_refusal(agent, hostile, "redirect loop /scep <-> /scep-loop", "redirect-loop", ExitCode.transport, "redirect loop: ")
 
 
 # ---- PENDING: exit 6, the key kept, and a rerun finishes the same transaction
@@ -258,12 +253,12 @@ def test_pending_forever_keeps_the_key_and_a_rerun_completes_it(agent, hostile):
     args = ("--poll-interval", "1", "--max-poll-time", "1")
     result = device.enroll(*args)
     record("PENDING forever, enroll --max-poll-time 1", result, True, agent.binary)
-    assert result.returncode == EXIT_PENDING, result.stderr
+    assert result.returncode == ExitCode.pending, result.stderr
     assert "still PENDING" in result.stderr and "run the same command again" in result.stderr
     pending = device.path(".key.pem.scep-pending")
     assert sorted(p.name for p in device.dir.iterdir()) == [pending.name], "only the pending key, nothing installed"
     assert oct(pending.stat().st_mode & 0o777) == "0o600"
-    pending_public = openssl("pkey", "-in", pending, "-pubout")
+    pending_public = openssl_text("pkey", "-in", pending, "-pubout")
     first_transaction = {entry["transactionID"] for entry in hostile.operations("PKIOperation")}
     assert len(first_transaction) == 1
     assert [e["messageType"] for e in hostile.operations("PKIOperation")][:2] == ["PKCSReq", "CertPoll"]
@@ -271,9 +266,9 @@ def test_pending_forever_keeps_the_key_and_a_rerun_completes_it(agent, hostile):
     hostile.misbehave("good")
     result = device.enroll(*args)
     record("PENDING, then the CA issues: enroll rerun", result, True, agent.binary)
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     device.assert_valid()
-    assert openssl("pkey", "-in", device.path("key.pem"), "-pubout") == pending_public, "the rerun must enroll the same key"
+    assert openssl_text("pkey", "-in", device.path("key.pem"), "-pubout") == pending_public, "the rerun must enroll the same key"
     assert {entry["transactionID"] for entry in hostile.operations("PKIOperation")} == first_transaction
     assert device.temporaries() == []
 
@@ -284,15 +279,15 @@ def test_pending_renewal_keeps_the_installed_set(agent, hostile):
     hostile.misbehave("pending")
     result = device.renew("--poll-interval", "1", "--max-poll-time", "1")
     record("PENDING forever, renew --max-poll-time 1", result, device.installed() == before, agent.binary)
-    assert result.returncode == EXIT_PENDING, result.stderr
+    assert result.returncode == ExitCode.pending, result.stderr
     assert device.installed() == before
     assert device.temporaries() == [".key.pem.scep-pending"], "the documented exception: the new key waits"
-    pending_public = openssl("pkey", "-in", device.path(".key.pem.scep-pending"), "-pubout")
+    pending_public = openssl_text("pkey", "-in", device.path(".key.pem.scep-pending"), "-pubout")
     hostile.misbehave("good")
     result = device.renew("--poll-interval", "1", "--max-poll-time", "1")
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     device.assert_valid()
-    assert openssl("pkey", "-in", device.path("key.pem"), "-pubout") == pending_public
+    assert openssl_text("pkey", "-in", device.path("key.pem"), "-pubout") == pending_public
     assert device.temporaries() == []
 
 
@@ -302,20 +297,20 @@ def test_daemon_renew_now_exits_6_on_pending(agent, hostile):
                                 challenge_file=device.challenge, key=device.path("key.pem"),
                                 cert=device.path("cert.pem"), chain=device.path("chain.pem"), extra="timeout = 5s")
     first = agent.run("renew-now", "--config", config)
-    assert first.returncode == EXIT_OK, first.stdout + first.stderr
+    assert first.returncode == ExitCode.ok, first.stdout + first.stderr
     device.assert_valid()
     before = device.snapshot()
     hostile.misbehave("pending")
     result = agent.run("renew-now", "--config", config)
     record("PENDING, daemon `renew-now` (in-process)", result, device.installed() == before, agent.binary)
-    assert result.returncode == EXIT_PENDING, result.stdout + result.stderr
+    assert result.returncode == ExitCode.pending, result.stdout + result.stderr
     assert "pending" in result.stdout + result.stderr
     assert device.installed() == before
     status = agent.run("status", "--config", config)
     assert status.returncode == 0 and "pending" in status.stdout, status.stdout
     hostile.misbehave("good")
     again = agent.run("renew-now", "--config", config)
-    assert again.returncode == EXIT_OK, again.stdout + again.stderr
+    assert again.returncode == ExitCode.ok, again.stdout + again.stderr
     device.assert_valid()
     assert device.snapshot() != before
 
@@ -329,10 +324,10 @@ def test_unusual_but_valid_encodings_succeed(agent, hostile, mode):
     result = device.enroll()
     record({"chunked": "Transfer-Encoding: chunked (97-byte chunks), every operation",
             "ber": "BER: indefinite lengths and constructed OCTET STRINGs in GetCACert and CertRep"}[mode], result, True, agent.binary)
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     device.assert_valid()
     result = device.renew()
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     device.assert_valid()
     assert {entry["mode"] for entry in hostile.operations()} == {mode}
 
@@ -341,15 +336,15 @@ def test_ndes_style_ra_certificates(agent, ndes):
     device = Device(agent, ndes)
     result = device.enroll()
     record("NDES: GetCACert = signing RA + encryption RA + CA; enroll and renew", result, True, agent.binary)
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     device.assert_valid()
     result = device.renew()
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     device.assert_valid()
     requests = ndes.operations("PKIOperation")
     assert [entry["encryptedTo"] for entry in requests] == ["ra-encryption", "ra-encryption"], requests
     chain = device.path("chain.pem").read_text()
-    assert chain.count("BEGIN CERTIFICATE") == 1 and "Hostile Test CA" in openssl("x509", "-in", device.path("chain.pem"), "-noout", "-subject")
+    assert chain.count("BEGIN CERTIFICATE") == 1 and "Hostile Test CA" in openssl_text("x509", "-in", device.path("chain.pem"), "-noout", "-subject")
 
 
 @pytest.mark.parametrize("caps,cipher", [
@@ -361,7 +356,7 @@ def test_each_content_cipher_is_understood_by_the_server(agent, tmp_path, caps, 
     with HostileCA(tmp_path / "caps", caps=caps) as ca:
         device = Device(agent, ca)
         result = device.enroll()
-        assert result.returncode == EXIT_OK, result.stderr
+        assert result.returncode == ExitCode.ok, result.stderr
         device.assert_valid()
         assert [entry["cipher"] for entry in ca.operations("PKIOperation")] == [cipher]
         assert ("sending 3DES (weak)" in result.stderr) == (cipher == "des3"), result.stderr

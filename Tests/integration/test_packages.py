@@ -19,6 +19,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT, Agent, skip_or_fail_in_ci
+from helpers import ExitCode
 from test_firmware import ARCHES as FIRMWARE_ARCHES
 
 MIRROR = "http://deb.debian.org/debian"
@@ -142,7 +143,7 @@ def test_installed_binary_runs_and_checks_the_default_config(installed, packages
     assert version.stdout.strip() == "scep-agent " + package_version(packages["amd64"])
     # The default config pins no CA yet: the daemon must not start on it, and says where and why.
     default = installed.run("scep-agent", "check-config", "--config", CONFIG, check=False)
-    assert default.returncode == 3, default.stdout + default.stderr
+    assert default.returncode == ExitCode.config, default.stdout + default.stderr
     assert f"{CONFIG}:1: no [cert NAME] section" in default.stderr
     # Its commented example is a valid [cert] once a user uncomments it.
     example = re.sub(r"^#(\[cert |[a-z_]+ = )", r"\1", installed.path(CONFIG).read_text(), flags=re.M)

@@ -7,13 +7,8 @@ import subprocess
 
 import pytest
 
+from helpers import ExitCode, certificate_public_key_der, openssl, openssl_text
 from tokens import KINDS, SOFTHSM_MODULE, SoftHSM
-
-EXIT_OK, EXIT_VERIFY, EXIT_FILE, EXIT_TOKEN = 0, 7, 8, 10
-
-
-def openssl(*args, input=None):
-    return subprocess.run(["openssl", *map(str, args)], capture_output=True, check=True, input=input).stdout
 
 
 @pytest.fixture(params=sorted(KINDS))
@@ -43,11 +38,6 @@ def renew_args(agent, ca, token, extra=()):
             "--key", token.uri(), "--cert", agent.path("cert.pem"), "--chain", agent.path("chain.pem"), *token.agent_args(), *extra]
 
 
-def cert_public_key_der(path):
-    return openssl("x509", "-in", path, "-noout", "-pubkey") and openssl(
-        "pkey", "-pubin", "-outform", "DER", input=openssl("x509", "-in", path, "-noout", "-pubkey"))
-
-
 def assert_no_private_key_files(root, skip):
     """No file under root (outside the CA's depot and the token's own store) holds a private key."""
     for dirpath, _, names in os.walk(root):
@@ -70,23 +60,23 @@ def assert_key_stays_in_token(token):
 class TestTokenEnrollment:
     def test_enroll_then_renew_with_the_key_on_the_token(self, agent, ca, token, tmp_path):
         result = agent.run(*enroll_args(agent, ca, token, extra=["--json"]), env=token.env)
-        assert result.returncode == EXIT_OK, result.stderr
+        assert result.returncode == ExitCode.ok, result.stderr
         report = json.loads(result.stdout)
         assert report["key"] == token.uri()
         assert sorted(report["written"]) == sorted(str(agent.path(n)) for n in ("cert.pem", "chain.pem"))
-        assert openssl("verify", "-CAfile", ca.ca_cert_pem_path, agent.path("cert.pem")).decode().strip().endswith("OK")
-        assert cert_public_key_der(agent.path("cert.pem")) == token.public_key_der()
+        assert openssl_text("verify", "-CAfile", ca.ca_cert_pem_path, agent.path("cert.pem")).strip().endswith("OK")
+        assert certificate_public_key_der(agent.path("cert.pem")) == token.public_key_der()
         assert_key_stays_in_token(token)
         first_serial = report["serial"]
         first_key = token.public_key_der()
 
         result = agent.run(*renew_args(agent, ca, token, extra=["--json"]), env=token.env)
-        assert result.returncode == EXIT_OK, result.stderr
+        assert result.returncode == ExitCode.ok, result.stderr
         report = json.loads(result.stdout)
         assert report["serial"] != first_serial
         assert report["key"] == token.uri()
         assert token.public_key_der() != first_key, "renewal makes a new key"
-        assert cert_public_key_der(agent.path("cert.pem")) == token.public_key_der()
+        assert certificate_public_key_der(agent.path("cert.pem")) == token.public_key_der()
         assert_key_stays_in_token(token)
         assert len([o for o in token.objects() if o["kind"] == "Public Key"]) == 1, "the old pair is destroyed"
         assert_no_private_key_files(tmp_path, skip=[tmp_path / "ca", token.workdir])
@@ -95,14 +85,14 @@ class TestTokenEnrollment:
         token.tool("--keypairgen", "--key-type", "rsa:2048", "--label", "device-key", "--id", "01")
         before = token.public_key_der()
         result = agent.run(*enroll_args(agent, ca, token, extra=["--existing-key"]), env=token.env)
-        assert result.returncode == EXIT_OK, result.stderr
-        assert cert_public_key_der(agent.path("cert.pem")) == before
+        assert result.returncode == ExitCode.ok, result.stderr
+        assert certificate_public_key_der(agent.path("cert.pem")) == before
         assert "key         " + token.uri() in result.stdout
 
     def test_enroll_refuses_when_the_key_exists_without_existing_key(self, agent, ca, softhsm):
         softhsm.tool("--keypairgen", "--key-type", "rsa:2048", "--label", "device-key", "--id", "01")
         result = agent.run(*enroll_args(agent, ca, softhsm), env=softhsm.env)
-        assert result.returncode == EXIT_FILE, result.stderr
+        assert result.returncode == ExitCode.file, result.stderr
         assert "--existing-key" in result.stderr
 
 
@@ -111,18 +101,18 @@ class TestTokenFailures:
         # The key's URI carries pin-value: the refusal names the key as status and --json do, without it.
         softhsm.tool("--keypairgen", "--key-type", "EC:prime256v1", "--label", "device-key", "--id", "01")
         other = tmp_path / "other"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=other",
-                        "-days", "1", "-keyout", f"{other}.key", "-out", f"{other}.pem"], check=True, capture_output=True)
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=other",
+                "-days", "1", "-keyout", f"{other}.key", "-out", f"{other}.pem")
         result = agent.run("renew", "--url", "http://127.0.0.1:1/scep", "--insecure-skip-ca-pin", "--key", softhsm.uri() + "?pin-value=1234",
                            "--pkcs11-module", SOFTHSM_MODULE, "--cert", f"{other}.pem", env=softhsm.env)
-        assert result.returncode == EXIT_VERIFY, result.stderr
+        assert result.returncode == ExitCode.verification, result.stderr
         assert "does not belong to key " + softhsm.uri() in result.stderr
         assert "1234" not in result.stdout + result.stderr
 
     def test_wrong_pin_is_exit_10_and_tried_once(self, agent, ca, softhsm):
         softhsm.pin_file.write_text("999999\n")
         result = agent.run(*enroll_args(agent, ca, softhsm), env=softhsm.env)
-        assert result.returncode == EXIT_TOKEN, result.stderr
+        assert result.returncode == ExitCode.token, result.stderr
         assert "wrong PIN" in result.stderr and "--pin-file" in result.stderr
         info = softhsm.tool("--list-token-slots", login=False).stdout
         assert "locked" not in info and "final" not in info.lower(), info
@@ -133,21 +123,21 @@ class TestTokenFailures:
         args = enroll_args(agent, ca, softhsm)
         args[args.index(SOFTHSM_MODULE)] = "/nonexistent/libpkcs11.so"
         result = agent.run(*args, env=softhsm.env)
-        assert result.returncode == EXIT_TOKEN, result.stderr
+        assert result.returncode == ExitCode.token, result.stderr
         assert "/nonexistent/libpkcs11.so" in result.stderr and "--pkcs11-module" in result.stderr
 
     def test_missing_token_is_exit_10(self, agent, ca, softhsm):
         args = enroll_args(agent, ca, softhsm)
         args[args.index(softhsm.uri())] = "pkcs11:token=absent;object=device-key"
         result = agent.run(*args, env=softhsm.env)
-        assert result.returncode == EXIT_TOKEN, result.stderr
+        assert result.returncode == ExitCode.token, result.stderr
         assert "absent" in result.stderr and "tokens present: gw" in result.stderr
 
     def test_malformed_uri_is_a_usage_error(self, agent, ca, softhsm):
         args = enroll_args(agent, ca, softhsm)
         args[args.index(softhsm.uri())] = "pkcs11:token=gw;token=other"
         result = agent.run(*args, env=softhsm.env)
-        assert result.returncode == 2, result.stderr
+        assert result.returncode == ExitCode.usage, result.stderr
         assert "more than once" in result.stderr
 
 
@@ -156,7 +146,7 @@ class TestCSROnToken:
         out = agent.path("req.pem")
         result = agent.run("csr", "--subject", "CN=gw-0042", "--key-type", "ec:p256", "--key", softhsm.uri(), "--out", out,
                            *softhsm.agent_args(), env=softhsm.env)
-        assert result.returncode == EXIT_OK, result.stderr
+        assert result.returncode == ExitCode.ok, result.stderr
         assert b"verify OK" in subprocess.run(["openssl", "req", "-in", out, "-verify", "-noout"], capture_output=True).stderr
         req_key = openssl("pkey", "-pubin", "-outform", "DER", input=openssl("req", "-in", out, "-noout", "-pubkey"))
         assert req_key == softhsm.public_key_der()
@@ -172,5 +162,5 @@ def test_a_uri_with_id_names_the_key_after_every_renewal(agent, ca, softhsm):
     for _ in range(2):
         result = agent.run(*with_id(renew_args(agent, ca, softhsm)), env=softhsm.env)
         assert result.returncode == 0, result.stderr
-        assert cert_public_key_der(agent.path("cert.pem")) == softhsm.public_key_der("device-key")
+        assert certificate_public_key_der(agent.path("cert.pem")) == softhsm.public_key_der("device-key")
     assert [key.get("id") for key in softhsm.private_keys()] == ["4219"], softhsm.private_keys()

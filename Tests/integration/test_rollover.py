@@ -10,19 +10,19 @@ import pytest
 from asn1crypto import cms as asn1_cms
 from asn1crypto import x509 as asn1_x509
 
+from helpers import ExitCode, certificate_fingerprint_sha256, openssl, openssl_text
 from recording_proxy import RecordingProxy
 from scepca import ScepCA, pem_to_der
-from test_daemon import Gateway, make_next_ca, openssl, short_ca, with_get_next_ca_cert  # noqa: F401 (fixture)
+from test_daemon import Gateway, make_next_ca, short_ca, with_get_next_ca_cert  # noqa: F401 (fixture)
 
-EXIT_VERIFY = 7
 NEXT_CA_TYPE = "application/x-x509-next-ca-cert"
 
 
 def self_signed(directory, subject, extensions=("basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"), days=3650):
     directory.mkdir(exist_ok=True)
     extension_args = [arg for ext in extensions for arg in ("-addext", ext)]
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory / "key.pem", "-out", directory / "cert.pem",
-                    "-subj", subject, "-days", str(days), *extension_args], check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory / "key.pem", "-out", directory / "cert.pem",
+            "-subj", subject, "-days", str(days), *extension_args)
     return directory / "cert.pem", directory / "key.pem"
 
 
@@ -52,8 +52,8 @@ def forged_next_ca(directory, ca):
     reply = asn1_cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
     (directory / "forged.p7").write_bytes(reply)
     # The forgery is a valid signature by the CA's key over what it carries: OpenSSL accepts it.
-    subprocess.run(["openssl", "cms", "-verify", "-inform", "DER", "-in", directory / "forged.p7", "-binary", "-noverify",
-                    "-certfile", ca.ca_cert_pem_path, "-nointern", "-out", directory / "forged.content"], check=True, capture_output=True)
+    openssl("cms", "-verify", "-inform", "DER", "-in", directory / "forged.p7", "-binary", "-noverify",
+            "-certfile", ca.ca_cert_pem_path, "-nointern", "-out", directory / "forged.content")
     return reply
 
 
@@ -90,7 +90,7 @@ def test_getnextca_prints_and_writes_the_successor_from_a_conforming_reply(agent
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["sha256"] == fingerprint and report["written"] == [str(out)]
-    assert openssl("x509", "-in", out, "-noout", "-fingerprint", "-sha256").split("=")[1].strip().replace(":", "").lower() == fingerprint
+    assert certificate_fingerprint_sha256(out) == fingerprint
 
 
 @pytest.mark.parametrize("case", REFUSALS)
@@ -99,7 +99,7 @@ def test_getnextca_refuses_a_nonconforming_reply_and_writes_nothing(agent, ca, t
     out = agent.path("next-ca.pem")
     with offering_next_ca(ca, reply) as proxy:
         result = agent.run("getnextca", "--url", proxy.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--out", out, "--json")
-    assert result.returncode == EXIT_VERIFY, result.stdout + result.stderr
+    assert result.returncode == ExitCode.verification, result.stdout + result.stderr
     # With --json the failure is the one object on stdout, not repeated on stderr.
     report = json.loads(result.stdout)
     assert report["status"] == "verification-failed" and words in report["message"], report
@@ -108,7 +108,7 @@ def test_getnextca_refuses_a_nonconforming_reply_and_writes_nothing(agent, ca, t
 
 def test_getnextca_without_the_capability_exits_9(agent, ca):
     result = agent.run("getnextca", "--url", ca.url, "--ca-fingerprint", ca.ca_fingerprint_sha256)
-    assert result.returncode == 9, result.stderr
+    assert result.returncode == ExitCode.badReply, result.stderr
     assert "does not offer GetNextCACert" in result.stderr
 
 
@@ -149,7 +149,7 @@ def test_daemon_installs_the_successor_from_a_conforming_reply_beside_the_ca(age
 def openssl_date(pem):
     """notAfter of a certificate as scep-agent prints it (2028-11-29T21:24:26Z)."""
     import datetime
-    text = openssl("x509", "-in", pem, "-noout", "-enddate").strip().split("=", 1)[1]
+    text = openssl_text("x509", "-in", pem, "-noout", "-enddate").strip().split("=", 1)[1]
     return datetime.datetime.strptime(text, "%b %d %H:%M:%S %Y %Z").strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -164,7 +164,7 @@ def test_daemon_refuses_the_forged_successor_and_installs_nothing(agent, short_c
         proxy.overrides["GetNextCACert"] = (200, NEXT_CA_TYPE, forged_next_ca(tmp_path / "forged", short_ca))
         result = agent.run("renew-now", "--config", gateway.config)
         assert proxy.by_operation("GetNextCACert")
-    assert result.returncode == EXIT_VERIFY, result.stderr
+    assert result.returncode == ExitCode.verification, result.stderr
     assert "GetNextCACert reply's SignerInfo has no signed attributes" in result.stderr
     assert (gateway.dir / "ca.pem").read_bytes() == ca_before, "ca unchanged: only the pinned CA"
     state = state_lines(gateway)
@@ -185,11 +185,11 @@ def successor_depot(directory, old_ca):
     before the old CA ends, and ends after it."""
     depot = directory / "depot"
     depot.mkdir(parents=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory / "key.pem", "-out", depot / "ca.pem",
-                    "-subj", "/C=US/O=scep-agent test CA/OU=SCEP CA", "-days", "3650",
-                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], check=True, capture_output=True)
-    subprocess.run(["openssl", "rsa", "-in", directory / "key.pem", "-traditional", "-des3", "-passout", "pass:" + SUCCESSOR_KEY_PASSWORD,
-                    "-out", depot / "ca.key"], check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", directory / "key.pem", "-out", depot / "ca.pem",
+            "-subj", "/C=US/O=scep-agent test CA/OU=SCEP CA", "-days", "3650",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    openssl("rsa", "-in", directory / "key.pem", "-traditional", "-des3", "-passout", "pass:" + SUCCESSOR_KEY_PASSWORD,
+            "-out", depot / "ca.key")
     return depot / "ca.pem"
 
 
@@ -226,7 +226,7 @@ def test_daemon_keeps_renewing_across_a_real_ca_switch_without_a_config_change(a
                 switched_serials = set()
                 gateway.wait_for(lambda: issued_by(gateway, new, switched_serials) >= 2, what="two renewals from the new CA")
                 assert certificates_in(gateway.dir / "ca.pem") == [new_fingerprint, old.ca_fingerprint_sha256], "the old CA stays until it expires"
-                assert openssl("verify", "-CAfile", successor_pem, gateway.dir / "cert.pem").strip().endswith("OK")
+                assert openssl_text("verify", "-CAfile", successor_pem, gateway.dir / "cert.pem").strip().endswith("OK")
                 status = gateway.status()
                 assert status["ca"]["pin"] == new_fingerprint and status["ca"]["previous"] == old.ca_fingerprint_sha256 and "switchedAt" in status["ca"]
                 assert status["consecutiveFailures"] == 0
@@ -241,7 +241,7 @@ def test_daemon_keeps_renewing_across_a_real_ca_switch_without_a_config_change(a
 def issued_by(gateway, ca, serials):
     """How many distinct serials issued by `ca` (signature checked by OpenSSL) have been installed so far."""
     try:
-        if openssl("verify", "-CAfile", ca.ca_cert_pem_path, gateway.dir / "cert.pem").strip().endswith("OK"):
+        if openssl_text("verify", "-CAfile", ca.ca_cert_pem_path, gateway.dir / "cert.pem").strip().endswith("OK"):
             serials.add(gateway.serial())
     except subprocess.CalledProcessError:
         pass

@@ -10,24 +10,19 @@
 scepserver refuses EC CSRs (INTEROP.md), so the EC cases run against hostile_ca.py only."""
 import signal
 import subprocess
-import time
 
 import pytest
 from asn1crypto import cms as asn1_cms
 
 from conftest import files_snapshot, write_agent_config
+from helpers import ExitCode, certificate_serial, openssl_text, wait_for
 from hostile_ca import HostileCA, SCEP_MESSAGE_TYPE, SCEP_PKI_STATUS, SCEP_TRANSACTION_ID
 from recording_proxy import RecordingProxy
 from scepca import ScepCA
 from test_hostile import Device as HostileDevice
 from tokens import SoftHSM
 
-EXIT_OK, EXIT_USAGE, EXIT_SERVER_FAILURE, EXIT_PENDING, EXIT_VERIFY = 0, 2, 5, 6, 7
 CURVES = {"p256": "prime256v1", "p384": "secp384r1"}
-
-
-def openssl(*args):
-    return subprocess.run(["openssl", *map(str, args)], capture_output=True, check=True, text=True).stdout
 
 
 def scep_attributes(message):
@@ -57,11 +52,11 @@ class Device(HostileDevice):
         return self.agent.run("renew", *self.common(), "--challenge-file", challenge or self.challenge, *extra)
 
     def serial(self):
-        return openssl("x509", "-in", self.path("cert.pem"), "-noout", "-serial").strip()
+        return certificate_serial(self.path("cert.pem"))
 
     def assert_valid(self, curve):
         super().assert_valid()
-        assert CURVES[curve] in openssl("pkey", "-in", self.path("key.pem"), "-noout", "-text")
+        assert CURVES[curve] in openssl_text("pkey", "-in", self.path("key.pem"), "-noout", "-text")
 
 
 @pytest.fixture
@@ -80,18 +75,18 @@ def pki_requests(ca):
 def test_ec_key_enrolls_and_renews_through_password_recipient_info(agent, hostile, curve):
     device = Device(agent, hostile, "ec:" + curve)
     result = device.enroll()
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     device.assert_valid(curve)
-    first_serial, first_key = device.serial(), openssl("pkey", "-in", device.path("key.pem"), "-pubout")
+    first_serial, first_key = device.serial(), openssl_text("pkey", "-in", device.path("key.pem"), "-pubout")
 
     result = device.renew()
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     device.assert_valid(curve)
     assert device.serial() != first_serial
-    assert openssl("pkey", "-in", device.path("key.pem"), "-pubout") != first_key, "a renewal makes a new key"
+    assert openssl_text("pkey", "-in", device.path("key.pem"), "-pubout") != first_key, "a renewal makes a new key"
 
     result = device.renew("--reuse-key")
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     device.assert_valid(curve)
     requests = pki_requests(hostile)
     assert [entry["messageType"] for entry in requests] == ["PKCSReq", "RenewalReq", "RenewalReq"]
@@ -105,7 +100,7 @@ def test_ec_pending_then_poll_then_issued(agent, hostile, curve):
     device = Device(agent, hostile, "ec:" + curve)
     args = ("--poll-interval", "1", "--max-poll-time", "1")
     result = device.enroll(*args)
-    assert result.returncode == EXIT_PENDING, result.stderr
+    assert result.returncode == ExitCode.pending, result.stderr
     pending = device.path(".key.pem.scep-pending")
     assert sorted(p.name for p in device.dir.iterdir()) == [pending.name]
     assert oct(pending.stat().st_mode & 0o777) == "0o600"
@@ -116,7 +111,7 @@ def test_ec_pending_then_poll_then_issued(agent, hostile, curve):
 
     hostile.misbehave("good")
     result = device.enroll(*args)
-    assert result.returncode == EXIT_OK, result.stderr
+    assert result.returncode == ExitCode.ok, result.stderr
     device.assert_valid(curve)
     assert {entry["transactionID"] for entry in pki_requests(hostile)} == first, "the rerun resumes the same transaction"
     assert device.temporaries() == []
@@ -133,7 +128,7 @@ def test_token_key_pending_then_issued_resumes_the_same_transaction(agent, hosti
                   "--chain", device.path("chain.pem"), "--challenge-file", device.challenge, "--subject", "CN=gw-token",
                   "--key-type", "ec:p256"]
         result = agent.run("enroll", *common, *token_args, env=token.env)
-        assert result.returncode == EXIT_PENDING, result.stderr
+        assert result.returncode == ExitCode.pending, result.stderr
         first = {entry["transactionID"] for entry in pki_requests(hostile)}
         assert len(first) == 1
         saved = device.path(".cert.pem.scep-pending")
@@ -141,7 +136,7 @@ def test_token_key_pending_then_issued_resumes_the_same_transaction(agent, hosti
         assert oct(saved.stat().st_mode & 0o777) == "0o600"
         hostile.misbehave("good")
         result = agent.run("enroll", *common, *token_args, env=token.env)
-        assert result.returncode == EXIT_OK, result.stderr
+        assert result.returncode == ExitCode.ok, result.stderr
         assert {entry["transactionID"] for entry in pki_requests(hostile)} == first
         assert device.temporaries() == []
     finally:
@@ -152,12 +147,12 @@ def test_ec_renewal_with_a_wrong_challenge_fails_with_exit_7_and_changes_nothing
     """The CA issues the renewal (authenticated by the current certificate) and encrypts it to the
     challenge it issued; ours is another, so the RFC 3211 check bytes refuse it."""
     device = Device(agent, hostile, "ec:p256")
-    assert device.enroll().returncode == EXIT_OK
+    assert device.enroll().returncode == ExitCode.ok
     before = files_snapshot(device.dir)
     wrong = agent.workdir / "wrong"
     wrong.write_text("not-the-challenge\n")
     result = device.renew(challenge=wrong)
-    assert result.returncode == EXIT_VERIFY, result.stderr
+    assert result.returncode == ExitCode.verification, result.stderr
     assert "not our challenge" in result.stderr and "check bytes" in result.stderr, result.stderr
     assert "not-the-challenge" not in result.stderr + result.stdout, "the challenge is never printed"
     assert files_snapshot(device.dir) == before
@@ -169,7 +164,7 @@ def test_ec_enrollment_with_a_wrong_challenge_is_refused_and_leaves_nothing(agen
     wrong = agent.workdir / "wrong"
     wrong.write_text("not-the-challenge\n")
     result = device.enroll(challenge=wrong)
-    assert result.returncode == EXIT_SERVER_FAILURE, result.stderr
+    assert result.returncode == ExitCode.serverFailure, result.stderr
     assert "wrong challenge password" in result.stderr
     assert list(device.dir.iterdir()) == []
 
@@ -181,10 +176,10 @@ def test_requests_to_an_ec_ca_use_password_recipient_info(agent, tmp_path, key_t
     with HostileCA(tmp_path / "ec-ca", ec_ca=True) as ca:
         device = Device(agent, ca, key_type)
         result = device.enroll()
-        assert result.returncode == EXIT_OK, result.stderr
+        assert result.returncode == ExitCode.ok, result.stderr
         result = device.renew()
-        assert result.returncode == EXIT_OK, result.stderr
-        assert openssl("verify", "-CAfile", ca.ca_cert_pem_path, device.path("cert.pem")).strip().endswith("OK")
+        assert result.returncode == ExitCode.ok, result.stderr
+        assert openssl_text("verify", "-CAfile", ca.ca_cert_pem_path, device.path("cert.pem")).strip().endswith("OK")
         assert [entry["encryptedTo"] for entry in pki_requests(ca)] == ["password", "password"]
 
 
@@ -197,12 +192,12 @@ def test_renew_reuse_key_is_a_new_transaction(agent, ca):
         common = ["--url", proxy.url, "--ca-fingerprint", ca.ca_fingerprint_sha256, "--key", agent.path("key.pem"),
                   "--cert", agent.path("cert.pem"), "--chain", agent.path("chain.pem"), "--challenge-file", challenge]
         result = agent.run("enroll", *common, "--subject", "CN=gw-reuse,O=Example")
-        assert result.returncode == EXIT_OK, result.stderr
-        first_serial = openssl("x509", "-in", agent.path("cert.pem"), "-noout", "-serial")
+        assert result.returncode == ExitCode.ok, result.stderr
+        first_serial = certificate_serial(agent.path("cert.pem"))
         result = agent.run("renew", *common, "--reuse-key")
-        assert result.returncode == EXIT_OK, result.stderr
+        assert result.returncode == ExitCode.ok, result.stderr
         requests = [scep_attributes(exchange.request_body) for exchange in proxy.by_operation("PKIOperation")]
-    assert openssl("x509", "-in", agent.path("cert.pem"), "-noout", "-serial") != first_serial
+    assert certificate_serial(agent.path("cert.pem")) != first_serial
     transaction_ids = [request["transactionID"] for request in requests]
     assert len(transaction_ids) >= 2 and len(set(transaction_ids)) == len(transaction_ids), transaction_ids
 
@@ -229,23 +224,16 @@ def test_daemon_learns_that_the_ca_wants_the_challenge(agent, tmp_path):
                     out.append((scep_attributes(exchange.request_body)["messageType"], scep_attributes(exchange.response_body)["pkiStatus"]))
             return out
 
-        def wait_for(count):
-            deadline = time.monotonic() + 60
-            while len(exchanges()) < count:
-                assert time.monotonic() < deadline, f"timed out waiting for {count} exchanges: {exchanges()}"
-                assert daemon.poll() is None, daemon.stderr.read()
-                time.sleep(0.1)
-
         daemon = subprocess.Popen([str(agent.binary), "run", "--config", str(config)], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         try:
             # Enrollment, then renewal 1: without the challenge (FAILURE badRequest), again with it; renewal 2: with it at once.
-            wait_for(4)
+            wait_for(lambda: len(exchanges()) >= 4, 60, "the enrollment, renewal 1's two requests and renewal 2", process=daemon)
             assert exchanges()[:4] == [("19", "0"), ("17", "2"), ("17", "0"), ("17", "0")]
             learned = dict(line.split("=", 1) for line in (state / "wifi.state").read_text().splitlines())["renew_needs_challenge"]
             assert learned == ca.ca_fingerprint_sha256.lower(), "the state names the CA that wants the challenge"
             assert not (state / "wifi.renew-needs-challenge").exists(), "no file of its own any more"
-            wait_for(5)  # renewal 3
+            wait_for(lambda: len(exchanges()) >= 5, 60, "renewal 3", process=daemon)
         finally:
             daemon.send_signal(signal.SIGTERM)
             _, stderr = daemon.communicate(timeout=10)

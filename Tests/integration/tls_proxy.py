@@ -21,15 +21,14 @@ import os
 import shutil
 import socket
 import ssl
-import subprocess
 import sys
-import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from scepca import _cmdline, _tail, die_with_parent, free_port, pid_alive, stop_owned  # noqa: E402
+from helpers import OpenSSLError, openssl  # noqa: E402
+from scepca import ChildServer, _cmdline  # noqa: E402
 
 NGINX = "/usr/sbin/nginx"
 _LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -40,22 +39,15 @@ class TLSProxyError(RuntimeError):
     pass
 
 
-def _openssl(*args, cwd=None):
-    r = subprocess.run(["openssl", *args], capture_output=True, cwd=cwd, timeout=60)
-    if r.returncode != 0:
-        raise TLSProxyError(f"openssl {' '.join(args)} failed: {r.stderr.decode(errors='replace')}")
-    return r.stdout
-
-
 def make_ca(directory, subject=CA_SUBJECT, days=30):
     """Self-signed CA (RSA-2048): returns (cert_path, key_path)."""
     os.makedirs(directory, exist_ok=True)
     cert, key = os.path.join(directory, "ca.pem"), os.path.join(directory, "ca.key")
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-             "-subj", subject, "-days", str(days), "-sha256",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-addext", "subjectKeyIdentifier=hash")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+            "-subj", subject, "-days", str(days), "-sha256",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-addext", "subjectKeyIdentifier=hash")
     return cert, key
 
 
@@ -65,8 +57,8 @@ def make_server_cert(directory, ca_cert, ca_key, cn="localhost",
     os.makedirs(directory, exist_ok=True)
     key, csr = os.path.join(directory, "server.key"), os.path.join(directory, "server.csr")
     cert, ext = os.path.join(directory, "server.pem"), os.path.join(directory, "server.ext")
-    _openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-             "-subj", f"/CN={cn}")
+    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+            "-subj", f"/CN={cn}")
     with open(ext, "w") as f:
         f.write(f"basicConstraints=critical,CA:FALSE\n"
                 f"keyUsage=critical,digitalSignature,keyEncipherment\n"
@@ -74,8 +66,8 @@ def make_server_cert(directory, ca_cert, ca_key, cn="localhost",
                 f"subjectAltName={san}\n"
                 f"authorityKeyIdentifier=keyid\n"
                 f"subjectKeyIdentifier=hash\n")
-    _openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
-             "-out", cert, "-days", str(days), "-sha256", "-extfile", ext)
+    openssl("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key, "-CAcreateserial",
+            "-out", cert, "-days", str(days), "-sha256", "-extfile", ext)
     return cert, key
 
 
@@ -111,7 +103,10 @@ http {{
 """
 
 
-class TLSProxy:
+class TLSProxy(ChildServer):
+    Error = TLSProxyError
+    name = "nginx"
+
     def __init__(self, workdir, upstream, protocols="TLSv1.2 TLSv1.3", start_timeout=10.0):
         u = urllib.parse.urlsplit(upstream)
         if u.scheme != "http" or u.hostname not in _LOOPBACK_HOSTS:
@@ -129,9 +124,6 @@ class TLSProxy:
         self.wrong_ca_bundle_path = os.path.join(self.workdir, "wrong-ca", "ca.pem")
         self.server_cert_path = os.path.join(self.workdir, "server", "server.pem")
         self.server_key_path = os.path.join(self.workdir, "server", "server.key")
-        self.port = None
-        self.proc = None
-        self._pid = None
 
     @property
     def base_url(self):
@@ -140,10 +132,6 @@ class TLSProxy:
     @property
     def url(self):
         return self.base_url + self.upstream_path
-
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc is not None else self._pid
 
     def make_certs(self):
         if os.path.exists(self.server_cert_path):
@@ -157,7 +145,7 @@ class TLSProxy:
         ctx = ssl.create_default_context(cafile=cafile or self.ca_bundle_path)
         return ctx
 
-    def start(self, detach=False):
+    def _prepare(self):
         if not os.access(NGINX, os.X_OK):
             raise TLSProxyError(f"{NGINX} not found: install the Debian package nginx-light")
         if shutil.which("openssl") is None:
@@ -165,17 +153,6 @@ class TLSProxy:
         self.make_certs()
         for d in ("tmp", "logs"):
             os.makedirs(os.path.join(self.prefix, d), exist_ok=True)
-        last = None
-        for _ in range(5):
-            self.port = free_port()
-            self._write_conf()
-            try:
-                self._spawn_and_wait(detach)
-                return self
-            except TLSProxyError as e:
-                last = e
-                self.stop()
-        raise last
 
     def _write_conf(self):
         user = "user root root;\n" if os.geteuid() == 0 else ""
@@ -185,49 +162,21 @@ class TLSProxy:
                                       protocols=self.protocols, upstream=self.upstream))
 
     def _spawn_and_wait(self, detach):
-        cmd = [NGINX, "-p", self.prefix + "/", "-c", self.conf_path, "-e", self.error_log_path]
-        with open(self.stdout_log_path, "ab") as out:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         cwd=self.prefix, start_new_session=True, close_fds=True,
-                                         preexec_fn=None if detach else die_with_parent)
-        self._pid = self.proc.pid
-        deadline = time.monotonic() + self.start_timeout
-        ctx = self.client_context()
-        while True:
-            if self.proc.poll() is not None:
-                raise TLSProxyError(f"nginx exited with {self.proc.returncode}:\n"
-                                    f"{_tail(self.stdout_log_path)}\n{_tail(self.error_log_path)}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
-                    with ctx.wrap_socket(s, server_hostname="127.0.0.1"):
-                        break
-            except (OSError, ssl.SSLError):
-                pass
-            if time.monotonic() > deadline:
-                raise TLSProxyError(f"nginx did not accept TLS on 127.0.0.1:{self.port} within "
-                                    f"{self.start_timeout}s:\n{_tail(self.error_log_path)}")
-            time.sleep(0.05)
-        if detach:
-            self.proc = None
+        """Start nginx on this port and wait until it completes a TLS handshake."""
+        self._write_conf()
+        self._launch([NGINX, "-p", self.prefix + "/", "-c", self.conf_path, "-e", self.error_log_path],
+                     self.stdout_log_path, self.prefix, detach)
+        context = self.client_context()
 
-    def stop(self, timeout=5.0):
-        # SIGTERM to the nginx master = fast shutdown; it stops its worker itself.
-        stop_owned(self.proc, self._pid, self._owns, timeout)
-        self.proc = None
-        self._pid = None
+        def handshakes():
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1.0) as s:
+                with context.wrap_socket(s, server_hostname="127.0.0.1"):
+                    return True
+        self._wait_until_ready(handshakes, f"accept TLS on 127.0.0.1:{self.port}", [self.stdout_log_path, self.error_log_path])
 
     def _owns(self, pid):
         cmd = _cmdline(pid)
         return bool(cmd) and "nginx" in cmd[0] and any(self.conf_path in a for a in cmd)
-
-    def running(self):
-        return self.pid is not None and pid_alive(self.pid)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def info(self):
         return {"url": self.url, "port": self.port, "pid": self.pid, "upstream": self.upstream,
@@ -260,7 +209,7 @@ def _main(argv=None):
             proxy.stop()
             os.unlink(state)
             print(json.dumps({"stopped": True}))
-    except (TLSProxyError, OSError, ValueError) as e:
+    except (TLSProxyError, OpenSSLError, OSError, ValueError) as e:
         print(f"tls_proxy: {e}", file=sys.stderr)
         return 1
     return 0
