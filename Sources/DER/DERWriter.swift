@@ -116,7 +116,7 @@ public enum DER {
     /// OBJECT IDENTIFIER from dotted text such as `1.2.840.113549.1.7.1`.
     public static func oid(_ dotted: String) -> [UInt8] {
         let arcs = dotted.split(separator: ".").map { part -> UInt64 in
-            guard let value = UInt64(part) else { preconditionFailure("bad OID literal " + dotted) }
+            guard let value = ASCII.unsigned(String(part)) else { preconditionFailure("bad OID literal " + dotted) }
             return value
         }
         precondition(arcs.count >= 2 && arcs[0] <= 2, "bad OID literal " + dotted)

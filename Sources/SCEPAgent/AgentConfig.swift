@@ -365,7 +365,7 @@ struct SectionReader {
             result.group = group
         }
         if let entry = take(prefix + "_mode") {
-            guard let mode = Int(entry.value, radix: 8), mode >= 0, mode <= 0o777, entry.value.utf8.count <= 4 else {
+            guard let mode = ASCII.signed(entry.value, radix: 8), mode >= 0, mode <= 0o777, entry.value.utf8.count <= 4 else {
                 throw error(entry, "'" + entry.value + "' is not an octal mode such as 0640")
             }
             if prefix == "key" && mode & 0o007 != 0 {

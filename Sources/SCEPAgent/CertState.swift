@@ -103,14 +103,14 @@ public struct CertState: Equatable {
             // A file written by an older version may hold a server's control bytes: status prints these.
             let value = ASCII.printable(line[(equals + 1)...], limit: ASCII.lineLimit)
             func time() -> Int64? {
-                guard let time = Int64(value), time >= 0, time <= latestTime else {
+                guard let time = ASCII.signed(value), time >= 0, time <= latestTime else {
                     log.warning(path + ": ignoring " + key + ": not a time between 1970 and 9999 in Unix seconds")
                     return nil
                 }
                 return time
             }
             func count() -> Int {
-                guard let count = Int(value), count >= 0, count <= largestCount else {
+                guard let count = ASCII.signed(value).flatMap(Int.init(exactly:)), count >= 0, count <= largestCount else {
                     log.warning(path + ": ignoring " + key + ": not a count between 0 and " + String(largestCount))
                     return 0
                 }

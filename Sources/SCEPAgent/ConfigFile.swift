@@ -112,7 +112,7 @@ public struct ConfigFile {
     /// The LINE of an `error(path, ...)`, to put errors in file order; 0 for any other error.
     static func line(of error: SCEPError, path: String) -> Int {
         guard error.reason.hasPrefix(path + ":") else { return 0 }
-        return Int(String(decoding: error.reason.utf8.dropFirst(path.utf8.count + 1).prefix { $0 >= 48 && $0 <= 57 }, as: UTF8.self)) ?? 0
+        return ASCII.signed(String(decoding: error.reason.utf8.dropFirst(path.utf8.count + 1).prefix { $0 >= 48 && $0 <= 57 }, as: UTF8.self)).flatMap(Int.init(exactly:)) ?? 0
     }
 
     static func isValidName(_ name: String) -> Bool {
@@ -177,7 +177,7 @@ public struct ConfigFile {
             digits.removeLast()
         }
         guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-            let value = Int64(String(decoding: digits, as: UTF8.self)) else { return nil }
+            let value = ASCII.signed(String(decoding: digits, as: UTF8.self)) else { return nil }
         return value * multiplier
     }
 

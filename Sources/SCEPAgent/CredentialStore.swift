@@ -134,7 +134,7 @@ public struct CredentialStore {
         for index in stride(from: 0, to: fields.count, by: 3) {
             let (temporary, target) = (fields[index], fields[index + 1])
             guard targets.contains(target), temporary == Self.temporaryPath(for: target) || temporary == Self.rollbackPath(for: target),
-                  let owner = UInt32(fields[index + 2]) else {
+                  let owner = ASCII.unsigned(fields[index + 2]).flatMap(UInt32.init(exactly:)) else {
                 throw SCEPError(.fileIO, "refusing install journal " + journalPath + ": it names a rename that is not one of this set's (" + targets.joined(separator: ", ") + "); nothing was renamed. Check who wrote it, then remove it")
             }
             if let status = FileSystem.linkStatus(temporary) {

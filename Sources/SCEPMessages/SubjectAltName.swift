@@ -77,7 +77,7 @@ public enum IPAddress {
         var out: [UInt8] = []
         for part in parts {
             guard !part.isEmpty, part.utf8.count <= 3, part.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                let value = Int(part), value <= 255, part.utf8.count == 1 || part.utf8.first != UInt8(ascii: "0")
+                let value = ASCII.unsigned(String(part)), value <= 255, part.utf8.count == 1 || part.utf8.first != UInt8(ascii: "0")
             else { return nil }
             out.append(UInt8(value))
         }
@@ -126,7 +126,7 @@ public enum IPAddress {
                 out.append(UInt16(v4[2]) << 8 | UInt16(v4[3]))
                 continue
             }
-            guard !part.isEmpty, part.count <= 4, let value = UInt16(string, radix: 16) else { return nil }
+            guard !part.isEmpty, part.count <= 4, let value = ASCII.unsigned(string, radix: 16).flatMap(UInt16.init(exactly:)) else { return nil }
             out.append(value)
         }
         return out

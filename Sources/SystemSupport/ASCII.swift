@@ -27,6 +27,43 @@ public enum ASCII {
         String(decoding: text.utf8.map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }, as: UTF8.self)
     }
 
+    /// A whole number as Swift's `Int64(_:radix:)` reads it (an optional `+` or `-`, then digits of the
+    /// radix in either case, nil on anything else or on overflow). Every module parses numbers here, so
+    /// the firmware carries one parser instead of a generic one per integer and string type.
+    public static func signed(_ text: String, radix: Int = 10) -> Int64? {
+        guard let (negative, magnitude) = integer(text, radix: UInt64(radix)) else { return nil }
+        guard negative else { return Int64(exactly: magnitude) }
+        return magnitude <= UInt64(Int64.max) + 1 ? Int64(truncatingIfNeeded: 0 &- magnitude) : nil
+    }
+
+    /// A whole number as Swift's `UInt64(_:radix:)` reads it (`-0` is 0, any other negative is nil).
+    public static func unsigned(_ text: String, radix: Int = 10) -> UInt64? {
+        guard let (negative, magnitude) = integer(text, radix: UInt64(radix)) else { return nil }
+        return negative && magnitude != 0 ? nil : magnitude
+    }
+
+    private static func integer(_ text: String, radix: UInt64) -> (negative: Bool, magnitude: UInt64)? {
+        var digits = text.utf8[...]
+        let negative = digits.first == UInt8(ascii: "-")
+        if negative || digits.first == UInt8(ascii: "+") { digits = digits.dropFirst() }
+        guard !digits.isEmpty else { return nil }
+        var magnitude: UInt64 = 0
+        for byte in digits {
+            let digit: UInt64
+            switch byte {
+            case 0x30...0x39: digit = UInt64(byte - 0x30)
+            case 0x41...0x5A: digit = UInt64(byte - 0x41 + 10)
+            case 0x61...0x7A: digit = UInt64(byte - 0x61 + 10)
+            default: return nil
+            }
+            let (shifted, overflowed) = magnitude.multipliedReportingOverflow(by: radix)
+            let (sum, carried) = shifted.addingReportingOverflow(digit)
+            guard digit < radix, !overflowed, !carried else { return nil }
+            magnitude = sum
+        }
+        return (negative, magnitude)
+    }
+
     /// How many bytes of one piece of server text (an error body, a failInfoText, a certificate's
     /// subject) a message quotes.
     public static let quotedTextLimit = 200

@@ -16,7 +16,7 @@ public enum FaultInjection {
         guard let target = Syscall.environment("SCEP_AGENT_FAULT") else { return false }
         let prefix = "eio:" + name
         guard target == prefix || target.hasPrefix(prefix + "@") else { return false }
-        if target != prefix, let count = Int(String(decoding: target.utf8.dropFirst(prefix.utf8.count + 1), as: UTF8.self)), failures >= count { return false }
+        if target != prefix, let count = ASCII.signed(String(decoding: target.utf8.dropFirst(prefix.utf8.count + 1), as: UTF8.self)), failures >= count { return false }
         failures += 1
         CSCEPShim_set_errno(EIO)
         return true
@@ -29,7 +29,7 @@ public enum FaultInjection {
             _ = write(2, &line, line.count)
         } else if target == name {
             _ = kill(getpid(), SIGKILL)
-        } else if target.hasPrefix(name + "@"), let count = Int(String(decoding: target.utf8.dropFirst(name.utf8.count + 1), as: UTF8.self)) {
+        } else if target.hasPrefix(name + "@"), let count = ASCII.signed(String(decoding: target.utf8.dropFirst(name.utf8.count + 1), as: UTF8.self)) {
             passes += 1
             if passes >= count { _ = kill(getpid(), SIGKILL) }
         }

@@ -80,8 +80,8 @@ public enum IdleMemory {
         let perms = fields[1]
         guard perms.count == 4, perms.first == UInt8(ascii: "r"), perms.dropFirst().first == UInt8(ascii: "-"),
             perms.last == UInt8(ascii: "p"), let dash = fields[0].firstIndex(of: UInt8(ascii: "-")),
-            let start = UInt(String(decoding: fields[0][..<dash], as: UTF8.self), radix: 16),
-            let end = UInt(String(decoding: fields[0][(dash + 1)...], as: UTF8.self), radix: 16), end > start
+            let start = ASCII.unsigned(String(decoding: fields[0][..<dash], as: UTF8.self), radix: 16).flatMap(UInt.init(exactly:)),
+            let end = ASCII.unsigned(String(decoding: fields[0][(dash + 1)...], as: UTF8.self), radix: 16).flatMap(UInt.init(exactly:)), end > start
         else { return nil }
         return (Mapping(start: start, length: Int(end - start)), perms.dropFirst(2).first == UInt8(ascii: "x"))
     }

@@ -15,7 +15,7 @@ public final class SystemdNotifier {
         } else {
             address = nil
         }
-        if let text = Syscall.environment("WATCHDOG_USEC"), let microseconds = Int64(text), microseconds > 0 {
+        if let text = Syscall.environment("WATCHDOG_USEC"), let microseconds = ASCII.signed(text), microseconds > 0 {
             watchdogIntervalMilliseconds = max(microseconds / 2000, 1)
         } else {
             watchdogIntervalMilliseconds = nil

@@ -86,7 +86,7 @@ struct Arguments {
     /// command does not take the option.
     func seconds(_ name: String, minimum: Int64 = 0) throws(SCEPError) -> Int64? {
         guard let text = value(name) else { return nil }
-        guard let number = Int64(text), number >= minimum else {
+        guard let number = ASCII.signed(text), number >= minimum else {
             throw SCEPError(.usage, name + " must be a whole number of seconds, at least " + String(minimum) + " (got '" + text + "')")
         }
         return number

@@ -67,4 +67,19 @@ struct ASCIITests {
         #expect(ASCII.printable("abcd", limit: 3) == "abc...")
         #expect(ASCII.printable("", limit: 0) == "")
     }
+
+    /// The one parser replaced `Int64(_:radix:)` and `UInt64(_:radix:)` everywhere: it must read what
+    /// they read and refuse what they refuse, hostile state files and proc lines included.
+    @Test func integersReadAsTheStandardLibraryReadsThem() {
+        let texts = ["0", "42", "+42", "-42", "-0", "+", "-", "", " 1", "1 ", "1_000", "0x10", "１２", "4\u{0}2",
+                     "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+                     "18446744073709551615", "18446744073709551616", "99999999999999999999999", "0640", "0789",
+                     "ffffffffff600000", "FFFFFFFFFFFFFFFF", "10000000000000000", "fg", "zz", "Zz", "7fffffffffffffff"]
+        for text in texts {
+            for radix in [8, 10, 16, 36] {
+                #expect(ASCII.signed(text, radix: radix) == Int64(text, radix: radix), "signed \(text) radix \(radix)")
+                #expect(ASCII.unsigned(text, radix: radix) == UInt64(text, radix: radix), "unsigned \(text) radix \(radix)")
+            }
+        }
+    }
 }
