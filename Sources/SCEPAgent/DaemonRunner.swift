@@ -80,7 +80,7 @@ public final class DaemonRunner {
         let path = lockPath(stateDirectory: stateDirectory)
         guard FileSystem.exists(path) else { return nil }
         guard let text = try LockFile.holderContents(path, limit: 64, what: "daemon lock") else { return nil }
-        guard let pid = Int32(ASCII.trimmed(String(decoding: text, as: UTF8.self))), pid > 0 else {
+        guard let pid = ASCII.signed(ASCII.trimmed(String(decoding: text, as: UTF8.self))).flatMap(Int32.init(exactly:)), pid > 0 else {
             throw SCEPError(.fileIO, "a daemon holds " + path + " but has not written its pid there yet (it is starting): try again in a moment")
         }
         return pid

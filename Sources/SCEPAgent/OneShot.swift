@@ -227,7 +227,7 @@ public final class OneShot {
     /// to one without it (scepserver 2.1.0: badRequest, "invalid challenge").
     static func mayWantTheChallenge(_ error: SCEPError) -> Bool {
         error.code == .serverFailure
-            && (error.detail == Int32(FailInfo.badRequest.rawValue) || error.detail == Int32(FailInfo.badMessageCheck.rawValue))
+            && (error.detail == FailInfo.badRequest.number || error.detail == FailInfo.badMessageCheck.number)
     }
 
     /// Discovery alone: capabilities, CA certificates and the pin check.

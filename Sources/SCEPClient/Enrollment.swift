@@ -340,7 +340,7 @@ public final class Enrollment {
             if let failInfo = reply.failInfo { reason += ", failInfo " + failInfo.description }
             if let text = reply.failInfoText { reason += ", \"" + text + "\"" }
             if let failInfo = reply.failInfo { reason += ": " + failInfo.likelyCause }
-            throw SCEPError(.serverFailure, reason, detail: Int32(reply.failInfo.flatMap { Int32($0.rawValue) } ?? -1))
+            throw SCEPError(.serverFailure, reason, detail: reply.failInfo?.number ?? -1)
         }
     }
 

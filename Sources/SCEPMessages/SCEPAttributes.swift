@@ -49,6 +49,9 @@ public enum FailInfo: String, CustomStringConvertible, Sendable {
     case badTime = "3"
     case badCertId = "4"
 
+    /// The reason as a number: what an SCEPError of a FAILURE carries as its detail.
+    public var number: Int32 { Int32(truncatingIfNeeded: ASCII.signed(rawValue) ?? -1) }
+
     public var description: String {
         switch self {
         case .badAlg: "badAlg (unrecognized or unsupported algorithm)"
