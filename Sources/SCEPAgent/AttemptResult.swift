@@ -33,7 +33,7 @@ public struct AttemptResult: Equatable, CustomStringConvertible {
     public var ca: CAStatus? = nil
     /// The discovery (GetCACaps, GetCACert, pin verified) the attempt made: the CA check that follows
     /// it in the same pass uses it rather than asking again.
-    public var discovery: Discovery? = nil
+    public var discovery: ServerProfile? = nil
     /// issued: `renew_with_challenge = auto` learned that this CA (SHA-256) wants the challenge on
     /// renewals; the engine keeps it in `CertState.renewNeedsChallenge`.
     public var challengeNeededBy: [UInt8]? = nil
@@ -118,13 +118,6 @@ public struct AttemptResult: Equatable, CustomStringConvertible {
 /// Character slicing brings grapheme breaking into the firmware.
 func remainder(of text: String, after prefix: String) -> Substring.UTF8View? {
     text.utf8.starts(with: prefix.utf8) ? text.utf8.dropFirst(prefix.utf8.count) : nil
-}
-
-/// A discovery handed on within one pass. A class: a result (and the state holding it) copies one
-/// reference, not a ServerProfile's several.
-public final class Discovery {
-    public let profile: ServerProfile
-    public init(_ profile: ServerProfile) { self.profile = profile }
 }
 
 /// How the last CA rollover check ended, as `CertState` keeps it (`ca_check_result` and the

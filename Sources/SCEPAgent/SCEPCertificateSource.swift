@@ -63,12 +63,12 @@ public final class SCEPCertificateSource: CertificateSource {
             let certificate = outcome.certificate
             var result = AttemptResult.issued(InstalledCertificate(notBefore: certificate.notBefore, notAfter: certificate.notAfter, serial: Hex.encode(certificate.serial)),
                                               ca: outcome.chain.last.map { CAStatus(fingerprint: $0.sha256Fingerprint, notAfter: $0.notAfter) })
-            result.discovery = oneShot.discovery.map { Discovery($0) }
+            result.discovery = oneShot.discovery
             result.challengeNeededBy = challengeNeededBy
             return result
         } catch {
             var result = error.code == .serverPending ? AttemptResult.pending(error.reason) : .failed(error.description, code: error.code)
-            result.discovery = oneShot.discovery.map { Discovery($0) }
+            result.discovery = oneShot.discovery
             return result
         }
     }
@@ -103,7 +103,7 @@ public final class SCEPCertificateSource: CertificateSource {
         let oneShot = OneShot(transport: makeTransport(config), clock: clock, random: random, log: log)
         // The attempt's discovery verified GetCACert under the trust in force then; what it issued can
         // only have moved the pin to the CA that discovery found (see RenewalEngine.recordCA).
-        oneShot.discovery = attempt?.discovery?.profile
+        oneShot.discovery = attempt?.discovery
         do throws(SCEPError) {
             let enrollment = oneShot.enrollment(url: config.url, policy: policy(config, trust: trust))
             let profile = try oneShot.discovered(enrollment)

@@ -27,14 +27,24 @@ public struct EnrollmentPolicy {
     }
 }
 
-/// What GetCACaps and GetCACert told us, after the pin check.
-public struct ServerProfile {
+/// What GetCACaps and GetCACert told us, after the pin check. A class of constants: handing a
+/// discovery on (OneShot, the daemon's pass) copies one reference, not every field's.
+public final class ServerProfile {
     public let capabilities: Capabilities
     public let roles: CARoles
     public let caCertificates: [Certificate]
     public let cipher: ContentCipher
     public let digest: DigestAlgorithm
     public let usePOST: Bool
+
+    init(capabilities: Capabilities, roles: CARoles, caCertificates: [Certificate], cipher: ContentCipher, digest: DigestAlgorithm, usePOST: Bool) {
+        self.capabilities = capabilities
+        self.roles = roles
+        self.caCertificates = caCertificates
+        self.cipher = cipher
+        self.digest = digest
+        self.usePOST = usePOST
+    }
 }
 
 /// One certificate request: the key to certify and who signs the request.
