@@ -36,16 +36,14 @@ final class FileKeySlot: KeySlot {
     func recover(discardingUnsaved _: Bool) throws(SCEPError) {
         if FileSystem.exists(pendingTemporary) {
             log.notice("removing " + pendingTemporary + ": a run was stopped while saving its pending key there")
-            try FileSystem.remove(pendingTemporary)
-            try FileSystem.syncDirectory(FileSystem.directory(of: pendingTemporary))
+            try FileSystem.removeDurably(pendingTemporary)
         }
         guard FileSystem.exists(pendingPath), FileSystem.exists(path),
               let pending = try? CredentialFiles.privateKey(PendingRequest.read(pendingPath), from: pendingPath),
               let installed = try? CredentialFiles.loadPrivateKey(path),
               pending.publicKeyInfo == installed.publicKeyInfo else { return }
         log.notice("removing " + pendingPath + ": it is the installed key " + path + " already")
-        try FileSystem.remove(pendingPath)
-        try FileSystem.syncDirectory(FileSystem.directory(of: pendingPath))
+        try FileSystem.removeDurably(pendingPath)
     }
 
     /// Nothing to do: the key file is one of the set's files, which `CredentialStore` rolls forward.

@@ -116,8 +116,7 @@ enum PendingRequest {
     /// Removes the saved request at `path`, if any, durably.
     static func remove(_ path: String, log: Log) throws(SCEPError) {
         guard FileSystem.exists(path) else { return }
-        try FileSystem.remove(path)
-        try FileSystem.syncDirectory(FileSystem.directory(of: path))
+        try FileSystem.removeDurably(path)
         log.notice("removed " + path + ": the request it waited for is over")
     }
 }

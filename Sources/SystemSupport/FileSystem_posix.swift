@@ -58,7 +58,7 @@ public enum FileSystem {
             fd = try open(path, flags | O_NOFOLLOW | O_NONBLOCK, mode)
         } catch {
             // O_NOFOLLOW fails with ELOOP, or with ENOTDIR when O_DIRECTORY meets the link first.
-            guard error.detail == ELOOP || (error.detail == ENOTDIR && type(of: path) == mode_t(S_IFLNK)) else { throw error }
+            guard error.detail == ELOOP || (error.detail == ENOTDIR && linkStatus(path)?.isSymbolicLink == true) else { throw error }
             throw untrusted(what, path, "it is a symbolic link")
         }
         var info = stat()
@@ -183,21 +183,18 @@ public enum FileSystem {
         if unlink(path) != 0 && CSCEPShim_errno() != ENOENT { throw failure("unlink", path) }
     }
 
-    /// lstat(2): the type bits (`S_IFREG`, `S_IFLNK`, …) of `path` itself, never of what a symbolic
-    /// link names; nil when nothing is there.
-    static func type(of path: String) -> mode_t? {
-        var info = stat()
-        return lstat(path, &info) == 0 ? info.st_mode & mode_t(S_IFMT) : nil
+    /// `remove`, then an fsync of the directory, so the removal survives a power cut.
+    public static func removeDurably(_ path: String) throws(SCEPError) {
+        try remove(path)
+        try syncDirectory(directory(of: path))
     }
 
-    public static func exists(_ path: String) -> Bool {
-        var info = stat()
-        return lstat(path, &info) == 0
-    }
+    public static func exists(_ path: String) -> Bool { linkStatus(path) != nil }
 
     /// What lstat(2) says of a path itself (a symbolic link is not followed).
     public struct LinkStatus {
         public var isRegularFile: Bool
+        public var isSymbolicLink: Bool
         /// The owner's user id.
         public var owner: UInt32
     }
@@ -206,7 +203,8 @@ public enum FileSystem {
     public static func linkStatus(_ path: String) -> LinkStatus? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return nil }
-        return LinkStatus(isRegularFile: info.st_mode & mode_t(S_IFMT) == mode_t(S_IFREG), owner: info.st_uid)
+        let type = info.st_mode & mode_t(S_IFMT)
+        return LinkStatus(isRegularFile: type == mode_t(S_IFREG), isSymbolicLink: type == mode_t(S_IFLNK), owner: info.st_uid)
     }
 
     /// geteuid(2): the user the agent runs as, who owns the files it makes.
