@@ -106,6 +106,8 @@ struct Environment {
         return type
     }
 
+    /// The outputs the command line names: --key and --cert, and --chain and --p12 where the command takes
+    /// them (the command table refuses them elsewhere, so they are simply absent).
     func paths() throws(SCEPError) -> OutputPaths {
         var paths = OutputPaths(key: try KeyLocation(try arguments.required("--key")), certificate: try arguments.required("--cert"), chain: arguments.value("--chain"))
         paths.p12 = arguments.value("--p12")
@@ -262,7 +264,7 @@ enum Commands {
         }
         let out = try args.required("--out")
         let certificates = try environment.oneShot().getCert(
-            url: url, policy: policy, serial: serial, paths: OutputPaths(key: try KeyLocation(try args.required("--key")), certificate: try args.required("--cert"), chain: nil), output: out)
+            url: url, policy: policy, serial: serial, paths: try environment.paths(), output: out)
         for certificate in certificates { Console.out(certificate.subjectText + "  serial " + Hex.encode(certificate.serial)) }
         Console.out("written: " + out)
     }
@@ -274,7 +276,7 @@ enum Commands {
         let policy = try environment.policy()
         let out = try args.required("--out")
         let count = try environment.oneShot().getCRL(
-            url: url, policy: policy, paths: OutputPaths(key: try KeyLocation(try args.required("--key")), certificate: try args.required("--cert"), chain: nil), output: out)
+            url: url, policy: policy, paths: try environment.paths(), output: out)
         Console.out("written: " + out + " (" + String(count) + " CRL)")
     }
 
